@@ -1,0 +1,17 @@
+"""Feature definitions: pydantic models, checks and the YAML loader. Pure: no pyspark."""
+
+from __future__ import annotations
+
+from featurekiln.spec.loader import load_catalog, load_definitions, parse_view
+from featurekiln.spec.models import AGGREGATIONS, Entity, Feature, FeatureView, Source
+
+__all__ = [
+    "AGGREGATIONS",
+    "Entity",
+    "Feature",
+    "FeatureView",
+    "Source",
+    "load_catalog",
+    "load_definitions",
+    "parse_view",
+]

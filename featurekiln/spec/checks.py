@@ -1,0 +1,108 @@
+"""Checks that span fields of a definition, and SQL syntax checks.
+
+Each check yields ``(path, message)`` where ``path`` is the field path as a tuple
+such as ``("features", 2, "expr")``; the loader turns it into file and line.
+SQL is parsed with sqlglot's Spark dialect, so no Spark session is needed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import sqlglot
+from sqlglot import exp
+
+Path = tuple[str | int, ...]
+RESERVED_COLUMNS = ("ds", "feature_ts")
+NEEDS_EXPR = frozenset({"sum", "avg", "min", "max", "last", "first", "count_distinct"})
+
+
+def _first_line(error: Exception) -> str:
+    return str(error).splitlines()[0] if str(error) else type(error).__name__
+
+
+def sql_expression_problem(text: str) -> str | None:
+    """Return why ``text`` is not a single Spark SQL expression, or None if it is."""
+    try:
+        statements = sqlglot.parse(text, read="spark")
+    except sqlglot.errors.SqlglotError as error:
+        return f"not a valid Spark SQL expression: {_first_line(error)}"
+    statements = [s for s in statements if s is not None]
+    if len(statements) != 1:
+        return "must be a single Spark SQL expression, not several statements"
+    node = statements[0]
+    if isinstance(node, exp.Query) or not isinstance(node, exp.Condition):
+        return f"must be a single Spark SQL expression, got a {type(node).__name__} statement"
+    return None
+
+
+def sql_query_problem(text: str) -> str | None:
+    """Return why ``text`` is not a single Spark SQL SELECT, or None if it is."""
+    try:
+        statements = sqlglot.parse(text, read="spark")
+    except sqlglot.errors.SqlglotError as error:
+        return f"not a valid Spark SQL query: {_first_line(error)}"
+    statements = [s for s in statements if s is not None]
+    if len(statements) != 1:
+        return f"must be a single SELECT statement, found {len(statements)} statements"
+    if not isinstance(statements[0], exp.Query):
+        return f"must be a SELECT statement, not {type(statements[0]).__name__.upper()}"
+    return None
+
+
+def _strings(value: object) -> list[tuple[int, str]]:
+    return [(i, v) for i, v in enumerate(value) if isinstance(v, str)] if isinstance(value, list) else []
+
+
+def _mapping(value: object) -> dict:
+    return value if isinstance(value, dict) else {}
+
+
+def definition_problems(data: dict) -> Iterator[tuple[Path, str]]:
+    """Yield every cross-field and SQL problem of a raw definition mapping.
+
+    Runs on the raw YAML data (tolerating wrong types, which the models report),
+    so that these problems are reported together with the models' own.
+    """
+    keys = [k for _, k in _strings(_mapping(data.get("entity")).get("keys"))]
+    seen_keys: set[str] = set()
+    for i, key in _strings(_mapping(data.get("entity")).get("keys")):
+        if not key.strip():
+            yield ("entity", "keys", i), "a key column name must not be empty"
+        elif key in seen_keys:
+            yield ("entity", "keys", i), f"key column {key!r} is listed twice"
+        elif key in RESERVED_COLUMNS:
+            yield ("entity", "keys", i), f"{key!r} is reserved for the feature table"
+        seen_keys.add(key)
+
+    features = data.get("features") if isinstance(data.get("features"), list) else []
+    seen: dict[str, int] = {}
+    for i, feature in enumerate(features):
+        feature = _mapping(feature)
+        name, agg, expr = feature.get("name"), feature.get("agg"), feature.get("expr")
+        if isinstance(name, str):
+            if name in seen:
+                yield ("features", i, "name"), f"duplicate feature name {name!r} (also features[{seen[name]}])"
+            else:
+                seen[name] = i
+            if name in RESERVED_COLUMNS or name in keys:
+                yield ("features", i, "name"), f"{name!r} clashes with a key column or a reserved column (ds, feature_ts)"
+        if agg in NEEDS_EXPR and expr is None:
+            yield ("features", i, "expr"), f"aggregation {agg!r} needs an expr"
+        if isinstance(expr, str):
+            problem = sql_expression_problem(expr)
+            if problem:
+                yield ("features", i, "expr"), problem
+
+    if data.get("ttl") is None and features and all(_mapping(f).get("window") is None for f in features):
+        yield ("ttl",), "is required when no feature has a window"
+
+    source = _mapping(data.get("source"))
+    if isinstance(source.get("filter"), str):
+        problem = sql_expression_problem(source["filter"])
+        if problem:
+            yield ("source", "filter"), problem
+    if isinstance(source.get("query"), str):
+        problem = sql_query_problem(source["query"])
+        if problem:
+            yield ("source", "query"), problem

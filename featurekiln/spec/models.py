@@ -1,0 +1,135 @@
+"""Pydantic models of the YAML contract in DESIGN.md.
+
+The models check types and single fields. Checks that span fields (duplicate
+names, ``expr`` required, SQL syntax) live in :mod:`featurekiln.spec.checks` so
+that each problem can carry its exact field path.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from datetime import date
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, WithJsonSchema
+
+NAME_PATTERN = r"^[a-z][a-z0-9_]{0,62}$"
+AGGREGATIONS: tuple[str, ...] = ("count", "sum", "avg", "min", "max", "last", "first", "count_distinct")
+_DAYS = re.compile(r"^([1-9][0-9]*)d$")
+
+
+def parse_days(value: object) -> int:
+    """Parse a whole-day duration such as ``'7d'`` into a number of days.
+
+    Raises:
+        ValueError: the value is not a positive whole number of days like ``'7d'``.
+    """
+    if isinstance(value, int) and not isinstance(value, bool):
+        raise ValueError(f"{value!r} is not a whole number of days like '7d' (write '{value}d')")
+    text = str(value).strip()
+    match = _DAYS.match(text)
+    if not match:
+        raise ValueError(f"{text!r} is not a whole number of days like '7d'")
+    return int(match.group(1))
+
+
+Days = Annotated[
+    int,
+    BeforeValidator(parse_days),
+    PlainSerializer(lambda days: f"{days}d", return_type=str),
+    WithJsonSchema({"type": "string", "pattern": "^[1-9][0-9]*d$", "examples": ["1d", "7d", "30d"]}),
+]
+
+
+def _check_aggregation(value: object) -> str:
+    if value not in AGGREGATIONS:
+        raise ValueError(f"unknown aggregation {value!r}; use one of {', '.join(AGGREGATIONS)}")
+    return str(value)
+
+
+Aggregation = Annotated[
+    str,
+    BeforeValidator(_check_aggregation),
+    WithJsonSchema({"enum": list(AGGREGATIONS)}),
+]
+Name = Annotated[str, Field(pattern=NAME_PATTERN)]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Feature(_Model):
+    """One feature: an aggregation of ``expr`` over a window of whole days."""
+
+    name: Name
+    agg: Aggregation
+    expr: str | None = Field(default=None, description="Spark SQL expression; optional for count")
+    window: Days | None = Field(default=None, description="whole days; none means the view's ttl")
+    description: str = ""
+
+
+class Entity(_Model):
+    """The entity a view describes and the source columns that identify it."""
+
+    name: Name
+    keys: list[str] = Field(min_length=1)
+
+
+class Source(_Model):
+    """Where the events come from."""
+
+    path: str = Field(min_length=1, description="relative to the warehouse root, or an absolute path / URI")
+    format: Literal["parquet", "delta", "csv"]
+    timestamp: str = Field(min_length=1, description="event-time column (UTC)")
+    filter: str | None = Field(default=None, description="Spark SQL predicate applied to the source")
+    query: str | None = Field(default=None, description="Spark SQL SELECT over the view `source`")
+
+
+class FeatureView(_Model):
+    """A feature view: entity keys, a source and windowed aggregations."""
+
+    name: Name
+    description: str = ""
+    owner: str = "featurekiln"
+    tags: list[str] = Field(default_factory=list)
+    entity: Entity
+    source: Source
+    start: date
+    schedule: str = "@daily"
+    ttl: Days | None = None
+    features: list[Feature] = Field(min_length=1)
+    online: bool = False
+    expectations: str | None = None
+
+    @property
+    def keys(self) -> list[str]:
+        """The entity key columns."""
+        return list(self.entity.keys)
+
+    @property
+    def ttl_days(self) -> int:
+        """Effective ttl in days: ``ttl`` if set, else the longest window."""
+        if self.ttl is not None:
+            return self.ttl
+        return max(f.window for f in self.features if f.window is not None)
+
+    def window_days(self, feature: Feature) -> int:
+        """The number of days ``feature`` aggregates over (its window, else the ttl)."""
+        return feature.window if feature.window is not None else self.ttl_days
+
+    @property
+    def horizon_days(self) -> int:
+        """How many days of events any snapshot can depend on (max of ttl and windows)."""
+        return max([self.ttl_days, *(self.window_days(f) for f in self.features)])
+
+    @property
+    def table_name(self) -> str:
+        """Name of the feature table under ``<warehouse>/features/``."""
+        return self.name
+
+    def fingerprint(self) -> str:
+        """A short hash of everything that changes the computed data."""
+        payload = self.model_dump_json(include={"entity", "source", "ttl", "features"})
+        return hashlib.sha256(payload.encode()).hexdigest()[:16]
