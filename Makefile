@@ -1,0 +1,45 @@
+# featurekiln: `make demo` runs the sample views end to end; `make test` runs every test.
+# Both set everything up themselves: system packages, .venv, pinned Python packages.
+
+VENV    := .venv
+PY      := $(VENV)/bin/python
+KILN    := $(VENV)/bin/kiln
+STAMP   := $(VENV)/.installed
+DEMO_START ?= 2025-01-01
+DEMO_END   ?= 2025-03-31
+export KILN_WAREHOUSE ?= $(CURDIR)/warehouse
+export KILN_DEFS ?= $(CURDIR)/feature_defs
+
+.PHONY: setup system demo test test-fast bench clean
+
+setup: system $(STAMP)
+
+# Java for Spark; the rest comes from PyPI and Maven Central.
+system:
+	@bash scripts/system_packages.sh
+
+$(STAMP): requirements.txt pyproject.toml
+	python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip==25.3
+	$(PY) -m pip install -q -r requirements.txt
+	$(PY) -m pip install -q --no-deps -e .
+	touch $(STAMP)
+
+demo: setup
+	$(KILN) sample-data --start $(DEMO_START) --days 90
+	$(KILN) validate
+	$(KILN) backfill --all --start $(DEMO_START) --end $(DEMO_END)
+	$(KILN) status --rows 3
+
+test: setup
+	$(VENV)/bin/pytest -q
+
+# Pure tests only (no Spark, no servers): seconds.
+test-fast: setup
+	$(VENV)/bin/pytest -q tests/spec tests/planning
+
+bench: setup
+	$(PY) bench/backfill.py
+
+clean:
+	rm -rf warehouse spark-warehouse .pytest_cache

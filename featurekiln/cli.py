@@ -1,0 +1,248 @@
+"""The ``kiln`` command line. Renders errors: red, one line per problem, exit 1."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from datetime import date, datetime
+from pathlib import Path
+from typing import Annotated
+
+import click
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from featurekiln.errors import KilnError, UnknownViewError
+from featurekiln.settings import DEFAULT_DEFS, DEFAULT_WAREHOUSE, Settings
+from featurekiln.spec.loader import load_catalog, load_definitions
+from featurekiln.spec.models import FeatureView
+
+app = typer.Typer(
+    name="kiln",
+    help="featurekiln: YAML feature definitions -> Spark -> Delta feature tables.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+out = Console()
+err = Console(stderr=True)
+
+
+class State:
+    """Options shared by every command."""
+
+    settings: Settings = Settings()
+    debug: bool = False
+
+
+state = State()
+
+
+@app.callback()
+def common(
+    defs: Annotated[Path, typer.Option("--defs", envvar="KILN_DEFS", help="Directory of feature definitions.")] = Path(DEFAULT_DEFS),
+    warehouse: Annotated[str, typer.Option("--warehouse", envvar="KILN_WAREHOUSE", help="Warehouse root (path or URI).")] = DEFAULT_WAREHOUSE,
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks and Spark logs.")] = False,
+) -> None:
+    """Options that every command takes."""
+    state.settings = Settings.from_env(defs_dir=defs, warehouse=warehouse)
+    state.debug = debug
+    logging.basicConfig(level=logging.DEBUG if debug else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+
+
+def _parse_day(value: str, option: str) -> date:
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a date like 2025-01-31", param_hint=option) from None
+
+
+def _view(name: str) -> FeatureView:
+    views = load_catalog(state.settings.defs_dir)
+    if name not in views:
+        known = ", ".join(sorted(views)) or "none"
+        raise UnknownViewError(f"no view named {name!r} in {state.settings.defs_dir} (views: {known})")
+    return views[name]
+
+
+def _spark():  # noqa: ANN202 - pyspark is imported lazily
+    from featurekiln.compute.session import get_spark
+
+    with err.status("starting Spark ..."):
+        return get_spark(state.settings.spark_master)
+
+
+@app.command()
+def validate() -> None:
+    """Check every definition; print every problem with file, line and field."""
+    result = load_definitions(state.settings.defs_dir)
+    if result.problems:
+        raise KilnError("\n".join(str(p) for p in result.problems))
+    out.print(f"[green]OK[/green]: {len(result.views)} definition(s) in {state.settings.defs_dir}")
+
+
+@app.command("list")
+def list_views() -> None:
+    """List the views: entity keys, features, schedule, start, ttl."""
+    views = load_catalog(state.settings.defs_dir)
+    table = Table("view", "keys", "features", "schedule", "start", "ttl", "online")
+    for view in views.values():
+        table.add_row(
+            view.name,
+            ", ".join(view.keys),
+            ", ".join(f.name for f in view.features),
+            view.schedule,
+            view.start.isoformat(),
+            f"{view.ttl_days}d",
+            "yes" if view.online else "no",
+        )
+    out.print(table)
+
+
+@app.command()
+def schema() -> None:
+    """Print the JSON Schema of the definition format (for editors)."""
+    document = FeatureView.model_json_schema()
+    document["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    document["title"] = "featurekiln feature definition"
+    out.print_json(json.dumps(document))
+
+
+@app.command()
+def backfill(
+    views: Annotated[list[str] | None, typer.Argument(help="View name(s).", show_default=False)] = None,
+    start: Annotated[str, typer.Option("--start", help="First snapshot day (YYYY-MM-DD).")] = "",
+    end: Annotated[str, typer.Option("--end", help="Last snapshot day, included (YYYY-MM-DD).")] = "",
+    all_views: Annotated[bool, typer.Option("--all", help="Backfill every view.")] = False,
+    chunk_days: Annotated[int | None, typer.Option("--chunk-days", min=1, help="Days per atomic commit.")] = None,
+) -> None:
+    """Compute snapshots START..END (END included) into the views' Delta tables."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from featurekiln import runner
+    from featurekiln.planning.plan import plan_backfill
+
+    if not start or not end:
+        raise click.UsageError("--start and --end are required")
+    if bool(views) == all_views:
+        raise click.UsageError("name one or more views, or pass --all")
+    first, last = _parse_day(start, "--start"), _parse_day(end, "--end")
+    catalog = load_catalog(state.settings.defs_dir)
+    selected = list(catalog.values()) if all_views else [_view(name) for name in views or []]
+    plans = {v.name: plan_backfill(v, first, last, chunk_days or state.settings.chunk_days) for v in selected}
+    spark = _spark()
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    for definition in selected:
+        with Progress(*columns, console=err) as progress:
+            task = progress.add_task(f"{definition.name} {first}..{last}", total=len(plans[definition.name].chunks))
+            result = runner.backfill(
+                definition,
+                first,
+                last,
+                settings=state.settings,
+                spark=spark,
+                chunk_days=chunk_days,
+                on_chunk=lambda _: progress.advance(task),
+            )
+        out.print(f"[green]done[/green]: {definition.name}: {result.rows} rows in {len(result.chunks)} chunk(s) -> {result.table}")
+
+
+@app.command()
+def show(
+    view: Annotated[str, typer.Argument(help="View name.")],
+    ds: Annotated[str | None, typer.Option("--ds", help="Snapshot day (default: the latest).")] = None,
+    limit: Annotated[int, typer.Option("--limit", min=1, help="Rows to show.")] = 20,
+) -> None:
+    """Show rows of a snapshot of the view's feature table."""
+    from featurekiln.offline.delta_table import read_table
+
+    definition = _view(view)
+    spark = _spark()
+    frame = read_table(spark, state.settings, definition.name)
+    day = _parse_day(ds, "--ds") if ds else frame.agg({"ds": "max"}).first()[0]
+    if day is None:
+        raise KilnError(f"{view}: the feature table is empty")
+    out.print(_snapshot_table(definition, frame, day, limit))
+
+
+def _snapshot_table(view: FeatureView, frame, day: date, limit: int) -> Table:  # noqa: ANN001 - a pyspark DataFrame
+    snapshot = frame.where(frame.ds == day)
+    table = Table(*frame.columns, title=f"{view.name} ds={day} ({snapshot.count()} rows)")
+    for row in snapshot.orderBy(*view.keys).limit(limit).collect():
+        table.add_row(*[_cell(v) for v in row])
+    return table
+
+
+@app.command()
+def status(
+    rows: Annotated[int, typer.Option("--rows", min=0, help="Also show this many rows of each latest snapshot.")] = 0,
+) -> None:
+    """Per view: the table location, rows, first and last snapshot."""
+    from featurekiln.offline.delta_table import table_exists, table_path
+
+    views = load_catalog(state.settings.defs_dir)
+    spark = _spark()
+    table = Table("view", "rows", "first ds", "last ds", "table")
+    samples: list[Table] = []
+    for view in views.values():
+        path = table_path(state.settings, view.name)
+        if not table_exists(spark, path):
+            table.add_row(view.name, "-", "-", "-", f"{path} (not built)")
+            continue
+        frame = spark.read.format("delta").load(path)
+        stats = frame.selectExpr("count(*)", "min(ds)", "max(ds)").first()
+        table.add_row(view.name, str(stats[0]), str(stats[1]), str(stats[2]), path)
+        if rows and stats[2] is not None:
+            samples.append(_snapshot_table(view, frame, stats[2], rows))
+    out.print(table)
+    for sample in samples:
+        out.print(sample)
+
+
+@app.command("sample-data")
+def sample_data(
+    start: Annotated[str, typer.Option("--start", help="First day of events.")] = "2025-01-01",
+    days: Annotated[int, typer.Option("--days", min=1)] = 90,
+    users: Annotated[int, typer.Option("--users", min=1)] = 2000,
+    seed: Annotated[int, typer.Option("--seed")] = 7,
+) -> None:
+    """Write the deterministic sample sources (raw/purchases, raw/clicks) into the warehouse."""
+    from featurekiln.samples import write_sample_sources
+
+    counts = write_sample_sources(
+        state.settings.warehouse, start=_parse_day(start, "--start"), days=days, users=users, seed=seed
+    )
+    for name, rows in counts.items():
+        out.print(f"wrote {rows} rows to {state.settings.warehouse_path('raw', name)}")
+
+
+def _cell(value: object) -> str:
+    if value is None:
+        return "[dim]null[/dim]"
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    if isinstance(value, datetime):
+        return value.isoformat(sep=" ")
+    return str(value)
+
+
+def main() -> None:
+    """Entry point of ``kiln``: run the app and render errors."""
+    debug = "--debug" in sys.argv
+    try:
+        app(standalone_mode=False)
+    except KilnError as error:
+        if debug:
+            raise
+        for line in error.problems:
+            for part in line.splitlines():
+                err.print(f"[red]error:[/red] {part}", highlight=False, soft_wrap=True)
+        sys.exit(1)
+    except click.exceptions.ClickException as error:
+        error.show()
+        sys.exit(error.exit_code)
+    except (click.exceptions.Abort, KeyboardInterrupt):
+        err.print("[red]aborted[/red]")
+        sys.exit(130)

@@ -1,0 +1,1 @@
+"""Spark compute: sessions, source readers, daily tiles and windowed snapshots."""

@@ -1,0 +1,1 @@
+"""Offline store: the Delta feature tables and their commit history."""
