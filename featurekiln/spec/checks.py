@@ -17,8 +17,13 @@ RESERVED_COLUMNS = ("ds", "feature_ts")
 NEEDS_EXPR = frozenset({"sum", "avg", "min", "max", "last", "first", "count_distinct"})
 
 
-def _first_line(error: Exception) -> str:
-    return str(error).splitlines()[0] if str(error) else type(error).__name__
+def _where(error: sqlglot.errors.SqlglotError) -> str:
+    details = getattr(error, "errors", None) or []
+    if details and details[0].get("col"):
+        item = details[0]
+        near = (item.get("start_context", "") + item.get("highlight", "")).strip()
+        return f"syntax error at column {item['col']}" + (f" near {near!r}" if near else "")
+    return "syntax error"
 
 
 def sql_expression_problem(text: str) -> str | None:
@@ -26,7 +31,7 @@ def sql_expression_problem(text: str) -> str | None:
     try:
         statements = sqlglot.parse(text, read="spark")
     except sqlglot.errors.SqlglotError as error:
-        return f"not a valid Spark SQL expression: {_first_line(error)}"
+        return f"not a valid Spark SQL expression: {_where(error)}"
     statements = [s for s in statements if s is not None]
     if len(statements) != 1:
         return "must be a single Spark SQL expression, not several statements"
@@ -41,7 +46,7 @@ def sql_query_problem(text: str) -> str | None:
     try:
         statements = sqlglot.parse(text, read="spark")
     except sqlglot.errors.SqlglotError as error:
-        return f"not a valid Spark SQL query: {_first_line(error)}"
+        return f"not a valid Spark SQL query: {_where(error)}"
     statements = [s for s in statements if s is not None]
     if len(statements) != 1:
         return f"must be a single SELECT statement, found {len(statements)} statements"

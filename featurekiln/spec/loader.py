@@ -124,6 +124,10 @@ def _message(error: dict) -> str:
             f"{error['input']!r} is not a valid name: lowercase letters, digits and '_', "
             "starting with a letter, at most 63 characters"
         )
+    if kind == "too_short" and loc and loc[-1] in ("keys", "features"):
+        return f"give at least one {'key column' if loc[-1] == 'keys' else 'feature'}"
+    if kind.startswith(("date_", "datetime_")):
+        return f"{error['input']!r} is not a date like 2025-01-01"
     message = str(error["msg"])
     if message.startswith("Value error, "):
         return message[len("Value error, ") :]

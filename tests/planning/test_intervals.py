@@ -1,0 +1,67 @@
+"""Half-open day intervals: plain functions, literal dates."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+
+from featurekiln.errors import PlanError
+from featurekiln.planning import intervals
+from featurekiln.planning.plan import plan_backfill
+from featurekiln.spec import load_catalog
+
+D = date
+
+
+def test_from_inclusive_and_days() -> None:
+    interval = intervals.from_inclusive(D(2025, 1, 30), D(2025, 2, 2))
+    assert interval == (D(2025, 1, 30), D(2025, 2, 3))
+    assert list(intervals.days(interval)) == [D(2025, 1, 30), D(2025, 1, 31), D(2025, 2, 1), D(2025, 2, 2)]
+    assert intervals.length(interval) == 4
+    assert intervals.length((D(2025, 1, 2), D(2025, 1, 1))) == 0
+
+
+def test_chunks_cover_exactly() -> None:
+    assert intervals.chunks((D(2025, 1, 1), D(2025, 1, 8)), 3) == [
+        (D(2025, 1, 1), D(2025, 1, 4)),
+        (D(2025, 1, 4), D(2025, 1, 7)),
+        (D(2025, 1, 7), D(2025, 1, 8)),
+    ]
+    assert intervals.chunks((D(2025, 1, 1), D(2025, 1, 1)), 3) == []
+    with pytest.raises(ValueError, match="at least 1 day"):
+        intervals.chunks((D(2025, 1, 1), D(2025, 1, 2)), 0)
+
+
+def test_merge_and_missing() -> None:
+    have = [(D(2025, 1, 5), D(2025, 1, 7)), (D(2025, 1, 1), D(2025, 1, 3)), (D(2025, 1, 3), D(2025, 1, 4))]
+    assert intervals.merge(have) == [(D(2025, 1, 1), D(2025, 1, 4)), (D(2025, 1, 5), D(2025, 1, 7))]
+    assert intervals.missing((D(2025, 1, 1), D(2025, 1, 10)), have) == [
+        (D(2025, 1, 4), D(2025, 1, 5)),
+        (D(2025, 1, 7), D(2025, 1, 10)),
+    ]
+    assert intervals.missing((D(2025, 1, 2), D(2025, 1, 3)), have) == []
+    assert intervals.missing((D(2025, 1, 1), D(2025, 1, 2)), []) == [(D(2025, 1, 1), D(2025, 1, 2))]
+
+
+def test_plan_backfill_reads_the_horizon_before_the_first_day() -> None:
+    view = load_catalog("feature_defs")["user_purchases"]  # longest window 90d
+    plan = plan_backfill(view, D(2025, 3, 1), D(2025, 3, 31), chunk_days=10)
+    assert plan.snapshots == (D(2025, 3, 1), D(2025, 4, 1))
+    assert plan.events == (D(2024, 12, 2), D(2025, 4, 1))
+    assert [str(c) for c in plan.chunks] == [
+        "2025-03-01..2025-03-10", "2025-03-11..2025-03-20", "2025-03-21..2025-03-30", "2025-03-31..2025-03-31"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("first", "last", "message"),
+    [
+        (D(2025, 2, 2), D(2025, 2, 1), "end 2025-02-01 is before start 2025-02-02"),
+        (D(2024, 12, 31), D(2025, 2, 1), "start 2024-12-31 is before the view's start 2025-01-01"),
+    ],
+)
+def test_plan_backfill_rejects_bad_ranges(first: date, last: date, message: str) -> None:
+    view = load_catalog("feature_defs")["user_clicks"]
+    with pytest.raises(PlanError, match=message):
+        plan_backfill(view, first, last, chunk_days=5)

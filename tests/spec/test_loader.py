@@ -1,0 +1,132 @@
+"""The loader: every kind of broken definition gives one exact message with its line and field."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import jsonschema
+import pytest
+import yaml
+
+from featurekiln.errors import SpecError
+from featurekiln.spec import FeatureView, load_catalog, load_definitions
+from featurekiln.spec.loader import load_file
+
+ROOT = Path(__file__).resolve().parents[2]
+BROKEN = Path(__file__).parent / "broken"
+
+# file -> [(line, field, message)]: every problem the loader must report, exactly.
+EXPECTED: dict[str, list[tuple[int | None, str, str]]] = {
+    "unknown_field.yaml": [
+        (10, "colour", "unknown field; allowed fields here: name, description, owner, tags, entity, source, start, "
+         "schedule, ttl, features, online, expectations"),
+    ],
+    "bad_name.yaml": [
+        (1, "name", "'GoodView' is not a valid name: lowercase letters, digits and '_', starting with a letter, "
+         "at most 63 characters"),
+    ],
+    "duplicate_feature.yaml": [(12, "features[1].name", "duplicate feature name 'events_7d' (also features[0])")],
+    "unknown_aggregation.yaml": [
+        (12, "features[1].agg", "unknown aggregation 'median'; use one of count, sum, avg, min, max, last, first, "
+         "count_distinct"),
+    ],
+    "bad_window.yaml": [(12, "features[1].window", "'7days' is not a whole number of days like '7d'")],
+    "missing_expr.yaml": [(12, "features[1].expr", "aggregation 'sum' needs an expr")],
+    "no_keys.yaml": [(4, "entity.keys", "give at least one key column")],
+    "no_ttl.yaml": [(1, "ttl", "is required when no feature has a window")],
+    "bad_filter.yaml": [(9, "source.filter", "must be a single Spark SQL expression, not several statements")],
+    "bad_expr.yaml": [(12, "features[1].expr", "not a valid Spark SQL expression: syntax error at column 8 near 'amount +'")],
+    "bad_query.yaml": [(9, "source.query", "must be a SELECT statement, not DELETE")],
+    "two_queries.yaml": [(9, "source.query", "must be a single SELECT statement, found 2 statements")],
+    "invalid_yaml.yaml": [(5, "", "invalid YAML: expected ',' or ']', but got ':'")],
+    "duplicate_key.yaml": [(10, "start", "is given twice")],
+    "missing_timestamp.yaml": [(5, "source.timestamp", "is required")],
+    "bad_format.yaml": [(7, "source.format", "input should be 'parquet', 'delta' or 'csv'")],
+    "bad_start.yaml": [(9, "start", "'yesterday' is not a date like 2025-01-01")],
+    "reserved_name.yaml": [(11, "features[0].name", "'ds' clashes with a key column or a reserved column (ds, feature_ts)")],
+}
+
+
+def test_every_fixture_has_an_expectation() -> None:
+    assert sorted(p.name for p in BROKEN.glob("*.yaml")) == sorted(EXPECTED)
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_broken_definition_reports_exact_problem(name: str) -> None:
+    view, _, problems = load_file(BROKEN / name)
+    assert view is None
+    assert [(p.line, p.field, p.message) for p in problems] == EXPECTED[name]
+    assert all(str(p).startswith(f"{p.file}:{p.line}") for p in problems)
+
+
+def test_problem_renders_as_file_line_field_message() -> None:
+    _, _, problems = load_file(BROKEN / "bad_window.yaml")
+    assert str(problems[0]).endswith("bad_window.yaml:12: features[1].window: '7days' is not a whole number of days like '7d'")
+
+
+def test_all_problems_of_a_file_are_reported_at_once(tmp_path: Path) -> None:
+    text = (BROKEN / "bad_window.yaml").read_text().replace("name: good_view", "name: Bad-Name")
+    text += "  - {name: x, agg: median}\n"
+    (tmp_path / "many.yaml").write_text(text)
+    _, _, problems = load_file(tmp_path / "many.yaml")
+    assert [(p.line, p.field) for p in problems] == [(1, "name"), (12, "features[1].window"), (13, "features[2].agg")]
+
+
+def test_broken_files_do_not_hide_good_ones(tmp_path: Path) -> None:
+    for name in ("bad_window.yaml", "no_ttl.yaml"):
+        shutil.copy(BROKEN / name, tmp_path / name)
+    good = yaml.safe_load((BROKEN / "bad_window.yaml").read_text())
+    good["features"] = good["features"][:1]
+    (tmp_path / "good.yaml").write_text(yaml.safe_dump(good))
+    result = load_definitions(tmp_path)
+    assert list(result.views) == ["good_view"]
+    assert sorted(Path(f).name for f in result.problems_by_file) == ["bad_window.yaml", "no_ttl.yaml"]
+    with pytest.raises(SpecError) as raised:
+        load_catalog(tmp_path)
+    assert len(raised.value.problems) == 2
+
+
+def test_duplicate_view_names_across_files(tmp_path: Path) -> None:
+    text = (ROOT / "feature_defs" / "user_clicks.yaml").read_text()
+    (tmp_path / "a.yaml").write_text(text)
+    (tmp_path / "b.yaml").write_text("# a copy\n" + text)
+    result = load_definitions(tmp_path)
+    assert list(result.views) == ["user_clicks"]
+    [problem] = result.problems
+    assert (Path(problem.file).name, problem.line, problem.field) == ("b.yaml", 3, "name")
+    assert problem.message.startswith("duplicate view name 'user_clicks' (also in ")
+
+
+def test_missing_directory_is_a_problem(tmp_path: Path) -> None:
+    result = load_definitions(tmp_path / "nope")
+    assert [p.message for p in result.problems] == ["definitions directory does not exist"]
+
+
+def test_sample_definitions_load_with_defaults() -> None:
+    views = load_catalog(ROOT / "feature_defs")
+    assert sorted(views) == ["merchant_country_sales", "user_clicks", "user_purchases"]
+    purchases = views["user_purchases"]
+    assert purchases.ttl_days == 90 and purchases.schedule == "@daily" and purchases.keys == ["user_id"]
+    assert views["user_clicks"].window_days(views["user_clicks"].features[4]) == 14
+    used = {f.agg for v in views.values() for f in v.features}
+    assert used == {"count", "sum", "avg", "min", "max", "last", "first", "count_distinct"}
+    assert any(len(v.keys) > 1 for v in views.values())
+    assert any(v.source.filter for v in views.values()) and any(v.source.query for v in views.values())
+
+
+def test_fingerprint_changes_with_semantics_only() -> None:
+    view = load_catalog(ROOT / "feature_defs")["user_clicks"]
+    assert view.fingerprint() == view.model_copy(update={"description": "other words"}).fingerprint()
+    assert view.fingerprint() != view.model_copy(update={"ttl": 15}).fingerprint()
+
+
+def test_json_schema_accepts_samples_and_rejects_broken() -> None:
+    schema = FeatureView.model_json_schema()
+    for path in sorted((ROOT / "feature_defs").glob("*.yaml")):
+        data = json.loads(json.dumps(yaml.safe_load(path.read_text()), default=str))
+        jsonschema.validate(data, schema)
+    broken = json.loads(json.dumps(yaml.safe_load((BROKEN / "bad_window.yaml").read_text()), default=str))
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(broken, schema)
