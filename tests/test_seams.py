@@ -1,0 +1,24 @@
+"""Architecture seams of DESIGN.md: pure packages stay pure."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+HEAVY = ("pyspark", "airflow", "boto3", "great_expectations", "delta", "redis")
+
+
+def _imported_after(statement: str) -> set[str]:
+    code = f"import sys; {statement}; print(' '.join(sorted(sys.modules)))"
+    output = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout
+    return {name.split(".")[0] for name in output.split()}
+
+
+def test_spec_and_planning_import_nothing_heavy() -> None:
+    loaded = _imported_after("import featurekiln.spec, featurekiln.planning.plan, featurekiln.planning.intervals")
+    assert not loaded & set(HEAVY)
+
+
+def test_cli_module_does_not_start_spark_at_import() -> None:
+    loaded = _imported_after("import featurekiln.cli, featurekiln.runner")
+    assert "pyspark" not in loaded and "airflow" not in loaded
