@@ -85,18 +85,28 @@ def tile_aggregates(agg: str, value: Column | None, ts: Column) -> list[Column]:
     raise ValueError(f"unknown aggregation {agg!r}")
 
 
-def merge(kind: str, a: Column, b: Column) -> Column:
-    """Merge two partials; null stands for "no data" and is the identity."""
+def merge(kind: str, parts: list[Column]) -> Column:
+    """Merge partials; null stands for "no data" and is the identity.
+
+    The expression grows linearly with ``len(parts)`` (no operand is repeated in
+    a nested way), which keeps Spark's generated code small.
+    """
     from pyspark.sql import functions as F
 
+    if len(parts) == 1:
+        return parts[0]
     if kind == "add":
-        return F.coalesce(a + b, a, b)
+        total = F.coalesce(parts[0], F.lit(0))
+        for part in parts[1:]:
+            total = total + F.coalesce(part, F.lit(0))
+        return F.when(F.coalesce(*parts).isNotNull(), total)
     if kind == "least":
-        return F.least(a, b)
+        return F.least(*parts)
     if kind == "greatest":
-        return F.greatest(a, b)
+        return F.greatest(*parts)
     if kind == "union":
-        return F.coalesce(F.array_union(a, b), a, b)
+        empty = F.filter(F.coalesce(*parts), lambda _: F.lit(False))
+        return F.array_distinct(F.flatten(F.array(*[F.coalesce(p, empty) for p in parts])))
     raise ValueError(f"unknown merge {kind!r}")
 
 

@@ -33,11 +33,24 @@ if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame
 
 DS = "_ds"
+# Each level covers RADIX times the rows of the one below. Spark's Window operator
+# costs more per operator than per lag column, so a wide radix (few operators,
+# several lags each) is faster than doubling: a 90d window needs 3 operators.
+RADIX = 8
 EPOCH = date(1970, 1, 1)
 
 
 def _epoch_day(day: date) -> int:
     return (day - EPOCH).days
+
+
+def _digits(width: int) -> list[int]:
+    """Base-RADIX digits of ``width``, least significant first."""
+    out = []
+    while width:
+        out.append(width % RADIX)
+        width //= RADIX
+    return out
 
 
 def _level(column: str, k: int) -> str:
@@ -74,34 +87,31 @@ def snapshots(tiles: DataFrame, view: FeatureView, interval: Interval) -> DataFr
     on_tile = F.col(DS) == F.col(DAY)
     grid = grid.select(*keys, DAY, DS, *[F.when(on_tile, F.col(c)).alias(_level(c, 0)) for c in partial_names])
 
-    # 2. Doubling levels, only as deep as each partial's window needs.
+    # 2. Levels: L(k+1) merges RADIX lags of Lk, so it covers RADIX**(k+1) rows.
     needs: dict[str, tuple[str, int]] = {}
     for i, feature in enumerate(view.features):
-        width = view.window_days(feature)
+        depth = len(_digits(view.window_days(feature))) - 1
         for partial in aggregations.partials(feature.agg):
             name = partial_column(i, partial.suffix)
-            depth = max(needs.get(name, (partial.merge, 0))[1], width.bit_length() - 1)
-            needs[name] = (partial.merge, depth)
+            needs[name] = (partial.merge, max(needs.get(name, (partial.merge, 0))[1], depth))
     for k in range(max((d for _, d in needs.values()), default=0)):
-        step = 1 << k
-        new = [
-            aggregations.merge(kind, F.col(_level(name, k)), F.lag(_level(name, k), step).over(by_key)).alias(_level(name, k + 1))
-            for name, (kind, depth) in needs.items()
-            if k < depth
-        ]
-        if new:
-            grid = grid.select("*", *new)
+        step = RADIX**k
+        new = []
+        for name, (kind, depth) in needs.items():
+            if k < depth:
+                lags = [F.lag(_level(name, k), j * step).over(by_key) for j in range(1, RADIX)]
+                new.append(aggregations.merge(kind, [F.col(_level(name, k)), *lags]).alias(_level(name, k + 1)))
+        grid = grid.select("*", *new)
 
-    # 3. Window values from the binary digits of each window.
+    # 3. A window of W rows: for each base-RADIX digit of W, that many blocks of its level.
     def window_merge(name: str, kind: str, width: int) -> Column:
-        top = width.bit_length() - 1
-        merged = F.col(_level(name, top))
-        offset = 1 << top
-        for k in range(top - 1, -1, -1):
-            if width & (1 << k):
-                merged = aggregations.merge(kind, merged, F.lag(_level(name, k), offset).over(by_key))
-                offset += 1 << k
-        return merged
+        blocks: list[Column] = []
+        offset = 0
+        for k, digit in reversed(list(enumerate(_digits(width)))):
+            for _ in range(digit):
+                blocks.append(F.col(_level(name, k)) if offset == 0 else F.lag(_level(name, k), offset).over(by_key))
+                offset += RADIX**k
+        return aggregations.merge(kind, blocks)
 
     types = dict(tiles.dtypes)
     features = []
