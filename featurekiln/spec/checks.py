@@ -26,13 +26,19 @@ def _where(error: sqlglot.errors.SqlglotError) -> str:
     return "syntax error"
 
 
+def _statements(text: str, what: str) -> tuple[list[exp.Expression], str | None]:
+    try:
+        parsed = sqlglot.parse(text, read="spark")
+    except sqlglot.errors.SqlglotError as error:
+        return [], f"not a valid Spark SQL {what}: {_where(error)}"
+    return [s for s in parsed if s is not None], None
+
+
 def sql_expression_problem(text: str) -> str | None:
     """Return why ``text`` is not a single Spark SQL expression, or None if it is."""
-    try:
-        statements = sqlglot.parse(text, read="spark")
-    except sqlglot.errors.SqlglotError as error:
-        return f"not a valid Spark SQL expression: {_where(error)}"
-    statements = [s for s in statements if s is not None]
+    statements, problem = _statements(text, "expression")
+    if problem:
+        return problem
     if len(statements) != 1:
         return "must be a single Spark SQL expression, not several statements"
     node = statements[0]
@@ -43,11 +49,9 @@ def sql_expression_problem(text: str) -> str | None:
 
 def sql_query_problem(text: str) -> str | None:
     """Return why ``text`` is not a single Spark SQL SELECT, or None if it is."""
-    try:
-        statements = sqlglot.parse(text, read="spark")
-    except sqlglot.errors.SqlglotError as error:
-        return f"not a valid Spark SQL query: {_where(error)}"
-    statements = [s for s in statements if s is not None]
+    statements, problem = _statements(text, "query")
+    if problem:
+        return problem
     if len(statements) != 1:
         return f"must be a single SELECT statement, found {len(statements)} statements"
     if not isinstance(statements[0], exp.Query):
