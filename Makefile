@@ -10,7 +10,7 @@ DEMO_END   ?= 2025-03-31
 export KILN_WAREHOUSE ?= $(CURDIR)/warehouse
 export KILN_DEFS ?= $(CURDIR)/feature_defs
 
-.PHONY: setup system demo test test-fast bench clean
+.PHONY: setup system demo airflow test test-fast bench clean
 
 setup: system $(STAMP)
 
@@ -31,6 +31,10 @@ demo: setup
 	$(KILN) backfill --all --start $(DEMO_START) --end $(DEMO_END)
 	$(KILN) status --rows 3
 
+# Airflow UI with one DAG per definition (airflow standalone, SQLite, state in ./airflow_home).
+airflow: setup
+	bash scripts/airflow_local.sh
+
 test: setup
 	$(VENV)/bin/pytest -q
 
@@ -40,6 +44,7 @@ test-fast: setup
 
 bench: setup
 	$(PY) bench/backfill.py
+	$(PY) bench/dag_parse.py
 
 clean:
 	rm -rf warehouse spark-warehouse .pytest_cache

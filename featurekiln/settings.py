@@ -9,6 +9,27 @@ from pathlib import Path
 DEFAULT_DEFS = "feature_defs"
 DEFAULT_WAREHOUSE = "warehouse"
 DEFAULT_CHUNK_DAYS = 30
+DEFAULT_MAX_PARALLEL_CHUNKS = 2
+_TRUE = frozenset({"1", "true", "yes", "on"})
+_FALSE = frozenset({"0", "false", "no", "off", ""})
+
+
+def _env_bool(name: str, default: bool) -> bool:
+    """Read a boolean environment variable (1/0, true/false, yes/no, on/off)."""
+    raw = os.environ.get(name)
+    if raw is None:
+        return default
+    text = raw.strip().lower()
+    if text in _TRUE:
+        return True
+    if text in _FALSE:
+        return False
+    raise ValueError(f"{name}={raw!r} is not a boolean; use true or false")
+
+
+def _env_optional(name: str) -> str | None:
+    raw = os.environ.get(name, "").strip()
+    return raw or None
 
 
 @dataclass(frozen=True)
@@ -21,12 +42,28 @@ class Settings:
             (env ``KILN_WAREHOUSE``). Relative source paths resolve against it.
         spark_master: Spark master URL (env ``KILN_SPARK_MASTER``, default ``local[*]``).
         chunk_days: days per atomic commit of a backfill (env ``KILN_CHUNK_DAYS``).
+        catchup: whether the Airflow DAGs catch up on missed runs since the view's
+            start (env ``KILN_CATCHUP``, default false).
+        max_parallel_chunks: how many chunks of one Airflow run materialize at the
+            same time (env ``KILN_MAX_PARALLEL_CHUNKS``).
+        spark_conn_id: Airflow connection id of a Spark cluster (env
+            ``KILN_SPARK_CONN_ID``). When set, Airflow runs ``jobs/materialize.py``
+            through ``spark-submit``; when unset, tasks run Spark in-process on
+            ``spark_master``.
+        retries: how often Airflow retries a failed task (env ``KILN_RETRIES``).
+        strict: the DAG file fails on the first broken definition instead of showing
+            it as a failing DAG (env ``KILN_STRICT``; for CI).
     """
 
     defs_dir: Path = Path(DEFAULT_DEFS)
     warehouse: str = DEFAULT_WAREHOUSE
     spark_master: str = "local[*]"
     chunk_days: int = DEFAULT_CHUNK_DAYS
+    catchup: bool = False
+    max_parallel_chunks: int = DEFAULT_MAX_PARALLEL_CHUNKS
+    spark_conn_id: str | None = None
+    retries: int = 1
+    strict: bool = False
 
     @classmethod
     def from_env(cls, **overrides: object) -> Settings:
@@ -36,6 +73,11 @@ class Settings:
             warehouse=os.environ.get("KILN_WAREHOUSE", DEFAULT_WAREHOUSE),
             spark_master=os.environ.get("KILN_SPARK_MASTER", "local[*]"),
             chunk_days=int(os.environ.get("KILN_CHUNK_DAYS", DEFAULT_CHUNK_DAYS)),
+            catchup=_env_bool("KILN_CATCHUP", False),
+            max_parallel_chunks=int(os.environ.get("KILN_MAX_PARALLEL_CHUNKS", DEFAULT_MAX_PARALLEL_CHUNKS)),
+            spark_conn_id=_env_optional("KILN_SPARK_CONN_ID"),
+            retries=int(os.environ.get("KILN_RETRIES", 1)),
+            strict=_env_bool("KILN_STRICT", False),
         )
         given = {k: v for k, v in overrides.items() if v is not None}
         if "defs_dir" in given:

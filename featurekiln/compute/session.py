@@ -21,6 +21,8 @@ BASE_CONF: dict[str, str] = {
     "spark.executor.extraJavaOptions": "-Duser.timezone=UTC",
     "spark.ui.showConsoleProgress": "false",
     "spark.sql.sources.partitionOverwriteMode": "static",
+    # One writer per ds partition instead of one per task and partition: fewer, larger files.
+    "spark.databricks.delta.optimizeWrite.enabled": "true",
 }
 LOCAL_CONF: dict[str, str] = {
     "spark.ui.enabled": "false",

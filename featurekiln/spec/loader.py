@@ -87,15 +87,21 @@ def _index_lines(node: yaml.Node, path: FieldPath, lines: dict[FieldPath, int], 
             _index_lines(item, (*path, i), lines, dupes)
 
 
+_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when available: ~10x faster
+
+
 def read_document(text: str, file: str) -> tuple[Document | None, list[Problem]]:
-    """Parse YAML ``text`` into a :class:`Document`, or return the syntax problems."""
+    """Parse YAML ``text`` once into a :class:`Document`, or return the syntax problems."""
+    loader = _Loader(text)
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
+        node = loader.get_single_node()
+        data = loader.construct_document(node) if node is not None else None
     except yaml.MarkedYAMLError as error:
         mark = error.problem_mark or error.context_mark
         line = mark.line + 1 if mark else None
         return None, [Problem(file, line, "", f"invalid YAML: {error.problem or error}")]
+    finally:
+        loader.dispose()
     if node is None or not isinstance(data, dict):
         return None, [Problem(file, 1, "", "must be a YAML mapping of fields (name, entity, source, features, ...)")]
     lines: dict[FieldPath, int] = {}

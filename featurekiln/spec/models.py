@@ -99,6 +99,7 @@ class FeatureView(_Model):
     start: date
     schedule: str = "@daily"
     ttl: Days | None = None
+    lookback: Days | None = Field(default=None, description="nightly runs also recompute this many recent days (late data)")
     features: list[Feature] = Field(min_length=1)
     online: bool = False
     expectations: str | None = None
@@ -118,6 +119,11 @@ class FeatureView(_Model):
     def window_days(self, feature: Feature) -> int:
         """The number of days ``feature`` aggregates over (its window, else the ttl)."""
         return feature.window if feature.window is not None else self.ttl_days
+
+    @property
+    def lookback_days(self) -> int:
+        """Recent days a nightly run recomputes besides its own (0 when ``lookback`` is unset)."""
+        return self.lookback or 0
 
     @property
     def horizon_days(self) -> int:

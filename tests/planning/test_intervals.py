@@ -65,3 +65,16 @@ def test_plan_backfill_rejects_bad_ranges(first: date, last: date, message: str)
     view = load_catalog("feature_defs")["user_clicks"]
     with pytest.raises(PlanError, match=message):
         plan_backfill(view, first, last, chunk_days=5)
+
+
+def test_lookback_defaults_to_zero_and_parses_days(tmp_path) -> None:  # noqa: ANN001
+    import yaml
+
+    from featurekiln.spec.loader import load_file
+
+    data = yaml.safe_load(open("feature_defs/user_clicks.yaml").read())
+    assert load_catalog("feature_defs")["user_clicks"].lookback_days == 0
+    data["lookback"] = "3d"
+    (tmp_path / "v.yaml").write_text(yaml.safe_dump(data))
+    view, _, problems = load_file(tmp_path / "v.yaml")
+    assert problems == [] and view is not None and view.lookback_days == 3

@@ -21,7 +21,7 @@ BROKEN = Path(__file__).parent / "broken"
 EXPECTED: dict[str, list[tuple[int | None, str, str]]] = {
     "unknown_field.yaml": [
         (10, "colour", "unknown field; allowed fields here: name, description, owner, tags, entity, source, start, "
-         "schedule, ttl, features, online, expectations"),
+         "schedule, ttl, lookback, features, online, expectations"),
     ],
     "bad_name.yaml": [
         (1, "name", "'GoodView' is not a valid name: lowercase letters, digits and '_', starting with a letter, "
@@ -40,7 +40,7 @@ EXPECTED: dict[str, list[tuple[int | None, str, str]]] = {
     "bad_expr.yaml": [(12, "features[1].expr", "not a valid Spark SQL expression: syntax error at column 8 near 'amount +'")],
     "bad_query.yaml": [(9, "source.query", "must be a SELECT statement, not DELETE")],
     "two_queries.yaml": [(9, "source.query", "must be a single SELECT statement, found 2 statements")],
-    "invalid_yaml.yaml": [(5, "", "invalid YAML: expected ',' or ']', but got ':'")],
+    "invalid_yaml.yaml": [(5, "", "invalid YAML: did not find expected ',' or ']'")],
     "duplicate_key.yaml": [(10, "start", "is given twice")],
     "missing_timestamp.yaml": [(5, "source.timestamp", "is required")],
     "bad_format.yaml": [(7, "source.format", "input should be 'parquet', 'delta' or 'csv'")],

@@ -1,0 +1,78 @@
+"""Cluster mode: the ``materialize`` step as ``spark-submit jobs/materialize.py`` per chunk."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from featurekiln.orchestration.steps import spark_submit_args
+from featurekiln.settings import Settings
+
+if TYPE_CHECKING:
+    from airflow.sdk.definitions.mappedoperator import MappedOperator
+    from airflow.sdk.definitions.xcom_arg import XComArg
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+MATERIALIZE_JOB = PROJECT_ROOT / "jobs" / "materialize.py"
+
+
+def materialize_job() -> str:
+    """Path of the ``jobs/materialize.py`` entry point (env ``KILN_MATERIALIZE_JOB`` overrides it)."""
+    return os.environ.get("KILN_MATERIALIZE_JOB", str(MATERIALIZE_JOB))
+
+
+def submit_conf() -> dict[str, str]:
+    """Spark settings every submitted job needs (Delta, UTC), from the one session factory."""
+    from featurekiln.compute.session import BASE_CONF
+
+    conf = dict(BASE_CONF)
+    # Executors run Python workers with the same interpreter and can import featurekiln.
+    conf["spark.pyspark.python"] = sys.executable
+    conf["spark.executorEnv.PYTHONPATH"] = str(PROJECT_ROOT)
+    return conf
+
+
+def submit_packages(settings: Settings) -> str:
+    """Maven packages of a submitted job: the pinned Delta jars (and hadoop-aws for s3a)."""
+    from featurekiln.compute.session import DELTA_PACKAGE, HADOOP_AWS_PACKAGE
+
+    packages = [DELTA_PACKAGE]
+    if settings.warehouse.startswith("s3a://"):
+        packages.append(HADOOP_AWS_PACKAGE)
+    return ",".join(packages)
+
+
+def submit_env(settings: Settings) -> dict[str, Any]:
+    """Environment of the ``spark-submit`` process: the project importable, the same KILN_* settings."""
+    path = os.environ.get("PYTHONPATH", "")
+    return {
+        "PYTHONPATH": os.pathsep.join(p for p in (str(PROJECT_ROOT), path) if p),
+        "PYSPARK_PYTHON": sys.executable,
+        "KILN_DEFS": str(settings.defs_dir),
+        "KILN_WAREHOUSE": settings.warehouse,
+    }
+
+
+def materialize_operator(chunks: XComArg, settings: Settings, task_defaults: dict[str, Any]) -> MappedOperator:
+    """One ``SparkSubmitOperator`` per chunk of ``chunks`` (the ``plan`` task's output).
+
+    Args:
+        chunks: the plan's chunk list; each chunk becomes one mapped task.
+        settings: settings of the DAG (the Spark connection, defs, warehouse).
+        task_defaults: ``task_id``, retries, parallelism and naming shared with local mode.
+    """
+    from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
+
+    conn_id = settings.spark_conn_id or "spark_default"
+    return SparkSubmitOperator.partial(
+        conn_id=conn_id,
+        application=materialize_job(),
+        name="featurekiln-materialize",
+        conf=submit_conf(),
+        packages=submit_packages(settings),
+        env_vars=submit_env(settings),
+        **task_defaults,
+        map_index_template="{{ task.application_args[2] }}..{{ task.application_args[4] }}",
+    ).expand(application_args=chunks.map(spark_submit_args))

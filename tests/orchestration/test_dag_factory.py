@@ -1,0 +1,273 @@
+"""The DAG file parsed by Airflow's own DagBag: one DAG per definition, broken ones visible. No Spark."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import time
+from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+
+from tests.orchestration.conftest import DAGS_FOLDER, SAMPLE_DEFS, dag_bag
+
+from featurekiln.orchestration.run_dates import DayRange
+from featurekiln.spec.loader import load_definitions
+
+VIEWS = sorted(load_definitions(SAMPLE_DEFS).views)
+TASKS = {"plan", "materialize", "validate", "publish", "push_online"}
+
+
+@pytest.fixture(scope="module")
+def bag():
+    return dag_bag(SAMPLE_DEFS)
+
+
+def write_views(directory: Path, count: int) -> None:
+    """Write ``count`` valid definitions, copies of user_purchases under new names."""
+    text = (SAMPLE_DEFS / "user_purchases.yaml").read_text(encoding="utf-8")
+    for i in range(count):
+        (directory / f"v{i:04d}.yaml").write_text(text.replace("name: user_purchases", f"name: view_{i:04d}"))
+
+
+def test_one_dag_per_view_and_no_import_errors(bag) -> None:
+    assert bag.import_errors == {}
+    assert sorted(bag.dag_ids) == [f"kiln_{v}" for v in VIEWS]
+
+
+def test_dag_carries_the_definition(bag) -> None:
+    views = load_definitions(SAMPLE_DEFS).views
+    for name, view in views.items():
+        dag = bag.dags[f"kiln_{name}"]
+        assert {t.task_id for t in dag.tasks} == TASKS
+        assert dag.start_date == datetime(2025, 1, 1, tzinfo=timezone.utc)
+        assert dag.catchup is False
+        assert set(view.tags) <= set(dag.tags) and "featurekiln" in dag.tags
+        assert dag.default_args["owner"] == view.owner
+        assert {t.owner for t in dag.tasks} == {view.owner}
+        assert dag.description == view.description
+        assert type(dag.timetable).__name__ == "CronDataIntervalTimetable"
+        assert (dag.timetable.expression, str(dag.timetable.timezone)) == ("0 0 * * *", "UTC")
+        assert f"# {name}" in dag.doc_md and view.description in dag.doc_md
+        for feature in view.features:
+            assert f"| {feature.name} | {feature.agg} |" in dag.doc_md
+        assert ", ".join(f"`{k}`" for k in view.keys) in dag.doc_md
+        assert view.source.path in dag.doc_md
+        assert set(dag.params.keys()) == {"start", "end", "chunk_days"}
+
+
+def test_layout_and_mapping(bag) -> None:
+    dag = bag.dags["kiln_user_purchases"]
+    down = {t.task_id: sorted(t.downstream_task_ids) for t in dag.tasks}
+    assert down == {
+        "plan": ["materialize", "validate"],
+        "materialize": ["validate"],
+        "validate": ["publish"],
+        "publish": ["push_online"],
+        "push_online": [],
+    }
+    materialize = dag.get_task("materialize")
+    assert materialize.is_mapped
+    assert materialize.partial_kwargs["max_active_tis_per_dagrun"] == 2
+    publish = dag.get_task("publish")
+    assert [o.name for o in publish.outlets] == ["featurekiln.user_purchases"]
+    assert publish.outlets[0].uri.startswith("file://") and publish.outlets[0].uri.endswith("/features/user_purchases")
+
+
+def test_settings_reach_the_dags(tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("KILN_CATCHUP", "true")
+    monkeypatch.setenv("KILN_MAX_PARALLEL_CHUNKS", "5")
+    monkeypatch.setenv("KILN_WAREHOUSE", "s3a://bucket/wh")
+    defs = tmp_path / "defs"
+    defs.mkdir()
+    shutil.copy(SAMPLE_DEFS / "user_clicks.yaml", defs)
+    bag = dag_bag(defs)
+    dag = bag.dags["kiln_user_clicks"]
+    assert bag.dag_ids == ["kiln_user_clicks"]
+    assert dag.catchup is True
+    assert dag.get_task("materialize").partial_kwargs["max_active_tis_per_dagrun"] == 5
+    assert dag.get_task("publish").outlets[0].uri == "s3a://bucket/wh/features/user_clicks"
+
+
+def test_schedule_from_the_definition(tmp_path) -> None:
+    defs = tmp_path / "defs"
+    defs.mkdir()
+    text = (SAMPLE_DEFS / "user_clicks.yaml").read_text()
+    (defs / "a.yaml").write_text(text.replace("name: user_clicks", "name: at_three") + 'schedule: "0 3 * * *"\n')
+    (defs / "b.yaml").write_text(text.replace("name: user_clicks", "name: manual") + "schedule: none\n")
+    (defs / "c.yaml").write_text(text.replace("name: user_clicks", "name: bad_cron") + 'schedule: "every day"\n')
+    bag = dag_bag(defs)
+    assert bag.dags["kiln_at_three"].timetable.expression == "0 3 * * *"
+    assert type(bag.dags["kiln_manual"].timetable).__name__ == "NullTimetable"
+    broken = bag.dags["kiln_bad_cron"]
+    assert "broken" in broken.tags
+    assert "'every day' is not a cron expression" in broken.doc_md
+
+
+def test_a_broken_definition_hides_nothing(tmp_path) -> None:
+    defs = tmp_path / "defs"
+    shutil.copytree(SAMPLE_DEFS, defs)
+    broken_window = (SAMPLE_DEFS / "user_clicks.yaml").read_text().replace(
+        "name: user_clicks", "name: broken_clicks"
+    ).replace("window: 7d}", "window: 7days}", 1)
+    (defs / "broken_clicks.yaml").write_text(broken_window)
+    (defs / "not_yaml.yaml").write_text("name: [unclosed\n")
+    bag = dag_bag(defs)
+    assert bag.import_errors == {}
+    assert sorted(bag.dag_ids) == sorted([*(f"kiln_{v}" for v in VIEWS), "kiln_broken_clicks", "kiln_not_yaml"])
+    dag = bag.dags["kiln_broken_clicks"]
+    assert [t.task_id for t in dag.tasks] == ["definition_error"]
+    line = next(i for i, text in enumerate(broken_window.splitlines(), 1) if "7days" in text)
+    assert f"| {line} | features[1].window | '7days' is not a whole number of days like '7d' |" in dag.doc_md
+    assert "broken_clicks.yaml" in dag.doc_md and "broken" in dag.tags
+    assert dag.description.startswith("BROKEN definition:")
+    assert "invalid YAML" in bag.dags["kiln_not_yaml"].doc_md
+
+
+def test_a_broken_definition_fails_its_task_with_the_problems(tmp_path) -> None:
+    from featurekiln.orchestration.factory import build_dags
+    from featurekiln.errors import SpecError
+    from featurekiln.settings import Settings
+
+    defs = tmp_path / "defs"
+    defs.mkdir()
+    shutil.copy(Path(__file__).parents[1] / "spec" / "broken" / "bad_window.yaml", defs / "bad_window.yaml")
+    result = build_dags(settings=Settings.from_env(defs_dir=defs))
+    (dag_id,) = result.dags
+    task = result.dags[dag_id].get_task("definition_error")
+    with pytest.raises(SpecError) as error:
+        task.python_callable()
+    assert error.value.problems == [str(p) for p in result.problems]
+    assert all("bad_window.yaml:" in p for p in error.value.problems)
+
+
+def test_strict_mode_fails_the_parse(tmp_path, monkeypatch) -> None:
+    defs = tmp_path / "defs"
+    shutil.copytree(SAMPLE_DEFS, defs)
+    (defs / "bad.yaml").write_text("name: bad\n")
+    monkeypatch.setenv("KILN_STRICT", "true")
+    bag = dag_bag(defs)
+    assert bag.dag_ids == []
+    (error,) = bag.import_errors.values()
+    assert "bad.yaml:1: entity: is required" in error
+
+
+def test_a_duplicate_name_gets_its_own_broken_dag(tmp_path) -> None:
+    defs = tmp_path / "defs"
+    shutil.copytree(SAMPLE_DEFS, defs)
+    shutil.copy(SAMPLE_DEFS / "user_clicks.yaml", defs / "zz_copy.yaml")
+    bag = dag_bag(defs)
+    assert "kiln_user_clicks" in bag.dag_ids and "kiln_zz_copy" in bag.dag_ids
+    assert "duplicate view name 'user_clicks'" in bag.dags["kiln_zz_copy"].doc_md
+
+
+def test_missing_definitions_directory_is_visible(tmp_path) -> None:
+    bag = dag_bag(tmp_path / "nowhere")
+    assert bag.dag_ids == ["kiln_definitions"]
+    assert "definitions directory does not exist" in bag.dags["kiln_definitions"].doc_md
+
+
+def test_parsing_imports_nothing_heavy() -> None:
+    code = (
+        "import sys\n"
+        "from airflow.dag_processing.dagbag import DagBag\n"
+        f"bag = DagBag(dag_folder={str(DAGS_FOLDER)!r})\n"
+        "assert len(bag.dags) == 3, bag.import_errors\n"
+        "heavy = sorted(m for m in sys.modules if m.split('.')[0] in"
+        " ('pyspark', 'py4j', 'great_expectations', 'boto3', 'botocore', 'delta', 'redis'))\n"
+        "print(heavy)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip().splitlines()[-1] == "[]"
+
+
+def baseline_dag_file(directory: Path) -> Path:
+    """The benchmark's baseline: the same five-task DAG written by hand, N times, no YAML."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("dag_parse_bench", Path(__file__).parents[2] / "bench" / "dag_parse.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    path = directory / "baseline_dags.py"
+    path.write_text(bench.BASELINE_DAG_FILE, encoding="utf-8")
+    return path
+
+
+def test_parse_of_200_definitions_is_fast(tmp_path, monkeypatch) -> None:
+    """Well under Airflow's 30 s import timeout, and within a few times hand-written DAGs (same machine, same run)."""
+    from airflow.dag_processing.dagbag import DagBag
+
+    defs = tmp_path / "defs"
+    defs.mkdir()
+    write_views(defs, 200)
+    monkeypatch.setenv("BENCH_N", "200")
+    baseline = baseline_dag_file(tmp_path)
+    dag_bag(defs)  # warm: Airflow's own lazy imports
+    started = time.perf_counter()
+    bag = dag_bag(defs)
+    seconds = time.perf_counter() - started
+    started = time.perf_counter()
+    assert len(DagBag(dag_folder=str(baseline)).dags) == 200
+    base = time.perf_counter() - started
+    started = time.perf_counter()
+    load_definitions(defs)
+    load = time.perf_counter() - started
+    assert len(bag.dag_ids) == 200 and bag.import_errors == {}
+    assert seconds < 15, f"parsing 200 definitions took {seconds:.1f} s"
+    # Building the DAGs (the parse minus reading the YAML) stays within a few times hand-written DAGs.
+    # Reading the YAML is the spec loader's cost (pure-Python PyYAML, about half of the parse today).
+    build = seconds - load
+    assert build < 4 * base, f"building 200 DAGs took {build:.1f} s, {build / base:.1f} x the baseline ({base:.2f} s)"
+
+
+def test_plan_chunks_cover_the_range_in_order() -> None:
+    from featurekiln.orchestration.steps import plan_chunks
+
+    view = load_definitions(SAMPLE_DEFS).views["user_purchases"]
+    chunks = plan_chunks(view, DayRange(date(2025, 1, 1), date(2025, 1, 10), "test"), 4)
+    assert [(c["start"], c["end"]) for c in chunks] == [
+        ("2025-01-01", "2025-01-04"),
+        ("2025-01-05", "2025-01-08"),
+        ("2025-01-09", "2025-01-10"),
+    ]
+    assert chunks[0]["label"] == "2025-01-01..2025-01-04" and chunks[0]["view"] == "user_purchases"
+    assert plan_chunks(view, DayRange(date(2025, 1, 2), date(2025, 1, 1), "empty"), 4) == []
+    one_day = plan_chunks(view, DayRange(date(2025, 1, 1), date(2025, 1, 1) + timedelta(days=0), "x"), 30)
+    assert [(c["start"], c["end"]) for c in one_day] == [("2025-01-01", "2025-01-01")]
+
+
+@pytest.mark.parametrize("conn_id", [None, "spark_cluster"])
+def test_dags_serialize_for_the_scheduler(tmp_path, monkeypatch, conn_id) -> None:
+    from airflow.serialization.serialized_objects import DagSerialization
+
+    if conn_id:
+        monkeypatch.setenv("KILN_SPARK_CONN_ID", conn_id)
+    else:
+        monkeypatch.delenv("KILN_SPARK_CONN_ID", raising=False)
+    bag = dag_bag(SAMPLE_DEFS)
+    for dag in bag.dags.values():
+        restored = DagSerialization.deserialize_dag(DagSerialization.serialize_dag(dag))
+        assert {t.task_id for t in restored.tasks} == TASKS
+    materialize = bag.dags["kiln_user_purchases"].get_task("materialize")
+    expected = "SparkSubmitOperator" if conn_id else "_PythonDecoratedOperator"
+    assert materialize.operator_class.__name__ == expected
+
+
+def test_spark_submit_arguments_are_those_of_the_cli() -> None:
+    import importlib.util
+
+    from featurekiln.orchestration.steps import spark_submit_args
+
+    chunk = {"view": "user_purchases", "start": "2025-01-05", "end": "2025-01-09", "chunk_days": 5, "label": "x"}
+    args = spark_submit_args(chunk)
+    assert args == ["user_purchases", "--start", "2025-01-05", "--end", "2025-01-09", "--chunk-days", "5"]
+    spec = importlib.util.spec_from_file_location("materialize_job", Path(__file__).parents[2] / "jobs" / "materialize.py")
+    job = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(job)
+    parsed = job.parse_args(["--defs", "d", "--warehouse", "w", *args])
+    assert (parsed.view, parsed.start, parsed.end, parsed.chunk_days) == (
+        "user_purchases", date(2025, 1, 5), date(2025, 1, 9), 5
+    )
+    assert (parsed.defs, parsed.warehouse) == ("d", "w")

@@ -1,0 +1,141 @@
+"""Static checks of docker-compose.yaml: it parses, every service can start, and names agree with the code."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+COMPOSE = ROOT / "docker-compose.yaml"
+CODE_DIRS = ("featurekiln", "jobs", "dags")
+REQUIRED_SERVICES = {
+    "postgres",
+    "airflow-init",
+    "airflow-apiserver",
+    "airflow-scheduler",
+    "airflow-dag-processor",
+    "airflow-triggerer",
+    "spark-master",
+    "spark-worker",
+    "redis",
+    "dynamodb",
+    "minio",
+}
+# Variables read by third-party software in the images, not by featurekiln.
+THIRD_PARTY = re.compile(r"^(POSTGRES_[A-Z_]+|MINIO_ROOT_(USER|PASSWORD)|MOTO_PORT|PYTHONPATH)$")
+
+
+@pytest.fixture(scope="module")
+def compose() -> dict:
+    return yaml.safe_load(COMPOSE.read_text(encoding="utf-8"))
+
+
+@pytest.fixture(scope="module")
+def services(compose) -> dict[str, dict]:
+    return compose["services"]
+
+
+def environment(service: dict) -> dict[str, str]:
+    env = service.get("environment") or {}
+    if isinstance(env, list):
+        env = dict(item.split("=", 1) for item in env)
+    return {str(k): str(v) for k, v in env.items()}
+
+
+def code_text() -> str:
+    return "\n".join(p.read_text(encoding="utf-8") for d in CODE_DIRS for p in (ROOT / d).rglob("*.py"))
+
+
+def test_every_service_has_an_image_or_a_build(services) -> None:
+    assert REQUIRED_SERVICES <= set(services)
+    for name, service in services.items():
+        assert service.get("image") or service.get("build"), name
+        build = service.get("build")
+        if build:
+            context = ROOT / build.get("context", ".")
+            assert (context / build.get("dockerfile", "Dockerfile")).is_file(), name
+
+
+def test_kiln_settings_are_ones_the_code_reads(services) -> None:
+    code = code_text()
+    names = {k for s in services.values() for k in environment(s) if k.startswith("KILN_")}
+    assert {"KILN_DEFS", "KILN_WAREHOUSE", "KILN_SPARK_CONN_ID"} <= names
+    for name in names:
+        assert f'"{name}"' in code, f"{name} is set in docker-compose.yaml but no code reads it"
+
+
+def read_by_airflow(section: str, option: str) -> bool:
+    """An option of Airflow's config reference, or one its code reads with a fallback."""
+    import airflow
+    from airflow.configuration import conf
+
+    if conf.has_option(section, option):
+        return True
+    package = Path(airflow.__file__).parent
+    return any(f'"{option}"' in p.read_text(encoding="utf-8") for p in package.rglob("*.py"))
+
+
+def test_airflow_settings_exist_in_airflow(services) -> None:
+    for name, service in services.items():
+        for key in environment(service):
+            if key.startswith("AIRFLOW__"):
+                section, option = key[len("AIRFLOW__") :].lower().split("__", 1)
+                assert read_by_airflow(section, option), f"{name}: {key} is not an Airflow option"
+
+
+def test_other_variables_are_known(services) -> None:
+    for name, service in services.items():
+        for key in environment(service):
+            if key.startswith(("KILN_", "AIRFLOW__")):
+                continue
+            if key.startswith("AIRFLOW_CONN_"):
+                conn_id = key[len("AIRFLOW_CONN_") :].lower()
+                kiln = environment(service).get("KILN_SPARK_CONN_ID")
+                assert conn_id == kiln, f"{name}: connection {conn_id} is not the one KILN_SPARK_CONN_ID names"
+                continue
+            assert THIRD_PARTY.match(key), f"{name}: unexpected variable {key}"
+
+
+def test_spark_connection_points_at_the_master(services) -> None:
+    master = services["spark-master"]
+    port = master["command"][master["command"].index("--port") + 1]
+    conn = environment(services["airflow-scheduler"])["AIRFLOW_CONN_SPARK_CLUSTER"]
+    assert conn == f"spark://spark-master:{port}"
+    assert services["spark-worker"]["command"][0] == conn
+
+
+def test_volumes_and_ports_are_consistent(compose, services) -> None:
+    declared = set(compose.get("volumes") or {})
+    used = set()
+    host_ports: list[str] = []
+    for name, service in services.items():
+        for volume in service.get("volumes", []):
+            source = volume.split(":", 1)[0]
+            if source.startswith((".", "/")):
+                assert (ROOT / source).exists(), f"{name}: bind mount {source} does not exist"
+            else:
+                used.add(source)
+        host_ports += [str(p).split(":")[0] for p in service.get("ports", [])]
+        for dependency in service.get("depends_on", []):
+            assert dependency in services, f"{name} depends on unknown service {dependency}"
+    assert used == declared
+    assert len(host_ports) == len(set(host_ports)), f"a host port is published twice: {sorted(host_ports)}"
+
+
+def test_the_warehouse_is_shared_by_the_driver_and_the_executors(services) -> None:
+    warehouse = environment(services["airflow-scheduler"])["KILN_WAREHOUSE"]
+    for name in ("airflow-scheduler", "spark-worker"):
+        mounts = {v.split(":")[1] for v in services[name]["volumes"]}
+        assert warehouse in mounts, f"{name} does not mount the warehouse {warehouse}"
+
+
+def test_airflow_components_use_postgres_and_the_project(services) -> None:
+    for name in ("airflow-apiserver", "airflow-scheduler", "airflow-dag-processor", "airflow-triggerer"):
+        env = environment(services[name])
+        assert env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"].startswith("postgresql")
+        assert env["AIRFLOW__CORE__DAGS_FOLDER"] == "/opt/featurekiln/dags"
+        assert ".:/opt/featurekiln" in services[name]["volumes"]
+        assert "airflow-init" in services[name]["depends_on"]
