@@ -11,11 +11,12 @@ How, per key (one Spark window partition, ordered by day):
    a gap, and every run ends with at least ``H - 1`` rows without a tile. So the
    ``W`` rows ending at a row of day ``ds`` hold exactly the tiles of
    ``ds - W + 1 .. ds``, even across gaps: lags by rows are lags by days.
-2. **Doubling levels.** ``L0`` is a partial; ``L(k+1) = merge(Lk, lag(Lk, 2^k))``
-   covers ``2^(k+1)`` rows ending at the current one (a sparse table).
-3. **Window value.** A window of ``W`` rows is the merge of the levels of the
-   binary digits of ``W`` at increasing lags: ``O(log W)`` merges per row, one sort
-   per snapshot batch, no per-window re-aggregation.
+2. **Levels.** ``L0`` is a partial; ``L(k+1)`` merges ``Lk`` with its lags by
+   ``j * RADIX**k`` for ``j = 1 .. RADIX-1``, so it covers ``RADIX**(k+1)`` rows
+   ending at the current one (a sparse table).
+3. **Window value.** A window of ``W`` rows is the merge of, for each base-RADIX
+   digit of ``W``, that many blocks of its level at increasing lags: ``O(log W)``
+   merges per row, one sort per backfill, no per-window re-aggregation.
 4. A row is published iff its last tile is within the ttl (``ds - d < ttl``).
 """
 
