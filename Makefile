@@ -7,6 +7,8 @@ KILN    := $(VENV)/bin/kiln
 STAMP   := $(VENV)/.installed
 DEMO_START ?= 2025-01-01
 DEMO_END   ?= 2025-03-31
+# The venv's bin first: spark-submit (from pyspark), airflow and kiln are found by name.
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export KILN_WAREHOUSE ?= $(CURDIR)/warehouse
 export KILN_DEFS ?= $(CURDIR)/feature_defs
 
