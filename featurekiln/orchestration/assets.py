@@ -12,11 +12,6 @@ if TYPE_CHECKING:
 ASSET_GROUP = "featurekiln"
 
 
-def asset_name(view_name: str) -> str:
-    """The Asset name of a view's feature table, e.g. ``featurekiln.user_purchases``."""
-    return f"featurekiln.{view_name}"
-
-
 def table_uri(view_name: str, settings: Settings) -> str:
     """Where the feature table of ``view_name`` lives, as a URI (``file://`` for local paths)."""
     path = settings.warehouse_path("features", view_name)
@@ -28,14 +23,17 @@ def feature_asset(view_name: str, settings: Settings | None = None) -> Asset:
 
     Schedule a downstream DAG on it with ``schedule=[feature_asset("user_purchases")]``.
     Each event's ``extra`` holds the ``start`` and ``end`` days (both included)
-    the run published.
+    the run published. The Asset's name is its URI (the table location): Airflow
+    deactivates an Asset whose name is reused with another URI, so a name that
+    did not include the location would break ``publish`` after the warehouse moves.
     """
     from airflow.sdk import Asset
 
     settings = settings or Settings.from_env()
+    uri = table_uri(view_name, settings)
     return Asset(
-        name=asset_name(view_name),
-        uri=table_uri(view_name, settings),
+        name=uri,
+        uri=uri,
         group=ASSET_GROUP,
         extra={"view": view_name, "format": "delta", "partitioned_by": "ds"},
     )

@@ -13,7 +13,9 @@ import pytest
 
 from tests.orchestration.conftest import DAGS_FOLDER, SAMPLE_DEFS, dag_bag
 
+from featurekiln.orchestration.assets import table_uri
 from featurekiln.orchestration.run_dates import DayRange
+from featurekiln.settings import Settings
 from featurekiln.spec.loader import load_definitions
 
 VIEWS = sorted(load_definitions(SAMPLE_DEFS).views)
@@ -72,7 +74,7 @@ def test_layout_and_mapping(bag) -> None:
     assert materialize.is_mapped
     assert materialize.partial_kwargs["max_active_tis_per_dagrun"] == 2
     publish = dag.get_task("publish")
-    assert [o.name for o in publish.outlets] == ["featurekiln.user_purchases"]
+    assert [o.name for o in publish.outlets] == [table_uri("user_purchases", Settings.from_env())]
     assert publish.outlets[0].uri.startswith("file://") and publish.outlets[0].uri.endswith("/features/user_purchases")
 
 
