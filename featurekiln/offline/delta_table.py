@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from featurekiln.errors import TableError
@@ -110,8 +110,3 @@ def chunk_metadata(view_name: str, fingerprint: str, interval: Interval, run_id:
         "trigger": trigger,
     }
 
-
-def snapshot_days(spark: SparkSession, settings: Settings, name: str) -> list[date]:
-    """The distinct ``ds`` of the table, sorted."""
-    rows = read_table(spark, settings, name).select("ds").distinct().orderBy("ds").collect()
-    return [r["ds"] for r in rows]

@@ -35,10 +35,6 @@ class BackfillPlan:
     events: Interval
     chunks: tuple[Chunk, ...]
 
-    @property
-    def days(self) -> int:
-        return intervals.length(self.snapshots)
-
 
 def plan_backfill(view: FeatureView, first: date, last: date, chunk_days: int) -> BackfillPlan:
     """Plan snapshots ``first`` .. ``last`` (both included) of ``view``.
