@@ -16,7 +16,7 @@ export KILN_DEFS ?= $(CURDIR)/feature_defs
 
 setup: system $(STAMP)
 
-# Java for Spark; the rest comes from PyPI and Maven Central.
+# Java, redis-server and Chromium from Debian; the rest comes from PyPI and Maven Central.
 system:
 	@bash scripts/system_packages.sh
 

@@ -15,7 +15,7 @@ from rich.console import Console
 from rich.table import Table
 
 from featurekiln.errors import KilnError, UnknownViewError
-from featurekiln.settings import DEFAULT_DEFS, DEFAULT_WAREHOUSE, Settings
+from featurekiln.settings import DEFAULT_DEFS, DEFAULT_EXPECTATIONS, DEFAULT_WAREHOUSE, Settings
 from featurekiln.spec.loader import load_catalog, load_definitions
 from featurekiln.spec.models import FeatureView
 
@@ -44,10 +44,13 @@ state = State()
 def common(
     defs: Annotated[Path, typer.Option("--defs", envvar="KILN_DEFS", help="Directory of feature definitions.")] = Path(DEFAULT_DEFS),
     warehouse: Annotated[str, typer.Option("--warehouse", envvar="KILN_WAREHOUSE", help="Warehouse root (path or URI).")] = DEFAULT_WAREHOUSE,
+    expectations: Annotated[
+        Path, typer.Option("--expectations", envvar="KILN_EXPECTATIONS", help="Directory of Great Expectations suites.")
+    ] = Path(DEFAULT_EXPECTATIONS),
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks and Spark logs.")] = False,
 ) -> None:
     """Options that every command takes."""
-    state.settings = Settings.from_env(defs_dir=defs, warehouse=warehouse)
+    state.settings = Settings.from_env(defs_dir=defs, warehouse=warehouse, expectations_dir=expectations)
     state.debug = debug
     logging.basicConfig(level=logging.DEBUG if debug else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
 

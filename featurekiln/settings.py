@@ -7,6 +7,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 DEFAULT_DEFS = "feature_defs"
+DEFAULT_EXPECTATIONS = "expectations"
 DEFAULT_WAREHOUSE = "warehouse"
 DEFAULT_CHUNK_DAYS = 30
 DEFAULT_MAX_PARALLEL_CHUNKS = 2
@@ -38,6 +39,8 @@ class Settings:
 
     Attributes:
         defs_dir: directory of ``<view>.yaml`` files (env ``KILN_DEFS``).
+        expectations_dir: directory of Great Expectations suites ``<suite>.json``
+            (env ``KILN_EXPECTATIONS``).
         warehouse: warehouse root, a local path or a URI such as ``s3a://bucket/wh``
             (env ``KILN_WAREHOUSE``). Relative source paths resolve against it.
         spark_master: Spark master URL (env ``KILN_SPARK_MASTER``, default ``local[*]``).
@@ -53,9 +56,13 @@ class Settings:
         retries: how often Airflow retries a failed task (env ``KILN_RETRIES``).
         strict: the DAG file fails on the first broken definition instead of showing
             it as a failing DAG (env ``KILN_STRICT``; for CI).
+        online_store: the online store as a URL such as ``sqlite:///path``,
+            ``redis://host:port/db`` or ``dynamodb://?region=...`` (env
+            ``KILN_ONLINE_STORE``); None means ``kiln.yaml``, else SQLite under the warehouse.
     """
 
     defs_dir: Path = Path(DEFAULT_DEFS)
+    expectations_dir: Path = Path(DEFAULT_EXPECTATIONS)
     warehouse: str = DEFAULT_WAREHOUSE
     spark_master: str = "local[*]"
     chunk_days: int = DEFAULT_CHUNK_DAYS
@@ -64,12 +71,14 @@ class Settings:
     spark_conn_id: str | None = None
     retries: int = 1
     strict: bool = False
+    online_store: str | None = None
 
     @classmethod
     def from_env(cls, **overrides: object) -> Settings:
         """Settings from the ``KILN_*`` environment variables, then ``overrides`` (None is ignored)."""
         settings = cls(
             defs_dir=Path(os.environ.get("KILN_DEFS", DEFAULT_DEFS)),
+            expectations_dir=Path(os.environ.get("KILN_EXPECTATIONS", DEFAULT_EXPECTATIONS)),
             warehouse=os.environ.get("KILN_WAREHOUSE", DEFAULT_WAREHOUSE),
             spark_master=os.environ.get("KILN_SPARK_MASTER", "local[*]"),
             chunk_days=int(os.environ.get("KILN_CHUNK_DAYS", DEFAULT_CHUNK_DAYS)),
@@ -78,10 +87,12 @@ class Settings:
             spark_conn_id=_env_optional("KILN_SPARK_CONN_ID"),
             retries=int(os.environ.get("KILN_RETRIES", 1)),
             strict=_env_bool("KILN_STRICT", False),
+            online_store=_env_optional("KILN_ONLINE_STORE"),
         )
         given = {k: v for k, v in overrides.items() if v is not None}
-        if "defs_dir" in given:
-            given["defs_dir"] = Path(str(given["defs_dir"]))
+        for name in ("defs_dir", "expectations_dir"):
+            if name in given:
+                given[name] = Path(str(given[name]))
         if "warehouse" in given:
             given["warehouse"] = str(given["warehouse"])
         return replace(settings, **given)

@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
-# Install the Debian packages that featurekiln's demo and tests need, if missing.
+# Install the Debian packages that featurekiln's demo and tests need, if missing:
+# Java for Spark, redis-server for the Redis online-store tests, Chromium to open
+# the data-quality HTML reports headless in the tests.
 set -euo pipefail
 need=()
 command -v java >/dev/null 2>&1 || need+=(openjdk-17-jre-headless)
+command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
+command -v chromium >/dev/null 2>&1 || need+=(chromium)
 if ((${#need[@]})); then
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
   $SUDO apt-get update -qq
