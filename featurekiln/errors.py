@@ -63,3 +63,21 @@ class SourceError(KilnError):
 
 class TableError(KilnError):
     """A feature table is missing, or its schema does not match the definition."""
+
+
+class QualityError(KilnError):
+    """Computed snapshots failed blocking expectations; nothing of them was published.
+
+    ``lines`` holds one line per failed expectation (shown by the CLI), and
+    ``report`` the path of the HTML report of the run, when one was written.
+    """
+
+    def __init__(self, message: str, lines: list[str], report: str | None = None) -> None:
+        self.lines = list(lines)
+        self.report = report
+        super().__init__(message)
+
+    @property
+    def problems(self) -> list[str]:
+        tail = [f"report: {self.report}"] if self.report else []
+        return [str(self), *self.lines, *tail]
