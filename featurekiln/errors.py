@@ -81,3 +81,7 @@ class QualityError(KilnError):
     def problems(self) -> list[str]:
         tail = [f"report: {self.report}"] if self.report else []
         return [str(self), *self.lines, *tail]
+
+
+class OnlineStoreError(KilnError):
+    """The online store is misconfigured, unreachable, or refused a push or a read."""
