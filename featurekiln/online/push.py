@@ -182,7 +182,8 @@ def push_snapshot(
     if partitions:
         wire = wire.repartition(partitions)
     try:
-        counts = wire.mapInArrow(partition_writer(config, table), "written long, skipped long").groupBy().sum().first()
+        # One row of counts per task (not the snapshot) comes back to the driver.
+        counts = wire.mapInArrow(partition_writer(config, table), "written long, skipped long").collect()
     except Exception as error:  # pyspark wraps the task's error; keep its last featurekiln line
         if isinstance(error, OnlineStoreError):
             raise
@@ -192,7 +193,7 @@ def push_snapshot(
             f"{table.name}: push of ds={ds} to {config.describe()} failed in a Spark task: {reason}; "
             "keys already written hold the new snapshot and running the push again completes it"
         ) from error
-    return _result(config, table, ds, (int(counts[0] or 0), int(counts[1] or 0)), started)
+    return _result(config, table, ds, (sum(c.written for c in counts), sum(c.skipped for c in counts)), started)
 
 
 def latest_snapshot_day(spark: SparkSession, settings: Settings, view: FeatureView) -> date:
