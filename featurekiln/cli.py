@@ -204,6 +204,61 @@ def status(
         out.print(sample)
 
 
+@app.command()
+def push(
+    view: Annotated[str, typer.Argument(help="View name (its definition sets online: true).")],
+    ds: Annotated[str | None, typer.Option("--ds", help="Snapshot day to push (default: the latest published).")] = None,
+) -> None:
+    """Push a published snapshot of the view to the online store; a newer snapshot online always wins."""
+    from featurekiln.online.push import latest_snapshot_day, push_view, require_online
+
+    definition = _view(view)
+    require_online(definition)
+    spark = _spark()
+    day = _parse_day(ds, "--ds") if ds else latest_snapshot_day(spark, state.settings, definition)
+    # validated-check: wired by the quality gate
+    with err.status(f"pushing {definition.name} ds={day} ..."):
+        result = push_view(spark, definition, state.settings, day)
+    out.print(
+        f"[green]pushed[/green]: {result.view} ds={result.ds} -> {result.store}: {result.rows} rows, "
+        f"{result.written} written, {result.skipped} unchanged or newer online, {result.deleted} inactive deleted "
+        f"({result.seconds:.1f}s)"
+    )
+
+
+@app.command()
+def get(
+    view: Annotated[str, typer.Argument(help="View name.")],
+    key: Annotated[list[str] | None, typer.Argument(help="One key: col=value for every key column.", show_default=False)] = None,
+    keys_file: Annotated[
+        Path | None, typer.Option("--keys-file", help="Many keys: CSV with a header, or JSON objects (a list or one per line).")
+    ] = None,
+    features: Annotated[list[str] | None, typer.Option("--feature", "-f", help="Only this feature (repeatable).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON list: one object per key, null if not online.")] = False,
+) -> None:
+    """Read the online features of one key (col=value ...) or of every key in --keys-file."""
+    from featurekiln.online import get_features
+    from featurekiln.online.keys import parse_key_pairs, read_keys_file
+
+    if bool(key) == bool(keys_file):
+        raise click.UsageError("give one key as col=value ..., or --keys-file")
+    keys = read_keys_file(keys_file) if keys_file else [parse_key_pairs(key or [])]
+    rows = get_features(view, keys, features, settings=state.settings)
+    if as_json:
+        typer.echo(json.dumps(rows, default=lambda v: v.isoformat() if isinstance(v, date | datetime) else str(v)))
+        return
+    found = [r for r in rows if r is not None]
+    columns = list(found[0]) if found else []
+    table = Table(*columns, title=f"{view}: {len(found)} of {len(rows)} key(s) online") if columns else None
+    for asked, row in zip(keys, rows, strict=True):
+        if row is None:
+            err.print(f"[yellow]not found[/yellow]: {view} {' '.join(f'{k}={v}' for k, v in asked.items())} is not online")
+        elif table is not None:
+            table.add_row(*[_cell(row[c]) for c in columns])
+    if table is not None:
+        out.print(table)
+
+
 @app.command("sample-data")
 def sample_data(
     start: Annotated[str, typer.Option("--start", help="First day of events.")] = "2025-01-01",

@@ -211,6 +211,16 @@ def latest_snapshot_day(spark: SparkSession, settings: Settings, view: FeatureVi
     return day
 
 
+def require_online(view: FeatureView) -> None:
+    """Raise unless the view's definition sets ``online: true``.
+
+    Raises:
+        OnlineStoreError: the view is not an online view.
+    """
+    if not view.online:
+        raise OnlineStoreError(f"{view.name}: the definition does not set `online: true`, so it is not pushed online")
+
+
 def push_view(spark: SparkSession, view: FeatureView, settings: Settings, ds: date | None = None) -> PushResult:
     """Push snapshot ``ds`` (default: the latest) of an online view's feature table to the configured store.
 
@@ -225,8 +235,7 @@ def push_view(spark: SparkSession, view: FeatureView, settings: Settings, ds: da
 
     from featurekiln.offline.delta_table import read_table
 
-    if not view.online:
-        raise OnlineStoreError(f"{view.name}: the definition does not set `online: true`, so it is not pushed online")
+    require_online(view)
     config = online_store_config(settings)
     frame = read_table(spark, settings, view.name)
     day = ds if ds is not None else latest_snapshot_day(spark, settings, view)
