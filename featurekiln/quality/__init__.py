@@ -1,0 +1,1 @@
+"""Data quality: Great Expectations suites, the gate that runs them, and run reports."""
