@@ -79,11 +79,19 @@ def _spark():  # noqa: ANN202 - pyspark is imported lazily
 
 @app.command()
 def validate() -> None:
-    """Check every definition; print every problem with file, line and field."""
-    result = load_definitions(state.settings.defs_dir)
-    if result.problems:
-        raise KilnError("\n".join(str(p) for p in result.problems))
-    out.print(f"[green]OK[/green]: {len(result.views)} definition(s) in {state.settings.defs_dir}")
+    """Check every definition and expectation suite; print every problem with file, line and field."""
+    from featurekiln.quality.suites import check_suites, suite_files
+
+    settings = state.settings
+    result = load_definitions(settings.defs_dir)
+    problems = [*result.problems, *check_suites(result.views, settings, result.files)]
+    if problems:
+        raise KilnError("\n".join(str(p) for p in problems))
+    suites = len(suite_files(settings.expectations_dir))
+    out.print(
+        f"[green]OK[/green]: {len(result.views)} definition(s) in {settings.defs_dir}, "
+        f"{suites} suite(s) in {settings.expectations_dir}"
+    )
 
 
 @app.command("list")
