@@ -1,0 +1,295 @@
+"""Data-quality run reports: one self-contained HTML page per run, the RunReport JSON next to it.
+
+Reports live under ``<warehouse>/_reports/<view>/<run id>.html`` (and ``.json``)
+when the warehouse is local (a path or a ``file://`` URI). For a remote
+warehouse (``s3a://...``) they are written under ``./_reports/<view>/`` of the
+working directory instead, since a browser cannot open a report on S3.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import re
+import tempfile
+from collections.abc import Sequence
+from datetime import datetime, timezone
+from pathlib import Path
+from urllib.parse import unquote, urlparse
+
+from jinja2 import Environment
+from rich import box
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from featurekiln.errors import KilnError
+from featurekiln.quality.results import Outcome, RunReport
+from featurekiln.settings import Settings
+
+REPORTS_DIR = "_reports"
+TEXT_WIDTH = 160
+MAX_RUN_ID_CHARS = 120
+SAMPLE_CHARS = 300
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
+
+
+def safe_run_id(run_id: str) -> str:
+    """A file name for ``run_id``: unchanged when it is already safe, else readable and unique.
+
+    Characters other than letters, digits, ``.``, ``_`` and ``-`` become ``_``
+    (and a leading ``.`` too); when anything changed, or the id is longer than
+    120 characters, 8 hex digits of its SHA-1 are appended so that two run ids
+    never share a file. ``manual__2025-01-01T00:00:00+00:00`` becomes
+    ``manual__2025-01-01T00_00_00_00_00-<hash>``.
+    """
+    safe = _UNSAFE.sub("_", run_id)
+    safe = "_" + safe[1:] if safe.startswith(".") else safe
+    if safe == run_id and 0 < len(run_id) <= MAX_RUN_ID_CHARS:
+        return run_id
+    digest = hashlib.sha1(run_id.encode("utf-8")).hexdigest()[:8]
+    return f"{safe[:MAX_RUN_ID_CHARS]}-{digest}"
+
+
+def reports_root(settings: Settings) -> Path:
+    """``<warehouse>/_reports`` for a local warehouse, else ``./_reports`` (absolute)."""
+    warehouse = settings.warehouse
+    if warehouse.startswith("file://"):
+        return Path(unquote(urlparse(warehouse).path)).resolve() / REPORTS_DIR
+    if "://" in warehouse:
+        return Path(REPORTS_DIR).resolve()
+    return Path(settings.warehouse_path(REPORTS_DIR))
+
+
+def report_paths(settings: Settings, view: str, run_id: str) -> tuple[Path, Path]:
+    """The HTML and JSON paths of the report of ``run_id`` of ``view``."""
+    stem = reports_root(settings) / view / safe_run_id(run_id)
+    return stem.with_name(stem.name + ".html"), stem.with_name(stem.name + ".json")
+
+
+def result_label(outcome: Outcome) -> str:
+    """``PASS``, ``WARN`` (a failed ``warn`` expectation) or ``FAIL`` (a blocking failure)."""
+    if outcome.success:
+        return "PASS"
+    return "FAIL" if outcome.blocking else "WARN"
+
+
+def _rank(outcome: Outcome) -> int:
+    return {"FAIL": 0, "WARN": 1, "PASS": 2}[result_label(outcome)]
+
+
+def failures_first(outcomes: Sequence[Outcome]) -> list[Outcome]:
+    """Blocking failures, then warnings, then passes; the given order within each group."""
+    return sorted(outcomes, key=_rank)
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    minutes, rest = divmod(round(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes} min" if hours else f"{minutes} min {rest} s"
+
+
+def _sample(values: list[object]) -> str:
+    text = ", ".join(json.dumps(v, default=str) for v in values)
+    return text if len(text) <= SAMPLE_CHARS else text[: SAMPLE_CHARS - 1] + "…"
+
+
+
+
+_TEMPLATE = """<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{{ r.status | upper }} · {{ r.view }} · {{ r.run_id }}</title>
+<style>
+body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", sans-serif; color: #1f2328; margin: 24px; }
+h1 { font-size: 22px; margin: 0 0 12px; } h2 { font-size: 16px; margin: 28px 0 8px; }
+.badge { display: inline-block; padding: 2px 10px; border-radius: 12px; color: #fff; font-weight: 600;
+  font-size: 13px; vertical-align: middle; letter-spacing: .03em; }
+.status-success { background: #1a7f37; } .status-warned { background: #bf8700; }
+.status-failed { background: #cf222e; } .status-error { background: #82071e; }
+.status-unvalidated, .status-running { background: #6e7781; }
+dl.facts { display: grid; grid-template-columns: max-content auto; gap: 2px 16px; margin: 0; }
+dl.facts dt { color: #57606a; } dl.facts dd { margin: 0; font-family: ui-monospace, monospace; }
+.summary { margin: 16px 0; padding: 10px 14px; border-left: 4px solid #cf222e; background: #ffebe9; }
+.summary.warned { border-color: #bf8700; background: #fff8c5; }
+.summary ul { margin: 4px 0 0; padding-left: 20px; overflow-wrap: anywhere; }
+.summary li { font-family: ui-monospace, monospace; }
+table { border-collapse: collapse; width: 100%; font-size: 13px; }
+th, td { border: 1px solid #d0d7de; padding: 4px 8px; text-align: left; vertical-align: top; }
+th { background: #f6f8fa; }
+td.mono { font-family: ui-monospace, monospace; } td.wrap { overflow-wrap: anywhere; }
+tr.fail td { background: #ffebe9; } tr.warn td { background: #fff8c5; }
+td.result { font-weight: 700; } tr.fail td.result { color: #cf222e; } tr.warn td.result { color: #9a6700; }
+tr.pass td.result { color: #1a7f37; }
+.source { color: #57606a; font-size: 12px; } .muted { color: #57606a; }
+footer { margin-top: 32px; color: #57606a; font-size: 12px; }
+</style>
+</head>
+<body>
+<h1>{{ r.view }} <span class="badge status-{{ r.status }}" id="status">{{ r.status | upper }}</span></h1>
+<dl class="facts">
+  <dt>Run</dt><dd id="run-id">{{ r.run_id }}</dd>
+  <dt>Trigger</dt><dd>{{ r.trigger }}</dd>
+  <dt>Days</dt><dd>{{ r.start }} → {{ r.end }} ({{ days }} day{{ "s" if days != 1 }})</dd>
+  <dt>Rows</dt><dd>{{ rows }}</dd>
+  <dt>Started</dt><dd>{{ r.started_at.isoformat(sep=" ") }}</dd>
+  <dt>Duration</dt><dd>{{ duration }}</dd>
+  {% if published %}<dt>Published</dt><dd>{{ published }}</dd>{% endif %}
+  {% if r.quarantine %}<dt>Quarantine</dt><dd id="quarantine">{{ r.quarantine }}</dd>{% endif %}
+  {% if r.error %}<dt>Error</dt><dd>{{ r.error }}</dd>{% endif %}
+  <dt>Expectations</dt><dd>{{ counts }}</dd>
+</dl>
+{% if failed %}
+<div class="summary" id="failed">
+  <strong>Failed (blocking): {{ failed | length }}</strong>
+  <ul>{% for o in failed %}<li>{{ o.line() }}</li>{% endfor %}</ul>
+</div>
+{% endif %}
+{% if warnings %}
+<div class="summary warned" id="warnings">
+  <strong>Warnings (reported, not blocking): {{ warnings | length }}</strong>
+  <ul>{% for o in warnings %}<li>{{ o.line() }}</li>{% endfor %}</ul>
+</div>
+{% endif %}
+{% for c in chunks %}
+<h2>Chunk {{ c.chunk.start }} → {{ c.chunk.end }}
+  <span class="badge status-{{ 'failed' if c.chunk.failed else ('warned' if c.chunk.warnings else 'success') }}">
+  {{- 'FAILED' if c.chunk.failed else ('WARNED' if c.chunk.warnings else 'PASSED') -}}</span></h2>
+<p class="muted">{{ "{:,}".format(c.chunk.rows) }} rows · suite {{ c.chunk.suite or "baseline only" }} ·
+  {{ c.chunk.outcomes | length }} expectations · {{ "%.1f" | format(c.chunk.seconds) }} s</p>
+<table>
+<thead><tr><th>Expectation</th><th>Column</th><th>Severity</th><th>Result</th><th>Observed</th>
+<th>Expected</th><th>Unexpected</th><th>Sample</th></tr></thead>
+<tbody>
+{% for o in c.outcomes %}{% set label = result(o) %}
+<tr class="{{ label | lower }}">
+<td class="mono">{{ o.expectation }}<div class="source">{{ o.source }}</div></td>
+<td class="mono">{{ o.column or "—" }}</td>
+<td>{{ o.severity }}</td>
+<td class="result">{{ label }}</td>
+<td class="mono wrap">{{ o.exception or o.observed }}</td>
+<td class="mono wrap">{{ o.expected }}</td>
+<td>{{ "{:,}".format(o.unexpected_count) if o.unexpected_count is not none else "—" }}</td>
+<td class="mono wrap">{{ sample(o.sample) if o.sample else "—" }}</td>
+</tr>
+{% endfor %}
+</tbody>
+</table>
+{% else %}
+<p class="muted">No chunk was validated in this run.</p>
+{% endfor %}
+<footer>featurekiln data-quality report · written {{ written }}</footer>
+</body>
+</html>
+"""
+
+_ENVIRONMENT = Environment(autoescape=True, trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
+_PAGE = _ENVIRONMENT.from_string(_TEMPLATE)
+
+
+def render_html(report: RunReport) -> str:
+    """The report as one self-contained HTML page (inline CSS, no scripts, no network).
+
+    The header shows the view, run, trigger, a coloured status badge, the days,
+    rows, duration and the quarantine path; a summary lists what failed; then
+    one table per chunk with failures first (highlighted), then warnings.
+    """
+    failed, warnings = report.failed, report.warnings
+    checked = sum(c.rows for c in report.chunks)
+    total = sum(len(c.outcomes) for c in report.chunks)
+    return _PAGE.render(
+        r=report,
+        days=(report.end - report.start).days + 1,
+        duration=_duration(report.seconds),
+        rows=f"{report.rows:,} published" + (f", {checked:,} validated" if checked else ""),
+        published=", ".join(f"{first} → {last}" for first, last in report.published),
+        counts=f"{total} checked: {len(failed)} failed, {len(warnings)} warning{'' if len(warnings) == 1 else 's'}",
+        failed=failed,
+        warnings=warnings,
+        chunks=[{"chunk": c, "outcomes": failures_first(c.outcomes)} for c in report.chunks],
+        result=result_label,
+        sample=_sample,
+        written=datetime.now(timezone.utc).isoformat(sep=" ", timespec="seconds"),
+    )
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file, so readers never see half a file."""
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as file:
+            file.write(text)
+        os.chmod(temporary, 0o644)  # mkstemp creates 0600; reports are meant to be read by others
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def write_report(report: RunReport, settings: Settings) -> str:
+    """Write the HTML report and the RunReport JSON of a run, replacing earlier ones of the same run.
+
+    Sets ``report.report`` to the HTML path (also in the JSON).
+
+    Returns:
+        The HTML report's path: ``<warehouse>/_reports/<view>/<run id>.html`` for a
+        local warehouse, ``./_reports/<view>/<run id>.html`` for a remote one; the
+        run id is made safe by :func:`safe_run_id`.
+
+    Raises:
+        KilnError: the report directory cannot be written.
+    """
+    html_path, json_path = report_paths(settings, report.view, report.run_id)
+    report.report = str(html_path)
+    try:
+        html_path.parent.mkdir(parents=True, exist_ok=True)
+        _write_atomically(json_path, json.dumps(report.to_dict(), indent=2) + "\n")
+        _write_atomically(html_path, render_html(report))
+    except OSError as error:
+        raise KilnError(f"cannot write the report of run {report.run_id!r} to {html_path.parent}: {error}") from error
+    return str(html_path)
+
+
+def read_report(settings: Settings, view: str, run_id: str) -> RunReport:
+    """Read the RunReport of ``run_id`` of ``view`` from its JSON file.
+
+    Raises:
+        KilnError: there is no report of that run (the message lists the latest
+            runs that have one), or the file is not a RunReport.
+    """
+    _, json_path = report_paths(settings, view, run_id)
+    if not json_path.is_file():
+        known = sorted(json_path.parent.glob("*.json"), key=lambda p: p.stat().st_mtime, reverse=True)
+        latest = ", ".join(p.stem for p in known[:5]) or "none"
+        raise KilnError(f"no report of run {run_id!r} of view {view!r}: {json_path} does not exist (latest: {latest})")
+    try:
+        return RunReport.from_dict(json.loads(json_path.read_text(encoding="utf-8")))
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise KilnError(f"{json_path} is not a readable run report: {error}") from error
+
+
+def outcome_table(outcomes: Sequence[Outcome], title: str = "") -> str:
+    """A plain-text table of outcomes (no colour codes, 160 columns), failures first.
+
+    Columns: expectation, column, observed, expected, result (PASS, FAIL or WARN).
+    Meant for Airflow task logs and the CLI.
+    """
+    table = Table(title=title or None, box=box.ASCII, show_lines=False, expand=False)
+    table.add_column("expectation", overflow="fold")
+    table.add_column("column", overflow="fold")
+    table.add_column("observed", overflow="fold")
+    table.add_column("expected", overflow="fold")
+    table.add_column("result", no_wrap=True)
+    for outcome in failures_first(outcomes):
+        observed = outcome.exception or outcome.observed
+        cells = (outcome.expectation, outcome.column, observed, outcome.expected)
+        table.add_row(*(Text(cell) for cell in cells), result_label(outcome))
+    console = Console(file=io.StringIO(), width=TEXT_WIDTH, color_system=None, force_terminal=False, highlight=False)
+    console.print(table)
+    return "\n".join(line.rstrip() for line in console.file.getvalue().splitlines())
