@@ -6,14 +6,16 @@ day number), ``v`` (S, the packed ``[ds, feature_ts, *features]``) and ``exp``
 (N, epoch seconds: the table's TTL attribute). The item ``#meta`` holds the
 view's schema and newest completed push.
 
-Newer wins through conditional writes. ``BatchWriteItem`` cannot carry
-conditions, so rows go in ``TransactWriteItems`` calls of up to 100 conditional
-puts (``attribute_not_exists(pk) OR ds < :ds OR (ds = :ds AND v <> :v)``), run
-by a thread pool; when a transaction is cancelled, the items whose condition
-failed are counted as skipped and the others are retried with exponential
-backoff (as are throttled calls, through botocore's retry mode). The sweep and
-key deletion use conditional deletes and ``BatchWriteItem`` with the same
-backoff for unprocessed items; reads are ``BatchGetItem`` calls of 100 keys.
+Newer wins through conditional writes: ``BatchWriteItem`` cannot carry
+conditions, so each row is a ``PutItem`` with the condition
+``attribute_not_exists(pk) OR ds < :ds OR (ds = :ds AND v <> :v)``, many in
+flight at once from a thread pool; a failed condition counts the row as
+skipped, throttled calls are retried with exponential backoff by botocore's
+retry mode. (``TransactWriteItems`` would take 100 conditional puts per call
+but costs twice the write units, and moto copies the whole table per
+transaction.) The sweep scans for ``ds < newest`` and deletes with the same
+condition; ``delete_keys`` uses ``BatchWriteItem`` and retries its unprocessed
+items with exponential backoff; reads are ``BatchGetItem`` calls of 100 keys.
 """
 
 from __future__ import annotations
@@ -159,44 +161,31 @@ class DynamoDBStore:
     def write_rows(self, table: OnlineTable, rows: Sequence[WireRow], expire_seconds: int = 0) -> int:
         name = self._table(table.name)
         expires = {"exp": {"N": str(int(time.time()) + expire_seconds)}} if expire_seconds > 0 else {}
-        operations = []
+        puts = []
         for row in rows:
             key, values = split_row(table, row)
             packed = pack(values)
-            item = {"pk": {"S": encode_key(key)}, "ds": {"N": str(values[0])}, "v": {"S": packed}, **expires}
-            condition = {":ds": {"N": str(values[0])}, ":v": {"S": packed}}
-            operations.append(
-                {"Put": {"TableName": name, "Item": item, "ConditionExpression": _PUT_CONDITION,
-                         "ExpressionAttributeNames": _NAMES, "ExpressionAttributeValues": condition}}
+            puts.append(
+                {
+                    "TableName": name,
+                    "Item": {"pk": {"S": encode_key(key)}, "ds": {"N": str(values[0])}, "v": {"S": packed}, **expires},
+                    "ConditionExpression": _PUT_CONDITION,
+                    "ExpressionAttributeNames": _NAMES,
+                    "ExpressionAttributeValues": {":ds": {"N": str(values[0])}, ":v": {"S": packed}},
+                }
             )
         with self._calls():
-            return sum(self._map(self._transact, _transactions(operations)))
+            return sum(self._map(lambda put: self._conditional(self.client.put_item, put), puts))
 
-    def _transact(self, operations: list[dict[str, Any]]) -> int:
-        """Apply conditional operations in one transaction; return how many met their condition.
-
-        A cancelled transaction is retried without the items whose condition failed,
-        with exponential backoff when the cancellation was a conflict or throttling.
-        """
-        attempt = 0
-        while operations:
-            try:
-                self.client.transact_write_items(TransactItems=operations)
-                return len(operations)
-            except self._botocore.ClientError as error:
-                if self._code(error) != "TransactionCanceledException":
-                    raise
-                reasons = [r.get("Code", "None") for r in error.response.get("CancellationReasons", [])]
-                if len(reasons) != len(operations):
-                    raise
-                failed = sum(code == "ConditionalCheckFailed" for code in reasons)
-                operations = [op for op, code in zip(operations, reasons, strict=True) if code != "ConditionalCheckFailed"]
-                if failed == 0 or any(code not in ("None", "ConditionalCheckFailed") for code in reasons):
-                    attempt += 1
-                    if attempt >= self.config.max_attempts * 4:
-                        raise
-                    time.sleep(_backoff(attempt))
-        return 0
+    def _conditional(self, call: Callable[..., Any], request: dict[str, Any]) -> int:
+        """1 if the conditional write was applied, 0 if its condition failed (botocore retries throttling)."""
+        try:
+            call(**request)
+        except self._botocore.ClientError as error:
+            if self._code(error) == "ConditionalCheckFailedException":
+                return 0
+            raise
+        return 1
 
     def read_rows(self, name: str, keys: Sequence[WireKey]) -> ReadResult:
         table = self._table(name)
@@ -256,12 +245,12 @@ class DynamoDBStore:
                 ExpressionAttributeNames={"#ds": "ds"},
                 ExpressionAttributeValues=values,
             ):
-                operations = [
-                    {"Delete": {"TableName": name, "Key": {"pk": item["pk"]}, "ConditionExpression": "#ds < :n",
-                                "ExpressionAttributeNames": {"#ds": "ds"}, "ExpressionAttributeValues": values}}
+                deletes = [
+                    {"TableName": name, "Key": {"pk": item["pk"]}, "ConditionExpression": "#ds < :n",
+                     "ExpressionAttributeNames": {"#ds": "ds"}, "ExpressionAttributeValues": values}
                     for item in page.get("Items", [])
                 ]
-                deleted += sum(self._map(self._transact, _transactions(operations)))
+                deleted += sum(self._map(lambda d: self._conditional(self.client.delete_item, d), deletes))
         return deleted
 
     def delete_keys(self, name: str, keys: Sequence[WireKey]) -> None:
@@ -293,24 +282,6 @@ class DynamoDBStore:
             self._pool.shutdown(wait=True)
             self._pool = None
         self.client.close()
-
-
-def _transactions(operations: list[dict[str, Any]], size: int = 100) -> list[list[dict[str, Any]]]:
-    """Split into transactions of at most ``size`` items, never the same item twice in one."""
-    out: list[list[dict[str, Any]]] = []
-    current: list[dict[str, Any]] = []
-    seen: set[str] = set()
-    for operation in operations:
-        body = next(iter(operation.values()))
-        pk = (body.get("Item") or body["Key"])["pk"]["S"]
-        if len(current) == size or pk in seen:
-            out.append(current)
-            current, seen = [], set()
-        current.append(operation)
-        seen.add(pk)
-    if current:
-        out.append(current)
-    return out
 
 
 def _backoff(attempt: int, base: float = 0.05, cap: float = 5.0) -> float:
