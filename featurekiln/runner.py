@@ -1,22 +1,40 @@
-"""The one runner: executes a backfill plan. The CLI, the jobs and Airflow all call it."""
+"""The one runner: computes, validates and publishes snapshots. The CLI, the jobs and Airflow call it.
+
+Write-audit-publish: a chunk of snapshots is computed, validated against the
+view's expectations (the built-in baseline plus its suite), and only then
+committed to the feature table in one atomic ``replaceWhere`` commit. A chunk
+that fails a blocking expectation is kept in the quarantine and the run stops
+with :class:`~featurekiln.errors.QualityError`; the feature table is untouched.
+
+In one process (``kiln backfill``, ``jobs/materialize.py``) :func:`backfill`
+does all three steps per chunk on the cached chunk. Airflow splits them over
+its tasks: :func:`stage` (``materialize``), :func:`audit` (``validate``) and
+:func:`publish` (``publish``), with the chunks staged as Delta tables in
+between. Both paths compute with the same functions and commit with the same
+``replace_days``, so they produce identical tables. Every run ends with an HTML
+report and a row in the run history, whatever its outcome.
+"""
 
 from __future__ import annotations
 
 import logging
-import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime, timezone
 from typing import TYPE_CHECKING
 
-from featurekiln.errors import KilnError
+from featurekiln.errors import KilnError, QualityError
 from featurekiln.planning.plan import BackfillPlan, Chunk, plan_backfill
+from featurekiln.quality.results import ChunkValidation, RunReport
 from featurekiln.settings import Settings
 from featurekiln.spec.models import FeatureView
 
 if TYPE_CHECKING:
-    from pyspark.sql import SparkSession
+    from pyspark.sql import DataFrame, SparkSession
+
+    from featurekiln.quality.suites import Suite
 
 log = logging.getLogger(__name__)
 
@@ -32,22 +50,112 @@ class ChunkResult:
     chunk: Chunk
     rows: int
     version: int
-    seconds: float
+    validation: ChunkValidation | None = None
 
 
 @dataclass
 class BackfillResult:
-    """What a backfill did."""
+    """What a backfill did: the committed chunks and the run's report."""
 
     view: str
     plan: BackfillPlan
     run_id: str
     table: str
+    report: RunReport
     chunks: list[ChunkResult] = field(default_factory=list)
 
     @property
     def rows(self) -> int:
         return sum(c.rows for c in self.chunks)
+
+
+def new_run_id() -> str:
+    """A fresh run id for runs started outside Airflow."""
+    return uuid.uuid4().hex[:12]
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def view_suites(view: FeatureView, settings: Settings) -> list[Suite]:
+    """The suites a view is validated against: the built-in baseline, then its own suite if any.
+
+    Raises:
+        SpecError: the view's suite does not load or does not fit the view.
+    """
+    from featurekiln.quality.suites import baseline_suite, suite_for
+
+    own = suite_for(view, settings)
+    return [baseline_suite(view)] + ([own] if own is not None else [])
+
+
+@contextmanager
+def _recorded(spark: SparkSession, settings: Settings, report: RunReport, *, success: bool = True) -> Iterator[RunReport]:
+    """Finish ``report`` whatever happens inside: status, HTML report, history row.
+
+    With ``success=False`` a run that gets through is not finished here (a later
+    step, such as Airflow's ``publish``, finishes it).
+    """
+    from pyspark.errors import PySparkException
+
+    from featurekiln.quality.history import record_run
+    from featurekiln.quality.report import write_report
+
+    try:
+        yield report
+    except QualityError as error:
+        report.status = "failed"
+        _finish(spark, settings, report, record_run, write_report)
+        error.report = report.report
+        raise
+    except PySparkException as error:
+        report.status, report.error = "error", str(error).strip().splitlines()[0]
+        _finish(spark, settings, report, record_run, write_report)
+        raise SparkFailure(f"{report.view}: Spark failed: {report.error}") from error
+    except Exception as error:
+        report.status, report.error = "error", str(error).strip().splitlines()[0] if str(error).strip() else repr(error)
+        _finish(spark, settings, report, record_run, write_report)
+        raise
+    if not success:
+        return
+    if report.status == "running":
+        report.status = "warned" if report.warnings else "success"
+    _finish(spark, settings, report, record_run, write_report)
+
+
+def _finish(spark: SparkSession, settings: Settings, report: RunReport, record_run: Callable, write_report: Callable) -> None:
+    report.finished_at = _now()
+    path = write_report(report, settings)
+    record_run(spark, settings, report)
+    log.info("%s: run %s %s: %d rows published; report %s", report.view, report.run_id, report.status, report.rows, path)
+
+
+def _check(part: DataFrame, view: FeatureView, suites: Sequence[Suite], chunk: Chunk, report: RunReport) -> ChunkValidation:
+    from featurekiln.quality.gate import validate_chunk
+    from featurekiln.quality.report import outcome_table
+
+    checked = validate_chunk(part, view.name, suites, chunk.start, chunk.last)
+    report.chunks.append(checked)
+    log.info("%s: chunk %s: %d rows validated in %.1f s\n%s", view.name, chunk, checked.rows, checked.seconds,
+             outcome_table(checked.outcomes, title=f"{view.name} {chunk}"))
+    return checked
+
+
+def _reject(spark: SparkSession, settings: Settings, part: DataFrame, chunk: Chunk, report: RunReport,
+            checked: ChunkValidation) -> QualityError:
+    """Keep a failing chunk in the quarantine; the error to raise."""
+    from featurekiln.offline.staging import quarantine_path, quarantine_root, write_chunk
+
+    path = quarantine_path(settings, report.view, report.run_id, chunk.start, chunk.last)
+    write_chunk(part, path)
+    report.quarantine = quarantine_root(settings, report.view, report.run_id)
+    lines = [o.line() for o in checked.failed]
+    return QualityError(
+        f"{report.view}: snapshots {chunk} failed {len(lines)} expectation(s); nothing of them was published "
+        f"(kept in {path})",
+        lines,
+    )
 
 
 def backfill(
@@ -60,52 +168,188 @@ def backfill(
     chunk_days: int | None = None,
     run_id: str | None = None,
     trigger: str = "cli",
+    validate: bool = True,
     on_chunk: Callable[[ChunkResult], None] | None = None,
 ) -> BackfillResult:
-    """Compute snapshots ``first`` .. ``last`` (both included) of ``view`` into its Delta table.
+    """Compute, validate and publish snapshots ``first`` .. ``last`` (both included) of ``view``.
 
     Events are read once and tiled once for the whole range; the snapshots are
-    then committed chunk by chunk (``chunk_days`` each), every chunk in one atomic
-    ``replaceWhere`` commit. Rerunning gives identical contents.
+    then handled chunk by chunk (``chunk_days`` each): the chunk is cached,
+    validated, and committed in one atomic ``replaceWhere`` commit. Rerunning
+    gives identical contents. Chunks committed before a failing chunk stay
+    published (each passed its expectations).
+
+    Args:
+        validate: run the quality gate (the baseline and the view's suite). When
+            False the run is recorded as ``unvalidated`` and its snapshots cannot
+            be pushed online.
 
     Raises:
         PlanError: the range is not valid for the view.
+        SpecError: the view's expectation suite is broken.
+        QualityError: a chunk failed a blocking expectation (it is quarantined).
         SourceError: the source cannot be read as the definition says.
         TableError: the existing table does not match the definition.
         SparkFailure: Spark failed otherwise.
     """
     from pyspark import StorageLevel
-    from pyspark.errors import PySparkException
 
-    from featurekiln.compute.sources import read_events
-    from featurekiln.compute.tiles import build_tiles
-    from featurekiln.compute.windows import snapshots
     from featurekiln.offline.delta_table import chunk_metadata, replace_days, table_path
 
     plan = plan_backfill(view, first, last, chunk_days or settings.chunk_days)
-    run_id = run_id or uuid.uuid4().hex[:12]
-    path = table_path(settings, view.name)
-    result = BackfillResult(view=view.name, plan=plan, run_id=run_id, table=path)
+    suites = view_suites(view, settings) if validate else []
+    run_id = run_id or new_run_id()
+    report = RunReport(view.name, run_id, trigger, first, last, started_at=_now())
+    result = BackfillResult(view=view.name, plan=plan, run_id=run_id, table=table_path(settings, view.name), report=report)
     log.info("%s: backfill %s..%s in %d chunk(s), run %s", view.name, first, last, len(plan.chunks), run_id)
+    if not validate:
+        log.warning("%s: validation is switched off (--no-validate); run %s is recorded as unvalidated", view.name, run_id)
+    with _recorded(spark, settings, report):
+        frame = compute_snapshots(spark, view, settings, plan)
+        cached = len(plan.chunks) > 1
+        if cached:
+            frame = frame.persist(StorageLevel.MEMORY_AND_DISK)
+        try:
+            for chunk in plan.chunks:
+                part = frame.where((frame.ds >= chunk.start) & (frame.ds < chunk.end)).persist(StorageLevel.MEMORY_AND_DISK)
+                try:
+                    checked = _check(part, view, suites, chunk, report) if validate else None
+                    if checked is not None and checked.failed:
+                        raise _reject(spark, settings, part, chunk, report, checked)
+                    metadata = chunk_metadata(view.name, view.fingerprint(), chunk.interval, run_id, trigger)
+                    commit = replace_days(spark, result.table, part, chunk.interval, metadata, view.name)
+                finally:
+                    part.unpersist()
+                done = ChunkResult(chunk, commit.rows, commit.version, checked)
+                _published(report, chunk, commit.rows)
+                result.chunks.append(done)
+                log.info("%s: chunk %s committed as version %d (%d rows)", view.name, chunk, commit.version, commit.rows)
+                if on_chunk is not None:
+                    on_chunk(done)
+        finally:
+            if cached:
+                frame.unpersist()
+        if not validate:
+            report.status = "unvalidated"
+    return result
+
+
+def _published(report: RunReport, chunk: Chunk, rows: int) -> None:
+    report.published.append((chunk.start.isoformat(), chunk.last.isoformat()))
+    report.rows += rows
+
+
+def compute_snapshots(spark: SparkSession, view: FeatureView, settings: Settings, plan: BackfillPlan) -> DataFrame:
+    """The snapshots of ``plan`` (lazy): events read once, tiled once, windows assembled."""
+    from featurekiln.compute.sources import read_events
+    from featurekiln.compute.tiles import build_tiles
+    from featurekiln.compute.windows import snapshots
+
     events = read_events(spark, view, settings, plan.events)
-    frame = snapshots(build_tiles(events, view), view, plan.snapshots)
-    cached = len(plan.chunks) > 1
-    if cached:
-        frame = frame.persist(StorageLevel.MEMORY_AND_DISK)
+    return snapshots(build_tiles(events, view), view, plan.snapshots)
+
+
+def stage(view: FeatureView, chunk: Chunk, *, settings: Settings, spark: SparkSession, run_id: str) -> int:
+    """Compute the snapshots of ``chunk`` into the run's staging table (Airflow's ``materialize``).
+
+    Rerunning replaces what an earlier attempt staged. Nothing is published.
+
+    Returns:
+        The number of rows staged.
+
+    Raises:
+        PlanError, SourceError, SparkFailure: as :func:`backfill`.
+    """
+    from pyspark.errors import PySparkException
+
+    from featurekiln.offline.staging import staging_path, write_chunk
+
+    plan = plan_backfill(view, chunk.start, chunk.last, (chunk.end - chunk.start).days)
+    path = staging_path(settings, view.name, run_id, chunk.start, chunk.last)
     try:
-        for chunk in plan.chunks:
-            started = time.monotonic()
-            part = frame.where((frame.ds >= chunk.start) & (frame.ds < chunk.end))
-            metadata = chunk_metadata(view.name, view.fingerprint(), chunk.interval, run_id, trigger)
-            commit = replace_days(spark, path, part, chunk.interval, metadata, view.name)
-            done = ChunkResult(chunk, commit.rows, commit.version, time.monotonic() - started)
-            result.chunks.append(done)
-            log.info("%s: chunk %s committed as version %d (%d rows)", view.name, chunk, commit.version, commit.rows)
-            if on_chunk is not None:
-                on_chunk(done)
+        write_chunk(compute_snapshots(spark, view, settings, plan), path)
+        rows = spark.read.format("delta").load(path).count()
     except PySparkException as error:
         raise SparkFailure(f"{view.name}: Spark failed: {str(error).strip().splitlines()[0]}") from error
-    finally:
-        if cached:
-            frame.unpersist()
-    return result
+    log.info("%s: staged %s (%d rows) at %s", view.name, chunk, rows, path)
+    return rows
+
+
+def audit(
+    view: FeatureView,
+    chunks: Sequence[Chunk],
+    *,
+    settings: Settings,
+    spark: SparkSession,
+    run_id: str,
+    trigger: str,
+    started_at: datetime,
+) -> list[ChunkValidation]:
+    """Validate the staged chunks of a run (Airflow's ``validate``).
+
+    Returns:
+        One validation per chunk, when none failed a blocking expectation.
+
+    Raises:
+        QualityError: a chunk failed; every failing chunk is moved to the quarantine,
+            the staging tables are removed, and the run is recorded as failed.
+    """
+    from pyspark import StorageLevel
+
+    from featurekiln.offline.staging import read_chunk, remove, staging_path
+
+    suites = view_suites(view, settings)
+    report = RunReport(view.name, run_id, trigger, min(c.start for c in chunks), max(c.last for c in chunks), started_at)
+    failures: list[QualityError] = []
+    with _recorded(spark, settings, report, success=False):
+        for chunk in chunks:
+            path = staging_path(settings, view.name, run_id, chunk.start, chunk.last)
+            part = read_chunk(spark, path).persist(StorageLevel.MEMORY_AND_DISK)
+            try:
+                checked = _check(part, view, suites, chunk, report)
+                if checked.failed:
+                    failures.append(_reject(spark, settings, part, chunk, report, checked))
+            finally:
+                part.unpersist()
+        if failures:
+            for chunk in chunks:
+                remove(spark, staging_path(settings, view.name, run_id, chunk.start, chunk.last))
+            lines = [line for failure in failures for line in failure.lines]
+            raise QualityError(" ".join(str(f) for f in failures), lines)
+    return report.chunks
+
+
+def publish(
+    view: FeatureView,
+    chunks: Sequence[Chunk],
+    validations: Sequence[ChunkValidation],
+    *,
+    settings: Settings,
+    spark: SparkSession,
+    run_id: str,
+    trigger: str,
+    started_at: datetime,
+) -> RunReport:
+    """Commit the audited chunks of a run to the feature table, one atomic commit each (Airflow's ``publish``).
+
+    The staging tables are removed once their chunk is committed, so a retry
+    after a crash commits only what is left; the run is recorded as ``success``
+    (or ``warned``) with its report.
+    """
+    from featurekiln.offline.delta_table import chunk_metadata, replace_days, table_exists, table_path
+    from featurekiln.offline.staging import read_chunk, remove, staging_path
+
+    first, last = min(c.start for c in chunks), max(c.last for c in chunks)
+    report = RunReport(view.name, run_id, trigger, first, last, started_at, chunks=list(validations))
+    with _recorded(spark, settings, report):
+        for chunk in chunks:
+            path = staging_path(settings, view.name, run_id, chunk.start, chunk.last)
+            if not table_exists(spark, path):
+                log.warning("%s: chunk %s has no staging table: published by an earlier attempt", view.name, chunk)
+                continue
+            metadata = chunk_metadata(view.name, view.fingerprint(), chunk.interval, run_id, trigger)
+            commit = replace_days(spark, table_path(settings, view.name), read_chunk(spark, path), chunk.interval, metadata, view.name)
+            _published(report, chunk, commit.rows)
+            remove(spark, path)
+            log.info("%s: chunk %s published as version %d (%d rows)", view.name, chunk, commit.version, commit.rows)
+    return report

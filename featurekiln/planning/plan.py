@@ -22,8 +22,13 @@ class Chunk:
     def interval(self) -> Interval:
         return (self.start, self.end)
 
+    @property
+    def last(self) -> date:
+        """The last snapshot day of the chunk (included)."""
+        return self.end - timedelta(days=1)
+
     def __str__(self) -> str:
-        return f"{self.start}..{self.end - timedelta(days=1)}"
+        return f"{self.start}..{self.last}"
 
 
 @dataclass(frozen=True)

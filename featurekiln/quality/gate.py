@@ -1,0 +1,167 @@
+"""Run Great Expectations on computed snapshots (a Spark DataFrame) and summarise the outcomes.
+
+One ephemeral GE context per process, with a Spark data source whose batches
+are the DataFrames we hand it. The caller caches the frame: GE computes each
+metric with its own Spark job, and all of them read the same cached chunk.
+Unexpected rows are summarised (``SUMMARY`` result format): every expectation
+reports its observed value and unexpected count, and only the failed ones are
+evaluated again for a handful of sample values, so validation never collects a
+chunk to the driver and a passing chunk costs one Spark job per metric.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Sequence
+from datetime import date
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any
+
+from featurekiln.quality.results import ChunkValidation, Outcome
+from featurekiln.quality.suites import Expectation, Suite
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame
+
+SAMPLE_SIZE = 5
+# First pass: observed values and unexpected counts, no unexpected values (one
+# Spark job less per row-level expectation). Second pass, only for the failures:
+# a few unexpected values for the report.
+_COUNTS = {"result_format": "SUMMARY", "partial_unexpected_count": 0}
+_SAMPLES = {"result_format": "SUMMARY", "partial_unexpected_count": SAMPLE_SIZE}
+_INDEX = "kiln_index"
+_HIDDEN_KWARGS = frozenset({"batch_id", "column", "column_A", "column_B", "column_list", "result_format", "catch_exceptions"})
+
+
+@lru_cache(maxsize=1)
+def _context() -> Any:  # noqa: ANN401 - a GE data context
+    os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
+    import great_expectations as gx
+    from great_expectations.data_context.types.base import ProgressBarsConfig
+
+    context = gx.get_context(mode="ephemeral")
+    context.variables.progress_bars = ProgressBarsConfig(globally=False)
+    context.data_sources.add_spark("featurekiln")
+    return context
+
+
+def _batch_definition(view: str) -> Any:  # noqa: ANN401 - a GE batch definition
+    source = _context().data_sources.get("featurekiln")
+    try:
+        asset = source.get_asset(view)
+    except LookupError:
+        asset = source.add_dataframe_asset(view)
+    try:
+        return asset.get_batch_definition("snapshots")
+    except (KeyError, LookupError):
+        return asset.add_batch_definition_whole_dataframe("snapshots")
+
+
+def validate_chunk(frame: DataFrame, view: str, suites: Sequence[Suite], first: date, last: date) -> ChunkValidation:
+    """Validate the snapshots ``first`` .. ``last`` (both included) in ``frame`` against ``suites``.
+
+    Args:
+        frame: the chunk's rows, cached by the caller.
+        view: the view's name (the GE asset).
+        suites: the baseline suite and, when the view has one, its own suite.
+
+    Returns:
+        One outcome per expectation, in suite order. An expectation that GE cannot
+        evaluate counts as failed, with its error as the observed value.
+    """
+    started = time.monotonic()
+    expectations = [e for suite in suites for e in suite.expectations]
+    named = next((s.name for s in suites if s.file), None)
+    rows = frame.count()
+    batch = _batch_definition(view).get_batch(batch_parameters={"dataframe": frame})
+    results = _run(batch, f"{view}.{named or 'baseline'}", dict(enumerate(expectations)), _COUNTS)
+    failed = {i: expectations[i] for i, item in results.items() if not item.get("success") and item.get("result", {}).get("unexpected_count")}
+    if failed:
+        results.update(_run(batch, f"{view}.samples", failed, _SAMPLES))
+    return ChunkValidation(
+        start=first,
+        end=last,
+        rows=rows,
+        suite=named,
+        outcomes=tuple(_outcome(expectations[i], results[i]) for i in sorted(results)),
+        seconds=time.monotonic() - started,
+    )
+
+
+def _run(batch: Any, name: str, expectations: dict[int, Expectation], result_format: dict[str, Any]) -> dict[int, dict[str, Any]]:  # noqa: ANN401
+    """Validate ``batch`` against ``expectations`` (by index); the GE results by index."""
+    import great_expectations as gx
+    from great_expectations.expectations.expectation_configuration import ExpectationConfiguration
+
+    # Built in one go: adding one by one would replace an expectation of the same
+    # type and column (say the baseline's and the suite's bound on one count).
+    configs = [
+        ExpectationConfiguration(type=e.type, kwargs=e.kwargs, meta={**e.meta, _INDEX: index})
+        for index, e in expectations.items()
+    ]
+    suite = gx.ExpectationSuite(name=name, expectations=[c.to_domain_obj() for c in configs])
+    result = batch.validate(suite, result_format=result_format).to_json_dict()
+    return {int(item["expectation_config"]["meta"][_INDEX]): item for item in result["results"]}
+
+
+def _outcome(expectation: Expectation, item: dict[str, Any]) -> Outcome:
+    result = item.get("result") or {}
+    info = item.get("exception_info") or {}
+    exception = info.get("exception_message") if info.get("raised_exception") else None
+    unexpected = result.get("unexpected_count")
+    return Outcome(
+        expectation=expectation.type,
+        column=expectation.column,
+        severity=expectation.severity,
+        success=bool(item.get("success")) and exception is None,
+        observed=_observed(result, exception),
+        expected=_expected(expectation.kwargs),
+        unexpected_count=int(unexpected) if unexpected is not None else None,
+        sample=_jsonable(result.get("partial_unexpected_list") or _sample_rows(result))[:SAMPLE_SIZE],
+        source=expectation.source,
+        exception=exception,
+    )
+
+
+def _observed(result: dict[str, Any], exception: str | None) -> str:
+    if exception:
+        return f"error: {exception.strip().splitlines()[0]}"
+    if "observed_value" in result:
+        return _text(result["observed_value"])
+    if result.get("unexpected_count") is not None:
+        total = result.get("element_count")
+        share = result.get("unexpected_percent")
+        of = f" of {total}" if total is not None else ""
+        percent = f" ({share:.3g}%)" if isinstance(share, int | float) else ""
+        return f"{result['unexpected_count']}{of} rows unexpected{percent}"
+    return "-"
+
+
+def _expected(kwargs: dict[str, Any]) -> str:
+    shown = {k: v for k, v in kwargs.items() if k not in _HIDDEN_KWARGS and v is not None}
+    if "min_value" in shown or "max_value" in shown:
+        low, high = shown.pop("min_value", None), shown.pop("max_value", None)
+        bound = f"between {_text(low) if low is not None else '-inf'} and {_text(high) if high is not None else '+inf'}"
+        rest = ", ".join(f"{k}={_text(v)}" for k, v in shown.items())
+        return f"{bound}, {rest}" if rest else bound
+    return ", ".join(f"{k}={_text(v)}" for k, v in shown.items()) or "-"
+
+
+def _sample_rows(result: dict[str, Any]) -> list[Any]:
+    details = result.get("details") or {}
+    rows = details.get("unexpected_rows")
+    return rows if isinstance(rows, list) else []
+
+
+def _jsonable(values: list[Any]) -> list[Any]:
+    return json.loads(json.dumps(values, default=str))
+
+
+def _text(value: object) -> str:
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    if isinstance(value, list | dict):
+        return json.dumps(value, default=str)
+    return str(value)

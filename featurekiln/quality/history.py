@@ -1,0 +1,102 @@
+"""The run history: one row per run of a view, in a Delta table under ``<warehouse>/_kiln/runs``.
+
+Rows are appended when a run ends (blind appends, so runs of different views
+never conflict). The row summarises the run; the run's full validation
+outcomes are in its JSON report (see :mod:`featurekiln.quality.report`).
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import date, datetime, timezone
+from typing import TYPE_CHECKING, Any
+
+from featurekiln.errors import KilnError
+from featurekiln.quality.results import RunReport
+from featurekiln.settings import Settings
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+HISTORY_SCHEMA = (
+    "view STRING, run_id STRING, trigger STRING, start DATE, `end` DATE, status STRING, rows BIGINT, "
+    "failed ARRAY<STRING>, warnings ARRAY<STRING>, published STRING, duration_s DOUBLE, "
+    "started_at TIMESTAMP, finished_at TIMESTAMP, report STRING, quarantine STRING, error STRING"
+)
+
+
+class UnvalidatedError(KilnError):
+    """A snapshot was not published by a validated run, so it may not be pushed online."""
+
+
+def history_path(settings: Settings) -> str:
+    """The location of the run-history table."""
+    return settings.warehouse_path("_kiln", "runs")
+
+
+def record_run(spark: SparkSession, settings: Settings, report: RunReport) -> None:
+    """Append the summary row of a finished run to the history table (created on first use)."""
+    row = (
+        report.view,
+        report.run_id,
+        report.trigger,
+        report.start,
+        report.end,
+        report.status,
+        report.rows,
+        [o.line() for o in report.failed],
+        [o.line() for o in report.warnings],
+        json.dumps(report.published),
+        round(report.seconds, 3),
+        report.started_at,
+        report.finished_at or datetime.now(timezone.utc),
+        report.report,
+        report.quarantine,
+        report.error,
+    )
+    frame = spark.createDataFrame([row], HISTORY_SCHEMA)
+    frame.write.format("delta").mode("append").save(history_path(settings))
+
+
+def read_runs(spark: SparkSession, settings: Settings, view: str | None = None, last: int | None = None) -> list[dict[str, Any]]:
+    """The history rows (newest first), of one view or of all; at most ``last`` of them."""
+    from delta.tables import DeltaTable
+
+    path = history_path(settings)
+    if not DeltaTable.isDeltaTable(spark, path):
+        return []
+    frame = spark.read.format("delta").load(path)
+    if view is not None:
+        frame = frame.where(frame.view == view)
+    frame = frame.orderBy(frame.finished_at.desc(), frame.run_id.desc())
+    if last is not None:
+        frame = frame.limit(last)
+    rows = [row.asDict() for row in frame.collect()]
+    for row in rows:
+        row["published"] = [tuple(p) for p in json.loads(row["published"] or "[]")]
+    return rows
+
+
+def require_validated(spark: SparkSession, settings: Settings, view: str, ds: date) -> dict[str, Any]:
+    """The newest run that published snapshot ``ds`` of ``view``, if it validated it.
+
+    Every chunk that a validating run published passed its blocking expectations,
+    even when a later chunk of the same run failed; only runs with validation
+    switched off (status ``unvalidated``) publish unchecked snapshots.
+
+    Raises:
+        UnvalidatedError: no run published ``ds``, or the newest one did so with
+            validation switched off.
+    """
+    day = ds.isoformat()
+    for run in read_runs(spark, settings, view):
+        if any(first <= day <= last for first, last in run["published"]):
+            if run["status"] == "unvalidated":
+                raise UnvalidatedError(
+                    f"{view}: snapshot {day} was published by run {run['run_id']} without validation; "
+                    f"backfill it again with validation before pushing it online"
+                )
+            return run
+    raise UnvalidatedError(
+        f"{view}: no run in the history published snapshot {day}; run `kiln backfill {view} --start {day} --end {day}` first"
+    )
