@@ -14,7 +14,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from featurekiln.errors import KilnError, UnknownViewError
+from featurekiln.errors import KilnError, QualityError, UnknownViewError
 from featurekiln.settings import DEFAULT_DEFS, DEFAULT_EXPECTATIONS, DEFAULT_WAREHOUSE, Settings
 from featurekiln.spec.loader import load_catalog, load_definitions
 from featurekiln.spec.models import FeatureView
@@ -128,8 +128,11 @@ def backfill(
     end: Annotated[str, typer.Option("--end", help="Last snapshot day, included (YYYY-MM-DD).")] = "",
     all_views: Annotated[bool, typer.Option("--all", help="Backfill every view.")] = False,
     chunk_days: Annotated[int | None, typer.Option("--chunk-days", min=1, help="Days per atomic commit.")] = None,
+    no_validate: Annotated[
+        bool, typer.Option("--no-validate", help="Skip the quality gate (the run is recorded as unvalidated).")
+    ] = False,
 ) -> None:
-    """Compute snapshots START..END (END included) into the views' Delta tables."""
+    """Compute snapshots START..END (END included), validate them, publish them to the views' Delta tables."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from featurekiln import runner
@@ -143,21 +146,45 @@ def backfill(
     catalog = load_catalog(state.settings.defs_dir)
     selected = list(catalog.values()) if all_views else [_view(name) for name in views or []]
     plans = {v.name: plan_backfill(v, first, last, chunk_days or state.settings.chunk_days) for v in selected}
+    suites = {v.name: runner.view_suites(v, state.settings) for v in selected} if not no_validate else {}
+    if no_validate:
+        err.print("[yellow]warning:[/yellow] --no-validate: the quality gate is skipped; these runs are recorded as "
+                  "unvalidated and their snapshots cannot be pushed online", highlight=False)
     spark = _spark()
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    failures: list[QualityError] = []
     for definition in selected:
         with Progress(*columns, console=err) as progress:
             task = progress.add_task(f"{definition.name} {first}..{last}", total=len(plans[definition.name].chunks))
-            result = runner.backfill(
-                definition,
-                first,
-                last,
-                settings=state.settings,
-                spark=spark,
-                chunk_days=chunk_days,
-                on_chunk=lambda _: progress.advance(task),
-            )
-        out.print(f"[green]done[/green]: {definition.name}: {result.rows} rows in {len(result.chunks)} chunk(s) -> {result.table}")
+            try:
+                result = runner.backfill(
+                    definition,
+                    first,
+                    last,
+                    settings=state.settings,
+                    spark=spark,
+                    chunk_days=chunk_days,
+                    validate=not no_validate,
+                    on_chunk=lambda _: progress.advance(task),
+                )
+            except QualityError as error:
+                failures.append(error)
+                for line in error.problems:
+                    err.print(f"[red]failed:[/red] {line}", highlight=False, soft_wrap=True)
+                continue
+        report = result.report
+        colour = {"success": "green", "warned": "yellow"}.get(report.status, "red")
+        out.print(
+            f"[{colour}]{report.status}[/{colour}]: {definition.name}: {result.rows} rows in {len(result.chunks)} "
+            f"chunk(s) -> {result.table}",
+            highlight=False,
+        )
+        for warning in report.warnings:
+            out.print(f"  [yellow]warning:[/yellow] {warning.line()}", highlight=False, soft_wrap=True)
+        if definition.name in suites:
+            out.print(f"  report: {report.report}", highlight=False, soft_wrap=True)
+    if failures:
+        raise KilnError(f"{len(failures)} view(s) failed their expectations: see the lines above and `kiln report`")
 
 
 @app.command()
@@ -210,6 +237,71 @@ def status(
     out.print(table)
     for sample in samples:
         out.print(sample)
+
+
+@app.command()
+def report(
+    view: Annotated[str | None, typer.Argument(help="View name (default: every view).", show_default=False)] = None,
+    last: Annotated[int, typer.Option("--last", min=1, help="How many runs to list.")] = 20,
+    run: Annotated[str | None, typer.Option("--run", help="Show this run's expectations.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """The run history (newest first), or one run's expectations with --run."""
+    from featurekiln.quality.history import read_runs
+    from featurekiln.quality.report import read_report
+
+    if run is not None:
+        if view is None:
+            raise click.UsageError("--run needs the VIEW argument")
+        _print_run(read_report(state.settings, _view(view).name, run), as_json)
+        return
+    if view is not None:
+        _view(view)
+    runs = read_runs(_spark(), state.settings, view, last)
+    if as_json:
+        out.print_json(json.dumps(runs, default=str))
+        return
+    table = Table("view", "run", "trigger", "days", "rows", "status", "failed / warnings", "duration", "report")
+    for item in runs:
+        colour = {"success": "green", "warned": "yellow", "unvalidated": "yellow"}.get(item["status"], "red")
+        problems = [*item["failed"], *[f"warn: {w}" for w in item["warnings"]]]
+        if item["error"]:
+            problems.append(item["error"])
+        table.add_row(
+            item["view"],
+            item["run_id"],
+            item["trigger"],
+            f"{item['start']}..{item['end']}",
+            str(item["rows"]),
+            f"[{colour}]{item['status']}[/{colour}]",
+            "\n".join(problems) or "-",
+            f"{item['duration_s']:.1f} s",
+            item["report"] or "-",
+        )
+    out.print(table)
+
+
+def _print_run(run_report, as_json: bool) -> None:  # noqa: ANN001 - a RunReport
+    if as_json:
+        out.print_json(json.dumps(run_report.to_dict(), default=str))
+        return
+    colour = {"success": "green", "warned": "yellow"}.get(run_report.status, "red")
+    out.print(
+        f"{run_report.view} run {run_report.run_id} ({run_report.trigger}): [{colour}]{run_report.status}[/{colour}], "
+        f"days {run_report.start}..{run_report.end}, {run_report.rows} rows published",
+        highlight=False,
+    )
+    if run_report.error:
+        out.print(f"[red]error:[/red] {run_report.error}", highlight=False)
+    for chunk in run_report.chunks:
+        table = Table("expectation", "column", "observed", "expected", "result", title=f"{chunk.start}..{chunk.end}: {chunk.rows} rows")
+        for outcome in sorted(chunk.outcomes, key=lambda o: (o.success, o.severity != "error")):
+            mark = "[green]PASS[/green]" if outcome.success else ("[red]FAIL[/red]" if outcome.blocking else "[yellow]WARN[/yellow]")
+            table.add_row(outcome.expectation, outcome.column or "-", outcome.observed, outcome.expected, mark)
+        out.print(table)
+    if run_report.quarantine:
+        out.print(f"quarantine: {run_report.quarantine}", highlight=False, soft_wrap=True)
+    out.print(f"report: {run_report.report}", highlight=False, soft_wrap=True)
 
 
 @app.command()

@@ -2,7 +2,13 @@
 
 Usage (the arguments of ``kiln backfill``)::
 
-    spark-submit jobs/materialize.py [--defs DIR] [--warehouse W] VIEW --start YYYY-MM-DD --end YYYY-MM-DD [--chunk-days N]
+    spark-submit jobs/materialize.py [--defs DIR] [--warehouse W] VIEW --start YYYY-MM-DD --end YYYY-MM-DD \
+        [--chunk-days N] [--no-validate] [--run-id ID]
+    spark-submit jobs/materialize.py ... VIEW --start ... --end ... --stage --run-id ID
+
+Without ``--stage`` the job computes, validates and publishes like ``kiln backfill``.
+With ``--stage`` (Airflow's cluster mode) it only computes the days into the run's
+staging table; Airflow's ``validate`` and ``publish`` tasks do the rest.
 
 Under ``spark-submit`` the master and the jars come from ``spark-submit``; run
 with plain ``python`` it needs ``--master`` (for example ``local[2]``).
@@ -42,8 +48,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--start", type=_day, required=True, help="first snapshot day (YYYY-MM-DD)")
     parser.add_argument("--end", type=_day, required=True, help="last snapshot day, included (YYYY-MM-DD)")
     parser.add_argument("--chunk-days", type=int, default=None, help="days per atomic commit")
-    parser.add_argument("--run-id", default=None, help="recorded in the Delta commits")
-    return parser.parse_args(argv)
+    parser.add_argument("--run-id", default=None, help="recorded in the Delta commits; names the staging table")
+    parser.add_argument("--no-validate", action="store_true", help="skip the quality gate (recorded as unvalidated)")
+    parser.add_argument("--stage", action="store_true", help="only compute into the run's staging table (needs --run-id)")
+    args = parser.parse_args(argv)
+    if args.stage and not args.run_id:
+        parser.error("--stage needs --run-id")
+    return args
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -51,6 +62,7 @@ def main(argv: list[str] | None = None) -> int:
     from featurekiln import runner
     from featurekiln.compute.session import get_spark
     from featurekiln.errors import KilnError, UnknownViewError
+    from featurekiln.planning.plan import plan_backfill
     from featurekiln.settings import Settings
     from featurekiln.spec.loader import load_catalog
 
@@ -63,8 +75,14 @@ def main(argv: list[str] | None = None) -> int:
             raise UnknownViewError(f"no view named {args.view!r} in {settings.defs_dir}")
         under_submit = "PYSPARK_GATEWAY_PORT" in os.environ
         spark = get_spark(None if under_submit and not args.master else (args.master or settings.spark_master))
+        view = catalog[args.view]
+        if args.stage:
+            chunk = plan_backfill(view, args.start, args.end, (args.end - args.start).days + 1).chunks[0]
+            rows = runner.stage(view, chunk, settings=settings, spark=spark, run_id=args.run_id)
+            log.info("%s: %d rows staged for run %s", view.name, rows, args.run_id)
+            return 0
         result = runner.backfill(
-            catalog[args.view],
+            view,
             args.start,
             args.end,
             settings=settings,
@@ -72,12 +90,14 @@ def main(argv: list[str] | None = None) -> int:
             chunk_days=args.chunk_days,
             run_id=args.run_id,
             trigger="spark-submit",
+            validate=not args.no_validate,
         )
     except KilnError as error:
         for line in error.problems:
             sys.stderr.write(f"error: {line}\n")
         return 1
-    log.info("%s: %d rows in %d chunk(s) -> %s", result.view, result.rows, len(result.chunks), result.table)
+    log.info("%s: %d rows in %d chunk(s) -> %s; report %s", result.view, result.rows, len(result.chunks), result.table,
+             result.report.report)
     return 0
 
 

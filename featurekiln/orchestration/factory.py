@@ -10,8 +10,10 @@ Task layout of a view's DAG::
 
     plan -> materialize (mapped, one task per chunk) -> validate -> publish -> push_online
 
-``validate`` (data-quality gate) and ``push_online`` are placeholders that the
-quality and online issues fill in; ``publish`` updates the feature table's Asset.
+Write-audit-publish: ``materialize`` stages each chunk, ``validate`` runs the
+quality gate on the staged chunks (a failure fails the task, so nothing is
+published or pushed), ``publish`` commits them to the feature table and updates
+its Asset, ``push_online`` pushes the run's last snapshot to the online store.
 """
 
 from __future__ import annotations
@@ -242,36 +244,40 @@ def build_view_dag(view: FeatureView, file: str, settings: Settings) -> DAG:
 
             @task(**task_defaults, map_index_template="{{ chunk_label }}")
             def materialize(chunk: steps.ChunkSpec) -> dict[str, Any]:
-                """Compute one chunk of snapshots in this process (local Spark)."""
+                """Compute one chunk of snapshots into the run's staging table (local Spark)."""
                 context = get_current_context()
                 context["chunk_label"] = chunk["label"]  # type: ignore[typeddict-unknown-key]
-                run_id = f"{context['run_id']}#{context['ti'].map_index}"
-                return steps.materialize_chunk(view, chunk, settings, run_id=run_id)
+                return steps.materialize_chunk(view, chunk, settings, run_id=context["run_id"])
 
             materialized = materialize.expand(chunk=chunks)
 
-        @task(task_id="validate")
-        def validate(planned: list[steps.ChunkSpec]) -> list[steps.ChunkSpec]:
-            """Data-quality gate (placeholder): later checks the new snapshots' expectations."""
-            log.info("%s: no data-quality gate yet; %d chunk(s) pass", view.name, len(planned))
-            return planned
+        def run_facts() -> dict[str, Any]:
+            context = get_current_context()
+            dag_run = context["dag_run"]
+            return {
+                "run_id": context["run_id"],
+                "trigger": steps.trigger_of(getattr(dag_run, "run_type", None)),
+                "started_at": dag_run.start_date or datetime.now(timezone.utc),
+            }
+
+        @task(task_id="validate", retries=0)
+        def validate(planned: list[steps.ChunkSpec]) -> dict[str, Any]:
+            """The quality gate: validate the staged chunks; fail (and publish nothing) on a blocking failure."""
+            return steps.validate_chunks(view, planned, settings, **run_facts())
 
         @task(task_id="publish", outlets=[asset])
-        def publish(planned: list[steps.ChunkSpec]) -> dict[str, str] | None:
-            """Mark the new snapshots as published: an event on the feature table's Asset."""
-            published = steps.published_range(planned)
+        def publish(audited: dict[str, Any]) -> dict[str, Any] | None:
+            """Commit the validated chunks to the feature table; an event on the table's Asset."""
+            published = steps.publish_chunks(view, audited, settings, **run_facts())
             if published:
-                get_current_context()["outlet_events"][asset].extra = {"view": view.name, **published}
-            log.info("%s: published %s", view.name, published)
+                extra = {"view": view.name, "start": published["start"], "end": published["end"]}
+                get_current_context()["outlet_events"][asset].extra = extra
             return published
 
         @task(task_id="push_online")
-        def push_online(published: dict[str, str] | None) -> None:
-            """Push the latest snapshot to the online store (placeholder for the online issue)."""
-            if not view.online:
-                log.info("%s: online is off; nothing to push", view.name)
-                return
-            log.info("%s: online push not implemented yet (published %s)", view.name, published)
+        def push_online(published: dict[str, Any] | None) -> dict[str, Any] | None:
+            """Push the snapshot the run published to the online store (views with online: true)."""
+            return steps.push_snapshot(view, published, settings)
 
         checked = validate(chunks)
         materialized >> checked

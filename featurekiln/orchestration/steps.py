@@ -15,7 +15,7 @@ from typing import Any
 from featurekiln.errors import PlanError
 from featurekiln.orchestration.run_dates import DayRange, requested_range, scheduled_range
 from featurekiln.planning.intervals import ONE_DAY
-from featurekiln.planning.plan import plan_backfill
+from featurekiln.planning.plan import Chunk, plan_backfill
 from featurekiln.settings import Settings
 from featurekiln.spec.models import FeatureView
 
@@ -99,40 +99,134 @@ def chunk_dates(chunk: ChunkSpec) -> tuple[date, date]:
     return date.fromisoformat(chunk["start"]), date.fromisoformat(chunk["end"])
 
 
-def materialize_chunk(
-    view: FeatureView, chunk: ChunkSpec, settings: Settings, *, run_id: str | None = None
-) -> dict[str, Any]:
-    """Compute the snapshots of ``chunk`` in this process, through the same runner as the CLI.
+def trigger_of(run_type: str | None) -> str:
+    """The trigger a run is recorded with: ``nightly`` for scheduled runs, else ``backfill``."""
+    return "nightly" if str(run_type or "").lower().endswith("scheduled") else "backfill"
+
+
+def chunk_of(chunk: ChunkSpec) -> Chunk:
+    """The planning chunk of a chunk spec."""
+    first, last = chunk_dates(chunk)
+    return Chunk(first, last + ONE_DAY)
+
+
+def materialize_chunk(view: FeatureView, chunk: ChunkSpec, settings: Settings, *, run_id: str) -> dict[str, Any]:
+    """Compute the snapshots of ``chunk`` into the run's staging table, through the same runner as the CLI.
+
+    Nothing is published here: ``validate`` audits the staged chunks and ``publish``
+    commits them.
 
     Args:
         view: the view.
         chunk: one chunk from :func:`plan_chunks`.
         settings: where the definitions and the warehouse are, and the Spark master.
-        run_id: recorded in the Delta commit (the Airflow run and map index).
+        run_id: the Airflow run id (names the staging tables).
 
     Returns:
-        A JSON-able summary: the view, the days, the rows written and the table.
+        A JSON-able summary: the view, the days and the rows staged.
     """
     from featurekiln.compute.session import get_spark
-    from featurekiln.runner import backfill
+    from featurekiln.runner import stage
 
-    first, last = chunk_dates(chunk)
     spark = get_spark(settings.spark_master)
-    log.info("%s: materializing %s..%s on %s", view.name, first, last, settings.spark_master)
-    result = backfill(
-        view, first, last, settings=settings, spark=spark, chunk_days=chunk["chunk_days"], run_id=run_id, trigger="airflow"
+    log.info("%s: materializing %s..%s on %s", view.name, chunk["start"], chunk["end"], settings.spark_master)
+    rows = stage(view, chunk_of(chunk), settings=settings, spark=spark, run_id=run_id)
+    return {"view": view.name, "start": chunk["start"], "end": chunk["end"], "rows": rows}
+
+
+def validate_chunks(
+    view: FeatureView, chunks: list[ChunkSpec], settings: Settings, *, run_id: str, trigger: str, started_at: datetime
+) -> dict[str, Any]:
+    """Audit the staged chunks of a run; log one summary table per chunk.
+
+    Returns:
+        ``chunks`` and their ``validations`` (JSON-able), for ``publish``.
+
+    Raises:
+        QualityError: a chunk failed a blocking expectation (logged with the report path).
+    """
+    from featurekiln.compute.session import get_spark
+    from featurekiln.errors import QualityError
+    from featurekiln.runner import audit
+
+    if not chunks:
+        return {"chunks": [], "validations": []}
+    spark = get_spark(settings.spark_master)
+    try:
+        validations = audit(
+            view, [chunk_of(c) for c in chunks], settings=settings, spark=spark, run_id=run_id, trigger=trigger,
+            started_at=started_at,
+        )
+    except QualityError as error:
+        log.error("%s: the quality gate failed; nothing is published:\n%s", view.name, "\n".join(error.problems))
+        raise
+    for checked in validations:
+        for warning in checked.warnings:
+            log.warning("%s: %s..%s: %s", view.name, checked.start, checked.end, warning.line())
+    return {"chunks": chunks, "validations": [v.to_dict() for v in validations]}
+
+
+def publish_chunks(
+    view: FeatureView, audited: dict[str, Any], settings: Settings, *, run_id: str, trigger: str, started_at: datetime
+) -> dict[str, Any] | None:
+    """Commit the audited chunks to the feature table and record the run.
+
+    Returns:
+        The first and last day published, the rows and the report path; None when
+        the run computed nothing.
+    """
+    from featurekiln.compute.session import get_spark
+    from featurekiln.quality.results import ChunkValidation
+    from featurekiln.runner import publish
+
+    chunks = audited["chunks"]
+    if not chunks:
+        return None
+    report = publish(
+        view,
+        [chunk_of(c) for c in chunks],
+        [ChunkValidation.from_dict(v) for v in audited["validations"]],
+        settings=settings,
+        spark=get_spark(settings.spark_master),
+        run_id=run_id,
+        trigger=trigger,
+        started_at=started_at,
     )
-    log.info("%s: %s..%s: %d rows in %d commit(s) to %s", view.name, first, last, result.rows, len(result.chunks), result.table)
-    return {"view": view.name, "start": chunk["start"], "end": chunk["end"], "rows": result.rows, "table": result.table}
+    log.info("%s: run %s %s: %d rows published; report: %s", view.name, run_id, report.status, report.rows, report.report)
+    return {**published_range(chunks), "rows": report.rows, "report": report.report, "status": report.status}
+
+
+def push_snapshot(view: FeatureView, published: dict[str, Any] | None, settings: Settings) -> dict[str, Any] | None:
+    """Push the last snapshot a run published to the online store (views with ``online: true``).
+
+    Raises:
+        UnvalidatedError: the snapshot was not published by a validated run.
+    """
+    if not view.online:
+        log.info("%s: online is off; nothing to push", view.name)
+        return None
+    if not published:
+        log.info("%s: the run published nothing; nothing to push", view.name)
+        return None
+    from featurekiln.compute.session import get_spark
+    from featurekiln.online.push import push_view
+    from featurekiln.quality.history import require_validated
+
+    spark = get_spark(settings.spark_master)
+    ds = date.fromisoformat(published["end"])
+    require_validated(spark, settings, view.name, ds)
+    result = push_view(spark, view, settings, ds)
+    log.info("%s: pushed snapshot %s online: %s", view.name, ds, result)
+    return {"ds": ds.isoformat(), "result": str(result)}
 
 
 def spark_submit_args(chunk: ChunkSpec) -> list[str]:
-    """The arguments of ``jobs/materialize.py`` for one chunk (those of ``kiln backfill``).
+    """The arguments of ``jobs/materialize.py`` for one chunk: stage it for the run (``{{ run_id }}``).
 
     The definitions directory and the warehouse reach the job through
     ``KILN_DEFS``/``KILN_WAREHOUSE`` in its environment, as for the CLI.
     """
-    return [chunk["view"], "--start", chunk["start"], "--end", chunk["end"], "--chunk-days", str(chunk["chunk_days"])]
+    return [chunk["view"], "--start", chunk["start"], "--end", chunk["end"], "--stage", "--run-id", "{{ run_id }}"]
 
 
 def published_range(chunks: list[ChunkSpec]) -> dict[str, str] | None:

@@ -1,0 +1,58 @@
+"""The quality gate in Airflow (dag.test(), real tasks): a failing suite fails ``validate``; nothing is published."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+
+from tests.orchestration.conftest import SAMPLE_DEFS, VIEW
+
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("airflow_db")]
+
+
+def states(run) -> dict[str, str]:
+    found: dict[str, set[str]] = {}
+    for ti in run.get_task_instances():
+        found.setdefault(ti.task_id, set()).add(str(ti.state))
+    return {task: ",".join(sorted(s)) for task, s in found.items()}
+
+
+def test_failing_suite_fails_validate_and_publishes_nothing(sample_warehouse, tmp_path, monkeypatch, spark) -> None:
+    from featurekiln.offline.delta_table import table_exists
+    from featurekiln.orchestration import build_dags
+    from featurekiln.quality.history import read_runs
+    from featurekiln.settings import Settings
+
+    warehouse = sample_warehouse("gate")
+    suites = tmp_path / "suites"
+    suites.mkdir()
+    failing = {"type": "expect_column_max_to_be_between", "kwargs": {"column": "purchases_7d", "max_value": 0}}
+    (suites / f"{VIEW}.json").write_text(json.dumps({"name": VIEW, "expectations": [failing]}))
+    env = {"KILN_DEFS": str(SAMPLE_DEFS), "KILN_WAREHOUSE": str(warehouse), "KILN_SPARK_MASTER": "local[2]",
+           "KILN_EXPECTATIONS": str(suites)}
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.delenv("KILN_SPARK_CONN_ID", raising=False)
+    settings = Settings.from_env()
+    dag = build_dags(settings=settings, only=f"kiln_{VIEW}").dags[f"kiln_{VIEW}"]
+
+    run = dag.test(
+        logical_date=datetime(2025, 1, 20, tzinfo=timezone.utc),
+        run_conf={"start": "2025-01-05", "end": "2025-01-08", "chunk_days": 2},
+    )
+
+    assert run.state == "failed"
+    found = states(run)
+    assert (found["plan"], found["materialize"], found["validate"]) == ("success", "success", "failed"), found
+    assert found["publish"] in {"upstream_failed", "skipped", "None"} and found["push_online"] in {"upstream_failed", "skipped", "None"}
+    assert not table_exists(spark, str(Path(settings.warehouse) / "features" / VIEW)), "something was published"
+    assert not (Path(settings.warehouse) / "_staging" / VIEW).exists() or not any((Path(settings.warehouse) / "_staging" / VIEW).rglob("*.parquet"))
+    [history] = read_runs(spark, settings, VIEW)
+    assert (history["status"], history["trigger"], history["run_id"]) == ("failed", "backfill", run.run_id)
+    assert history["failed"][0].startswith("expect_column_max_to_be_between(purchases_7d): observed ")
+    quarantined = sorted(p.name for p in Path(history["quarantine"]).iterdir())
+    assert quarantined == ["2025-01-05_2025-01-06", "2025-01-07_2025-01-08"]
+    assert Path(history["report"]).is_file()
