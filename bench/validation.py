@@ -1,0 +1,78 @@
+"""Benchmark: what the quality gate adds to a chunk's time, for the sample views.
+
+Usage: ``python bench/validation.py [--users N] [--days D] [--chunk-days C]``
+
+For each sample view (``feature_defs/``, its suite in ``expectations/`` plus the
+built-in baseline), in one run on one Spark session:
+
+(a) the backfill of one chunk of C days without validation (compute + commit);
+(b) the same chunk with validation (compute, validate the cached chunk, commit),
+    with the validation's own seconds as GE reports them.
+
+Prints the validation seconds relative to (a); the target from the issue is that
+validation adds less than 25% to a chunk's time. Each run is repeated and the
+best time kept, after one warm-up run that starts the JVM and GE.
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from datetime import date, timedelta
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from featurekiln.compute.session import get_spark
+from featurekiln.runner import backfill
+from featurekiln.samples import write_sample_sources
+from featurekiln.settings import Settings
+from featurekiln.spec.loader import load_catalog
+
+ROOT = Path(__file__).resolve().parents[1]
+START = date(2025, 1, 1)
+
+
+def timed_backfill(view, first: date, last: date, settings: Settings, spark, validate: bool) -> tuple[float, float]:  # noqa: ANN001
+    """Seconds of one backfill, and the seconds its validation took."""
+    started = time.perf_counter()
+    result = backfill(view, first, last, settings=settings, spark=spark, chunk_days=(last - first).days + 1, validate=validate)
+    total = time.perf_counter() - started
+    return total, sum(c.seconds for c in result.report.chunks)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--users", type=int, default=2000)
+    parser.add_argument("--days", type=int, default=90)
+    parser.add_argument("--chunk-days", type=int, default=30)
+    parser.add_argument("--repeat", type=int, default=2)
+    args = parser.parse_args()
+
+    spark = get_spark("local[2]", {"spark.sql.shuffle.partitions": "4"})
+    spark.sparkContext.setLogLevel("ERROR")
+    warehouse = Path(tempfile.mkdtemp(prefix="kiln-bench-validation-"))
+    write_sample_sources(warehouse, start=START, days=args.days, users=args.users)
+    settings = Settings(defs_dir=ROOT / "feature_defs", expectations_dir=ROOT / "expectations", warehouse=str(warehouse))
+    last = START + timedelta(days=args.days - 1)
+    first = last - timedelta(days=args.chunk_days - 1)
+    views = load_catalog(settings.defs_dir)
+    timed_backfill(next(iter(views.values())), last, last, settings, spark, validate=True)  # warm-up: JVM, GE
+
+    table = Table("view", "rows", "chunk, no validation (s)", "chunk, validated (s)", "validation (s)",
+                  "validation / chunk", title=f"{args.chunk_days}-day chunk, {args.users} users ({args.repeat} runs, best)")
+    for view in views.values():
+        plain = min(timed_backfill(view, first, last, settings, spark, validate=False)[0] for _ in range(args.repeat))
+        runs = [timed_backfill(view, first, last, settings, spark, validate=True) for _ in range(args.repeat)]
+        total, checking = min(runs)
+        rows = spark.read.format("delta").load(settings.warehouse_path("features", view.name)).where(
+            f"ds >= '{first}'").count()
+        table.add_row(view.name, str(rows), f"{plain:.2f}", f"{total:.2f}", f"{checking:.2f}",
+                      f"{checking / plain:.0%}")
+    Console().print(table)
+
+
+if __name__ == "__main__":
+    main()
