@@ -32,6 +32,7 @@ demo: setup
 	$(KILN) validate
 	$(KILN) backfill --all --start $(DEMO_START) --end $(DEMO_END)
 	$(KILN) status --rows 3
+	$(KILN) report --last 3
 
 # Airflow UI with one DAG per definition (airflow standalone, SQLite, state in ./airflow_home).
 airflow: setup
@@ -47,6 +48,7 @@ test-fast: setup
 bench: setup
 	$(PY) bench/backfill.py
 	$(PY) bench/dag_parse.py
+	$(PY) bench/validation.py
 
 clean:
 	rm -rf warehouse spark-warehouse .pytest_cache
