@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from featurekiln.online import close_stores
-from tests.online.servers import AWS_ENV, MotoServer, RedisServer, free_port
+from tests.online.servers import AWS_ENV, MotoServer, RedisServer, Server, free_port
 
 for _name, _value in AWS_ENV.items():
     os.environ.setdefault(_name, _value)
@@ -23,22 +23,22 @@ BACKENDS = ("sqlite", "redis", "dynamodb")
 _names = itertools.count()
 
 
-@pytest.fixture(scope="session")
-def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
-    """``/usr/bin/redis-server`` on a free loopback port, no persistence; killed at the end."""
-    server = RedisServer(free_port(), tmp_path_factory.mktemp("redis"))
+def _serve(server: Server) -> Iterator[Server]:
     server.start()
     yield server
     server.kill()
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    """``/usr/bin/redis-server`` on a free loopback port, no persistence; killed at the end."""
+    yield from _serve(RedisServer(free_port(), tmp_path_factory.mktemp("redis")))
 
 
 @pytest.fixture(scope="session")
 def moto_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MotoServer]:
-    """``moto_server`` (DynamoDB over HTTP) on a free loopback port; killed at the end."""
-    server = MotoServer(free_port(), tmp_path_factory.mktemp("moto"))
-    server.start()
-    yield server
-    server.kill()
+    """moto's server (DynamoDB over HTTP) on a free loopback port; killed at the end."""
+    yield from _serve(MotoServer(free_port(), tmp_path_factory.mktemp("moto")))
 
 
 def store_url(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> str:
