@@ -311,12 +311,13 @@ def push(
 ) -> None:
     """Push a published snapshot of the view to the online store; a newer snapshot online always wins."""
     from featurekiln.online.push import latest_snapshot_day, push_view, require_online
+    from featurekiln.quality.history import require_validated
 
     definition = _view(view)
     require_online(definition)
     spark = _spark()
     day = _parse_day(ds, "--ds") if ds else latest_snapshot_day(spark, state.settings, definition)
-    # validated-check: wired by the quality gate
+    require_validated(spark, state.settings, definition.name, day)
     with err.status(f"pushing {definition.name} ds={day} ..."):
         result = push_view(spark, definition, state.settings, day)
     out.print(

@@ -6,7 +6,7 @@ Airflow runs the tasks in this process, so they share the session's Spark
 
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -34,6 +34,7 @@ def dag(warehouse, monkeypatch):
     for key, value in env.items():  # dag.test() re-parses dags/ and must see the same definitions
         monkeypatch.setenv(key, value)
     monkeypatch.delenv("KILN_SPARK_CONN_ID", raising=False)
+    monkeypatch.delenv("KILN_ONLINE_STORE", raising=False)  # the embedded default: SQLite under the warehouse
     return build_dags(settings=Settings.from_env(), only=f"kiln_{VIEW}").dags[f"kiln_{VIEW}"]
 
 
@@ -81,3 +82,28 @@ def test_nightly_run_computes_the_latest_complete_day(dag, warehouse, cli_refere
     assert len(ours) > 0
     assert ours.equals(table_rows(cli_reference, day))
     assert states(run) == {t: "success" for t in ("plan", "materialize", "validate", "publish", "push_online")}
+
+
+def test_nightly_run_serves_the_latest_snapshot_online(dag, warehouse, table_rows) -> None:
+    """After the nightly run, get_features over SQLite equals the latest snapshot row for row."""
+    from featurekiln.online import get_features
+    from featurekiln.settings import Settings
+
+    run = dag.test(logical_date=NIGHTLY_LOGICAL_DATE + timedelta(days=1))  # snapshot 2025-01-14
+    assert run.state == "success", states(run)
+    settings = Settings.from_env()
+    assert settings.online_store is None and (warehouse / "_online").is_dir()
+    everything = table_rows(str(warehouse / "features" / VIEW))
+    latest = everything[everything["ds"] == date(2025, 1, 14)].reset_index(drop=True)
+    older_only = sorted(set(everything["user_id"]) - set(latest["user_id"]))
+    assert len(latest) > 0
+    keys = [{"user_id": k} for k in latest["user_id"]] + [{"user_id": k} for k in older_only] + [{"user_id": -1}]
+    served = get_features(VIEW, keys, settings=settings)
+
+    assert served[len(latest):] == [None] * (len(older_only) + 1), "a key absent from the latest snapshot is served"
+    for row, online in zip(latest.to_dict("records"), served, strict=False):
+        assert online is not None, row
+        assert online["ds"] == row["ds"] and online["feature_ts"] == row["feature_ts"].to_pydatetime()
+        for column, value in row.items():
+            if column not in ("ds", "feature_ts"):
+                assert online[column] == value, (column, row, online)
