@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -59,19 +60,33 @@ class SqliteStore:
         if conn is not None:
             return conn
         path = Path(self.config.path)
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            conn = sqlite3.connect(
-                path, timeout=self.config.busy_timeout_ms / 1000, isolation_level=None, check_same_thread=False
-            )
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=NORMAL")
-            conn.execute(f"PRAGMA busy_timeout={self.config.busy_timeout_ms}")
-            conn.execute(_META)
-        except (OSError, sqlite3.Error) as error:
-            raise StoreUnavailableError(
-                f"cannot open the SQLite online store {path} ({self.config.origin}): {error}"
-            ) from error
+        deadline = time.monotonic() + self.config.busy_timeout_ms / 1000
+        while True:
+            conn = None
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                conn = sqlite3.connect(
+                    path, timeout=self.config.busy_timeout_ms / 1000, isolation_level=None, check_same_thread=False
+                )
+                conn.execute("PRAGMA journal_mode=WAL")
+                conn.execute("PRAGMA synchronous=NORMAL")
+                conn.execute(f"PRAGMA busy_timeout={self.config.busy_timeout_ms}")
+                conn.execute(_META)
+                break
+            except sqlite3.OperationalError as error:
+                if conn is not None:
+                    conn.close()
+                # Switching a new file to WAL while another connection opens it reports "locked"
+                # without waiting on the busy timeout: try again until the timeout.
+                if "locked" not in str(error) or time.monotonic() > deadline:
+                    raise StoreUnavailableError(
+                        f"cannot open the SQLite online store {path} ({self.config.origin}): {error}"
+                    ) from error
+                time.sleep(0.01)
+            except (OSError, sqlite3.Error) as error:
+                raise StoreUnavailableError(
+                    f"cannot open the SQLite online store {path} ({self.config.origin}): {error}"
+                ) from error
         self._local.conn = conn
         return conn
 
