@@ -211,7 +211,10 @@ def main() -> int:
     parser.add_argument("--naive-rows", type=int, default=20_000)
     parser.add_argument("--single", type=int, default=2000)
     parser.add_argument("--batch", type=int, default=500)
-    parser.add_argument("--partitions", type=int, default=2, help="Spark tasks per push")
+    parser.add_argument(
+        "--partitions", type=int, default=None,
+        help="repartition each push to this many Spark tasks (default: none, the table's own files, as push_view does)",
+    )
     parser.add_argument("--master", default="local[2]")
     parser.add_argument("--backends", default="sqlite,redis,dynamodb")
     args = parser.parse_args()

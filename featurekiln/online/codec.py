@@ -122,14 +122,18 @@ def wire_key(table: OnlineTable, key: Mapping[str, Any]) -> WireKey:
     return tuple(out)
 
 
+# One encoder for every row: json.dumps with options builds a new encoder per call.
+_COMPACT = json.JSONEncoder(separators=(",", ":"))
+
+
 def encode_key(key: WireKey) -> str:
     """A wire key as unambiguous compact text (a JSON array), the row's name in Redis and DynamoDB."""
-    return json.dumps(list(key), separators=(",", ":"))
+    return _COMPACT.encode(list(key))
 
 
 def pack(values: Sequence[Any]) -> str:
     """Pack ``(ds, feature_ts, *features)`` as a JSON array; ``ds`` comes first so Lua can read it."""
-    return json.dumps(list(values), separators=(",", ":"))
+    return _COMPACT.encode(list(values))
 
 
 def unpack(text: str | bytes) -> list[Any]:

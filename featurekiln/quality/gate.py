@@ -117,7 +117,7 @@ def _outcome(expectation: Expectation, item: dict[str, Any]) -> Outcome:
         severity=expectation.severity,
         success=bool(item.get("success")) and exception is None,
         observed=_observed(result, exception),
-        expected=_expected(expectation.kwargs),
+        expected=_expected(expectation.type, expectation.kwargs),
         unexpected_count=int(unexpected) if unexpected is not None else None,
         sample=_jsonable(result.get("partial_unexpected_list") or _sample_rows(result))[:SAMPLE_SIZE],
         source=expectation.source,
@@ -139,8 +139,9 @@ def _observed(result: dict[str, Any], exception: str | None) -> str:
     return "-"
 
 
-def _expected(kwargs: dict[str, Any]) -> str:
-    shown = {k: v for k, v in kwargs.items() if k not in _HIDDEN_KWARGS and v is not None}
+def _expected(kind: str, kwargs: dict[str, Any]) -> str:
+    hidden = _HIDDEN_KWARGS - {"column_list"} if kind.startswith("expect_table_") else _HIDDEN_KWARGS
+    shown = {k: v for k, v in kwargs.items() if k not in hidden and v is not None}
     if "min_value" in shown or "max_value" in shown:
         low, high = shown.pop("min_value", None), shown.pop("max_value", None)
         bound = f"between {_text(low) if low is not None else '-inf'} and {_text(high) if high is not None else '+inf'}"

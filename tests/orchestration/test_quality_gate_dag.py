@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -20,7 +21,7 @@ def states(run) -> dict[str, str]:
     return {task: ",".join(sorted(s)) for task, s in found.items()}
 
 
-def test_failing_suite_fails_validate_and_publishes_nothing(sample_warehouse, tmp_path, monkeypatch, spark) -> None:
+def test_failing_suite_fails_validate_and_publishes_nothing(sample_warehouse, tmp_path, monkeypatch, spark, caplog) -> None:
     from featurekiln.offline.delta_table import table_exists
     from featurekiln.orchestration import build_dags
     from featurekiln.quality.history import read_runs
@@ -39,6 +40,7 @@ def test_failing_suite_fails_validate_and_publishes_nothing(sample_warehouse, tm
     settings = Settings.from_env()
     dag = build_dags(settings=settings, only=f"kiln_{VIEW}").dags[f"kiln_{VIEW}"]
 
+    caplog.set_level(logging.INFO, logger="featurekiln")
     run = dag.test(
         logical_date=datetime(2025, 1, 20, tzinfo=timezone.utc),
         run_conf={"start": "2025-01-05", "end": "2025-01-08", "chunk_days": 2},
@@ -56,3 +58,6 @@ def test_failing_suite_fails_validate_and_publishes_nothing(sample_warehouse, tm
     quarantined = sorted(p.name for p in Path(history["quarantine"]).iterdir())
     assert quarantined == ["2025-01-05_2025-01-06", "2025-01-07_2025-01-08"]
     assert Path(history["report"]).is_file()
+    logged = caplog.text  # the validate task's log: a summary table per chunk, then the failure and the report
+    assert "expect_column_max_to_be_between" in logged and "FAIL" in logged and "observed" in logged
+    assert f"report: {history['report']}" in logged

@@ -157,6 +157,20 @@ def test_warn_severity_publishes_and_reports_the_warning(spark, tmp_path, source
     text = page_text(Path(run["report"]))
     assert "expect_column_max_to_be_between" in text and "WARN" in text.upper()
 
+    from typer.testing import CliRunner
+
+    from featurekiln.cli import app
+
+    base = ["--defs", str(SAMPLE_DEFS), "--warehouse", settings.warehouse, "report"]
+    listed = CliRunner().invoke(app, [*base, VIEW, "--json"])
+    assert listed.exit_code == 0, listed.output
+    [row] = json.loads(listed.output)
+    assert (row["run_id"], row["status"], row["report"]) == (result.run_id, "warned", run["report"])
+    shown = CliRunner().invoke(app, [*base, VIEW, "--run", result.run_id])
+    assert shown.exit_code == 0, shown.output
+    assert "warned" in shown.output and "WARN" in shown.output and "expect_column_max_to_be_between" in shown.output
+    assert run["report"] in shown.output.replace("\n", "")
+
 
 def test_without_validation_the_run_is_unvalidated_and_cannot_be_pushed(spark, tmp_path, sources) -> None:
     from featurekiln.quality.history import UnvalidatedError, read_runs, require_validated
