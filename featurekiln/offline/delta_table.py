@@ -20,6 +20,20 @@ if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
 
+CREATE_ATTEMPTS = 3
+_CREATE_RACE = ("DELTA_PROTOCOL_CHANGED", "ProtocolChangedException", "DELTA_METADATA_CHANGED", "MetadataChangedException")
+
+
+def lost_create_race(error: Exception) -> bool:
+    """Whether ``error`` is Delta's report that another writer created the table first.
+
+    Two writers that both find no table (say two Airflow runs publishing their
+    first days at once) both try to create it; the loser may simply write again.
+    """
+    text = f"{type(error).__name__} {error}"
+    return any(marker in text for marker in _CREATE_RACE)
+
+
 def table_path(settings: Settings, name: str) -> str:
     """Location of the feature table of view ``name``."""
     return settings.warehouse_path("features", name)
@@ -89,11 +103,17 @@ def replace_days(
     from delta.tables import DeltaTable
 
     writer = frame.write.format("delta").option("userMetadata", json.dumps(metadata, sort_keys=True))
-    if table_exists(spark, path):
-        _check_schema(spark, path, frame, name)
-        writer.mode("overwrite").option("replaceWhere", _predicate(interval)).save(path)
-    else:
-        writer.mode("append").partitionBy("ds").save(path)
+    for attempt in range(1, CREATE_ATTEMPTS + 1):
+        try:
+            if table_exists(spark, path):
+                _check_schema(spark, path, frame, name)
+                writer.mode("overwrite").option("replaceWhere", _predicate(interval)).save(path)
+            else:
+                writer.mode("append").partitionBy("ds").save(path)
+            break
+        except Exception as error:  # noqa: BLE001 - only a lost race to create the table is retried
+            if attempt == CREATE_ATTEMPTS or not lost_create_race(error):
+                raise
     last = DeltaTable.forPath(spark, path).history(1).select("version", "operationMetrics").first()
     metrics = last["operationMetrics"] or {}
     return CommitInfo(version=int(last["version"]), rows=int(metrics.get("numOutputRows", 0)))

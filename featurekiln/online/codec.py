@@ -7,10 +7,11 @@ floats, strings, bools and None stay as they are.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
+
+import orjson
 
 from featurekiln.online.errors import OnlineKeyError
 from featurekiln.online.protocol import Column, Kind, OnlineTable, WireKey, WireRow
@@ -122,23 +123,23 @@ def wire_key(table: OnlineTable, key: Mapping[str, Any]) -> WireKey:
     return tuple(out)
 
 
-# One encoder for every row: json.dumps with options builds a new encoder per call.
-_COMPACT = json.JSONEncoder(separators=(",", ":"))
-
-
 def encode_key(key: WireKey) -> str:
     """A wire key as unambiguous compact text (a JSON array), the row's name in Redis and DynamoDB."""
-    return _COMPACT.encode(list(key))
+    return orjson.dumps(list(key)).decode()
 
 
 def pack(values: Sequence[Any]) -> str:
-    """Pack ``(ds, feature_ts, *features)`` as a JSON array; ``ds`` comes first so Lua can read it."""
-    return _COMPACT.encode(list(values))
+    """Pack ``(ds, feature_ts, *features)`` as a compact JSON array; ``ds`` comes first so Lua can read it.
+
+    orjson writes no raw newline (Redis pushes send many packed rows as lines of
+    one argument) and writes a non-finite float as null.
+    """
+    return orjson.dumps(list(values)).decode()
 
 
 def unpack(text: str | bytes) -> list[Any]:
     """Inverse of :func:`pack`."""
-    return json.loads(text)
+    return orjson.loads(text)
 
 
 def split_row(table: OnlineTable, row: WireRow) -> tuple[WireKey, Sequence[Any]]:

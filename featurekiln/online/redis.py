@@ -34,9 +34,10 @@ _STORED_DS = "tonumber(string.match(current, '^%[(%-?%d+)'))"
 WRITE_SCRIPT = f"""
 local written = 0
 local expire = tonumber(ARGV[1])
-for j = 2, #KEYS do
-  local ds = tonumber(ARGV[2 * j - 2])
-  local value = ARGV[2 * j - 1]
+local j = 1
+for value in string.gmatch(ARGV[2], '[^\\n]+') do
+  j = j + 1
+  local ds = tonumber(string.match(value, '^%[(%-?%d+)'))
   local current = redis.call('GET', KEYS[j])
   local stored = current and {_STORED_DS}
   if (not stored) or stored < ds or (stored == ds and current ~= value) then
@@ -172,13 +173,13 @@ class RedisStore:
             batch = rows[start : start + self.config.batch_size]
             for first in range(0, len(batch), _SCRIPT_ROWS):
                 keys: list[Any] = [index]
-                args: list[Any] = [expire_seconds]
+                packed = []
                 for row in batch[first : first + _SCRIPT_ROWS]:
                     key, values = split_row(table, row)
                     keys.append(prefix + encode_key(key))
-                    args.append(values[0])
-                    args.append(pack(values))
-                calls.append((keys, args))
+                    packed.append(pack(values))
+                # The values travel as one argument, a line each (packed JSON has no raw newline).
+                calls.append((keys, [expire_seconds, "\n".join(packed)]))
             written += sum(self._run(WRITE_SCRIPT, calls))
         return written
 

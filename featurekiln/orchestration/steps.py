@@ -208,6 +208,12 @@ def push_snapshot(view: FeatureView, published: dict[str, Any] | None, settings:
     if not published:
         log.info("%s: the run published nothing; nothing to push", view.name)
         return None
+    if not published.get("rows"):
+        # An empty snapshot would delete every key online; far more often it means the
+        # source had no data yet. Keep the online values and say so.
+        log.warning("%s: snapshots %s..%s have no rows; nothing pushed, the online store keeps its values",
+                    view.name, published["start"], published["end"])
+        return None
     from featurekiln.compute.session import get_spark
     from featurekiln.online.push import push_view
     from featurekiln.quality.history import require_validated

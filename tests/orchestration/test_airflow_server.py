@@ -30,11 +30,11 @@ from tests.orchestration.conftest import DAGS_FOLDER, REPO_ROOT, SAMPLE_DEFS, VI
 pytestmark = pytest.mark.slow
 
 DAG_ID = f"kiln_{VIEW}"
-NATIVE = ("2025-01-05", "2025-01-07")
+NATIVE = ("2025-01-05", "2025-01-06")
 TRIGGERED = ("2025-01-08", "2025-01-10")
 PASSWORD = "kiln-test-password"
 STARTUP_SECONDS = 240
-RUN_SECONDS = 600
+RUN_SECONDS = 900  # each run has four tasks that start their own JVM (materialize, validate, publish, push_online)
 
 
 def free_port() -> int:
@@ -167,13 +167,13 @@ def finished_runs(server: Airflow, run_type: str, count: int) -> list[dict] | No
 def test_native_backfill_makes_one_run_per_day_equal_to_the_cli(server, warehouse, cli_reference, table_rows):
     created = server.cli("backfill", "create", "--dag-id", DAG_ID, "--from-date", NATIVE[0], "--to-date", NATIVE[1])
     assert created.returncode == 0, created.stderr[-3000:]
-    runs = wait_for("the backfill runs", lambda: finished_runs(server, "backfill", 3), RUN_SECONDS, server, every=5)
-    assert sorted(r["logical_date"][:10] for r in runs) == ["2025-01-05", "2025-01-06", "2025-01-07"]
+    runs = wait_for("the backfill runs", lambda: finished_runs(server, "backfill", 2), RUN_SECONDS, server, every=5)
+    assert sorted(r["logical_date"][:10] for r in runs) == ["2025-01-05", "2025-01-06"]
     assert {r["state"] for r in runs} == {"success"}, runs
     for run in runs:
         assert run["data_interval_start"][:10] == run["logical_date"][:10]
     ours = table_rows(str(warehouse / "features" / VIEW), NATIVE)
-    assert sorted(set(ours["ds"])) == [date(2025, 1, d) for d in (5, 6, 7)]
+    assert sorted(set(ours["ds"])) == [date(2025, 1, d) for d in (5, 6)]
     assert ours.equals(table_rows(cli_reference, NATIVE))
 
 
