@@ -233,7 +233,7 @@ def build_view_dag(view: FeatureView, file: str, settings: Settings) -> DAG:
                 now=datetime.now(timezone.utc),
             )
             chunk_days = steps.chunk_days_param(params.get("chunk_days"), settings.chunk_days)
-            return steps.plan_chunks(view, days, chunk_days)
+            return steps.plan_chunks(view, days, chunk_days, run_id=context["run_id"])
 
         chunks = plan()
         if settings.spark_conn_id:

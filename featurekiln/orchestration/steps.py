@@ -65,11 +65,13 @@ def run_range(
     )
 
 
-def plan_chunks(view: FeatureView, days: DayRange, chunk_days: int) -> list[ChunkSpec]:
+def plan_chunks(view: FeatureView, days: DayRange, chunk_days: int, run_id: str = "") -> list[ChunkSpec]:
     """Split ``days`` into the chunks the mapped ``materialize`` task runs, one per task.
 
     Each chunk is a JSON-able dict: ``view``, ``start`` and ``end`` (ISO days, both
-    included), ``chunk_days`` and ``label`` (shown as the mapped task's name).
+    included), ``chunk_days``, ``label`` (shown as the mapped task's name) and
+    ``run_id`` (the Airflow run, which names the staging tables; mapped
+    arguments are not templated, so the cluster job gets it from here).
     An empty range gives no chunks.
 
     Raises:
@@ -89,6 +91,7 @@ def plan_chunks(view: FeatureView, days: DayRange, chunk_days: int) -> list[Chun
                 "end": (chunk.end - ONE_DAY).isoformat(),
                 "chunk_days": chunk_days,
                 "label": str(chunk),
+                "run_id": run_id,
             }
         )
     return out
@@ -227,12 +230,12 @@ def push_snapshot(view: FeatureView, published: dict[str, Any] | None, settings:
 
 
 def spark_submit_args(chunk: ChunkSpec) -> list[str]:
-    """The arguments of ``jobs/materialize.py`` for one chunk: stage it for the run (``{{ run_id }}``).
+    """The arguments of ``jobs/materialize.py`` for one chunk: stage it for the chunk's run.
 
     The definitions directory and the warehouse reach the job through
     ``KILN_DEFS``/``KILN_WAREHOUSE`` in its environment, as for the CLI.
     """
-    return [chunk["view"], "--start", chunk["start"], "--end", chunk["end"], "--stage", "--run-id", "{{ run_id }}"]
+    return [chunk["view"], "--start", chunk["start"], "--end", chunk["end"], "--stage", "--run-id", chunk["run_id"]]
 
 
 def published_range(chunks: list[ChunkSpec]) -> dict[str, str] | None:

@@ -262,14 +262,17 @@ def test_spark_submit_arguments_are_those_of_the_cli() -> None:
 
     from featurekiln.orchestration.steps import spark_submit_args
 
-    chunk = {"view": "user_purchases", "start": "2025-01-05", "end": "2025-01-09", "chunk_days": 5, "label": "x"}
+    chunk = {"view": "user_purchases", "start": "2025-01-05", "end": "2025-01-09", "chunk_days": 5, "label": "x",
+             "run_id": "manual__2025-01-20T00:00:00+00:00"}
     args = spark_submit_args(chunk)
-    assert args == ["user_purchases", "--start", "2025-01-05", "--end", "2025-01-09", "--stage", "--run-id", "{{ run_id }}"]
+    assert args == [
+        "user_purchases", "--start", "2025-01-05", "--end", "2025-01-09", "--stage", "--run-id", "manual__2025-01-20T00:00:00+00:00"
+    ]
     spec = importlib.util.spec_from_file_location("materialize_job", Path(__file__).parents[2] / "jobs" / "materialize.py")
     job = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(job)
     parsed = job.parse_args(["--defs", "d", "--warehouse", "w", *args])
     assert (parsed.view, parsed.start, parsed.end, parsed.stage, parsed.run_id) == (
-        "user_purchases", date(2025, 1, 5), date(2025, 1, 9), True, "{{ run_id }}"
+        "user_purchases", date(2025, 1, 5), date(2025, 1, 9), True, "manual__2025-01-20T00:00:00+00:00"
     )
     assert (parsed.defs, parsed.warehouse) == ("d", "w")

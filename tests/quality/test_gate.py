@@ -166,10 +166,12 @@ def test_warn_severity_publishes_and_reports_the_warning(spark, tmp_path, source
     assert listed.exit_code == 0, listed.output
     [row] = json.loads(listed.output)
     assert (row["run_id"], row["status"], row["report"]) == (result.run_id, "warned", run["report"])
-    shown = CliRunner().invoke(app, [*base, VIEW, "--run", result.run_id])
+    shown = CliRunner().invoke(app, [*base, VIEW, "--run", result.run_id, "--json"])
     assert shown.exit_code == 0, shown.output
-    assert "warned" in shown.output and "WARN" in shown.output and "expect_column_max_to_be_between" in shown.output
-    assert run["report"] in shown.output.replace("\n", "")
+    detail = json.loads(shown.output)
+    assert (detail["status"], detail["report"]) == ("warned", run["report"])
+    warned = [o for chunk in detail["chunks"] for o in chunk["outcomes"] if not o["success"]]
+    assert [(o["expectation"], o["severity"]) for o in warned] == [("expect_column_max_to_be_between", "warn")]
 
 
 def test_without_validation_the_run_is_unvalidated_and_cannot_be_pushed(spark, tmp_path, sources) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -131,7 +132,8 @@ def test_kiln_validate_prints_every_problem_and_exits_1() -> None:
 
 
 def test_kiln_validate_accepts_the_sample_suites() -> None:
-    done = subprocess.run([str(KILN), "validate"], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KILN_")}  # make exports KILN_DEFS
+    done = subprocess.run([str(KILN), "validate"], capture_output=True, text=True, cwd=ROOT, timeout=120, env=env)
     assert done.returncode == 0, done.stderr
     assert "3 definition(s) in feature_defs, 3 suite(s) in expectations" in done.stdout
 
