@@ -49,6 +49,7 @@ bench: setup
 	$(PY) bench/backfill.py
 	$(PY) bench/dag_parse.py
 	$(PY) bench/validation.py
+	$(PY) bench/online.py
 
 clean:
 	rm -rf warehouse spark-warehouse .pytest_cache
