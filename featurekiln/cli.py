@@ -261,12 +261,10 @@ def report(
     if as_json:
         out.print_json(json.dumps(runs, default=str))
         return
-    table = Table("view", "run", "trigger", "days", "rows", "status", "failed / warnings", "duration", "report")
+    table = Table("view", "run", "trigger", "days", "rows", "status", "failed/warn", "seconds")
     for item in runs:
         colour = {"success": "green", "warned": "yellow", "unvalidated": "yellow"}.get(item["status"], "red")
-        problems = [*item["failed"], *[f"warn: {w}" for w in item["warnings"]]]
-        if item["error"]:
-            problems.append(item["error"])
+        counts = f"{len(item['failed'])}/{len(item['warnings'])}"
         table.add_row(
             item["view"],
             item["run_id"],
@@ -274,11 +272,15 @@ def report(
             f"{item['start']}..{item['end']}",
             str(item["rows"]),
             f"[{colour}]{item['status']}[/{colour}]",
-            "\n".join(problems) or "-",
-            f"{item['duration_s']:.1f} s",
-            item["report"] or "-",
+            counts if item["status"] != "unvalidated" else "-",
+            f"{item['duration_s']:.0f}",
         )
     out.print(table)
+    # Whole lines below the table, so that paths and messages are never cut to the terminal's width.
+    for item in runs:
+        for line in [*item["failed"], *[f"warning: {w}" for w in item["warnings"]], *([item["error"]] if item["error"] else [])]:
+            out.print(f"{item['view']} {item['run_id']}: {line}", highlight=False, soft_wrap=True)
+        out.print(f"{item['view']} {item['run_id']}: report {item['report'] or '-'}", highlight=False, soft_wrap=True)
 
 
 def _print_run(run_report, as_json: bool) -> None:  # noqa: ANN001 - a RunReport
