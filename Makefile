@@ -43,7 +43,7 @@ test: setup
 
 # Pure tests only (no Spark, no servers): seconds.
 test-fast: setup
-	$(VENV)/bin/pytest -q tests/spec tests/planning
+	$(VENV)/bin/pytest -q tests/definitions tests/planning
 
 bench: setup
 	$(PY) bench/backfill.py

@@ -35,7 +35,7 @@ from rich.table import Table
 from featurekiln.compute.session import get_spark
 from featurekiln.runner import backfill
 from featurekiln.settings import Settings
-from featurekiln.spec.loader import load_catalog
+from featurekiln.definitions.loader import load_catalog
 
 START = date(2025, 1, 1)
 MIXED = [

@@ -58,7 +58,7 @@ for i in range(int(os.environ["BENCH_N"])):
 MEASURE = r'''
 import json, os, sys, time
 from airflow.dag_processing.dagbag import DagBag
-from featurekiln.spec.loader import load_definitions
+from featurekiln.definitions.loader import load_definitions
 path = sys.argv[1]
 load = None
 if os.environ.get("BENCH_LOAD"):

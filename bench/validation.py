@@ -29,7 +29,7 @@ from featurekiln.compute.session import get_spark
 from featurekiln.runner import backfill
 from featurekiln.samples import write_sample_sources
 from featurekiln.settings import Settings
-from featurekiln.spec.loader import load_catalog
+from featurekiln.definitions.loader import load_catalog
 
 ROOT = Path(__file__).resolve().parents[1]
 START = date(2025, 1, 1)

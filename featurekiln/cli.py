@@ -16,8 +16,8 @@ from rich.table import Table
 
 from featurekiln.errors import KilnError, QualityError, UnknownViewError
 from featurekiln.settings import DEFAULT_DEFS, DEFAULT_EXPECTATIONS, DEFAULT_WAREHOUSE, Settings
-from featurekiln.spec.loader import load_catalog, load_definitions
-from featurekiln.spec.models import FeatureView
+from featurekiln.definitions.loader import load_catalog, load_definitions
+from featurekiln.definitions.models import FeatureView
 
 app = typer.Typer(
     name="kiln",

@@ -29,7 +29,7 @@ from featurekiln.errors import KilnError, QualityError
 from featurekiln.planning.plan import BackfillPlan, Chunk, plan_backfill
 from featurekiln.quality.results import ChunkValidation, RunReport
 from featurekiln.settings import Settings
-from featurekiln.spec.models import FeatureView
+from featurekiln.definitions.models import FeatureView
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession

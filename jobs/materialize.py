@@ -64,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     from featurekiln.errors import KilnError, UnknownViewError
     from featurekiln.planning.plan import plan_backfill
     from featurekiln.settings import Settings
-    from featurekiln.spec.loader import load_catalog
+    from featurekiln.definitions.loader import load_catalog
 
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")

@@ -14,8 +14,8 @@ def _imported_after(statement: str) -> set[str]:
     return {name.split(".")[0] for name in output.split()}
 
 
-def test_spec_and_planning_import_nothing_heavy() -> None:
-    loaded = _imported_after("import featurekiln.spec, featurekiln.planning.plan, featurekiln.planning.intervals")
+def test_definitions_and_planning_import_nothing_heavy() -> None:
+    loaded = _imported_after("import featurekiln.definitions, featurekiln.planning.plan, featurekiln.planning.intervals")
     assert not loaded & set(HEAVY)
 
 

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from featurekiln.errors import SourceError
 from featurekiln.planning.intervals import Interval
 from featurekiln.settings import Settings
-from featurekiln.spec.models import FeatureView
+from featurekiln.definitions.models import FeatureView
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 from featurekiln.compute import aggregations
 from featurekiln.compute.sources import TS, value_column
-from featurekiln.spec.models import FeatureView
+from featurekiln.definitions.models import FeatureView
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING
 from featurekiln.compute import aggregations
 from featurekiln.compute.tiles import DAY, partial_column
 from featurekiln.planning.intervals import Interval
-from featurekiln.spec.models import FeatureView
+from featurekiln.definitions.models import FeatureView
 
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame

@@ -130,7 +130,7 @@ def load_project_config(path: Path) -> StoreConfig | None:
         OnlineConfigError: the file is not valid YAML or the section is invalid; each problem
             names the file, the line and the field.
     """
-    from featurekiln.spec.loader import display_name, read_document
+    from featurekiln.definitions.loader import display_name, read_document
 
     file = display_name(path)
     document, problems = read_document(path.read_text(encoding="utf-8"), file)

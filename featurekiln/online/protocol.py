@@ -27,7 +27,7 @@ from featurekiln.errors import OnlineStoreError
 if TYPE_CHECKING:
     from pyspark.sql.types import StructType
 
-    from featurekiln.spec.models import FeatureView
+    from featurekiln.definitions.models import FeatureView
 
 Kind = Literal["int", "float", "string", "bool", "date", "timestamp"]
 WireRow = Sequence[Any]

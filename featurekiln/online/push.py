@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
     from featurekiln.settings import Settings
-    from featurekiln.spec.models import FeatureView
+    from featurekiln.definitions.models import FeatureView
 
 SECONDS_PER_DAY = 86_400
 _TASK_ERROR = re.compile(r"(featurekiln\.[\w.]*Error: .*)")

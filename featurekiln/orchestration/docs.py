@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from featurekiln.errors import Problem
-from featurekiln.spec.models import FeatureView
+from featurekiln.definitions.models import FeatureView
 
 
 def _cell(text: object) -> str:

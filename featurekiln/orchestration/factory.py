@@ -32,8 +32,8 @@ from featurekiln.orchestration.assets import feature_asset
 from featurekiln.orchestration.docs import broken_doc, view_doc
 from featurekiln.orchestration.timetables import ScheduleError, timetable_for
 from featurekiln.settings import Settings
-from featurekiln.spec.loader import load_definitions
-from featurekiln.spec.models import FeatureView
+from featurekiln.definitions.loader import load_definitions
+from featurekiln.definitions.models import FeatureView
 
 if TYPE_CHECKING:
     from airflow.sdk import DAG

@@ -17,7 +17,7 @@ from featurekiln.orchestration.run_dates import DayRange, requested_range, sched
 from featurekiln.planning.intervals import ONE_DAY
 from featurekiln.planning.plan import Chunk, plan_backfill
 from featurekiln.settings import Settings
-from featurekiln.spec.models import FeatureView
+from featurekiln.definitions.models import FeatureView
 
 log = logging.getLogger(__name__)
 

@@ -8,7 +8,7 @@ from datetime import date, timedelta
 from featurekiln.errors import PlanError
 from featurekiln.planning import intervals
 from featurekiln.planning.intervals import Interval
-from featurekiln.spec.models import FeatureView
+from featurekiln.definitions.models import FeatureView
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ import json
 import re
 
 from featurekiln.errors import Problem
-from featurekiln.spec.loader import Document, FieldPath, format_path
+from featurekiln.definitions.loader import Document, FieldPath, format_path
 
 _WHITESPACE = re.compile(r"[ \t\n\r]*")
 _DECODER = json.JSONDecoder()

@@ -32,8 +32,8 @@ from featurekiln.errors import Problem, SpecError
 from featurekiln.quality.json_document import read_json_document
 from featurekiln.quality.results import Severity
 from featurekiln.settings import Settings
-from featurekiln.spec.loader import Document, FieldPath, definition_files, display_name, format_path, read_document
-from featurekiln.spec.models import FeatureView
+from featurekiln.definitions.loader import Document, FieldPath, definition_files, display_name, format_path, read_document
+from featurekiln.definitions.models import FeatureView
 
 SUITE_SUFFIX = ".json"
 BASELINE = "baseline"

@@ -332,7 +332,7 @@ class Lab:
         if name not in self.tables:
             from featurekiln.offline.delta_table import read_table
             from featurekiln.runner import backfill
-            from featurekiln.spec import load_catalog
+            from featurekiln.definitions import load_catalog
 
             backfill(load_catalog(self.settings.defs_dir)[name], FIRST, LAST, settings=self.settings, spark=self.spark)
             frame = read_table(self.spark, self.settings, name)

@@ -56,7 +56,7 @@ def run_backfill(
     spark: SparkSession, settings: Settings, first: date, last: date, chunk_days: int | None = None
 ) -> None:
     from featurekiln.runner import backfill
-    from featurekiln.spec import load_catalog
+    from featurekiln.definitions import load_catalog
 
     # The table's semantics, not the quality gate (tests/quality), are under test here.
     backfill(
@@ -136,7 +136,7 @@ def test_overlapping_backfills_converge(
 
 def test_table_layout(spark: SparkSession, full: Full) -> None:
     from delta.tables import DeltaTable
-    from featurekiln.spec import load_catalog
+    from featurekiln.definitions import load_catalog
 
     view = load_catalog(SAMPLE_DEFS)[VIEW]
     path = table_path(Path(full.settings.warehouse))
@@ -158,7 +158,7 @@ def test_table_layout(spark: SparkSession, full: Full) -> None:
 
 def test_commits_record_fingerprint_and_range(spark: SparkSession, full: Full) -> None:
     from delta.tables import DeltaTable
-    from featurekiln.spec import load_catalog
+    from featurekiln.definitions import load_catalog
 
     view = load_catalog(SAMPLE_DEFS)[VIEW]
     history = DeltaTable.forPath(spark, str(table_path(Path(full.settings.warehouse)))).history()

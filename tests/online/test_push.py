@@ -13,7 +13,7 @@ from featurekiln.offline.delta_table import table_path
 from featurekiln.online import get_features
 from featurekiln.online.push import push_view
 from featurekiln.settings import Settings
-from featurekiln.spec.models import FeatureView
+from featurekiln.definitions.models import FeatureView
 
 pytestmark = pytest.mark.slow
 D1, D2 = date(2025, 1, 30), date(2025, 1, 31)

@@ -16,7 +16,7 @@ from tests.orchestration.conftest import DAGS_FOLDER, SAMPLE_DEFS, dag_bag
 from featurekiln.orchestration.assets import table_uri
 from featurekiln.orchestration.run_dates import DayRange
 from featurekiln.settings import Settings
-from featurekiln.spec.loader import load_definitions
+from featurekiln.definitions.loader import load_definitions
 
 VIEWS = sorted(load_definitions(SAMPLE_DEFS).views)
 TASKS = {"plan", "materialize", "validate", "publish", "push_online"}
@@ -135,7 +135,7 @@ def test_a_broken_definition_fails_its_task_with_the_problems(tmp_path) -> None:
 
     defs = tmp_path / "defs"
     defs.mkdir()
-    shutil.copy(Path(__file__).parents[1] / "spec" / "broken" / "bad_window.yaml", defs / "bad_window.yaml")
+    shutil.copy(Path(__file__).parents[1] / "definitions" / "broken" / "bad_window.yaml", defs / "bad_window.yaml")
     result = build_dags(settings=Settings.from_env(defs_dir=defs))
     (dag_id,) = result.dags
     task = result.dags[dag_id].get_task("definition_error")

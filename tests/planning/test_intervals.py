@@ -9,7 +9,7 @@ import pytest
 from featurekiln.errors import PlanError
 from featurekiln.planning import intervals
 from featurekiln.planning.plan import plan_backfill
-from featurekiln.spec import load_catalog
+from featurekiln.definitions import load_catalog
 
 D = date
 
@@ -70,7 +70,7 @@ def test_plan_backfill_rejects_bad_ranges(first: date, last: date, message: str)
 def test_lookback_defaults_to_zero_and_parses_days(tmp_path) -> None:  # noqa: ANN001
     import yaml
 
-    from featurekiln.spec.loader import load_file
+    from featurekiln.definitions.loader import load_file
 
     data = yaml.safe_load(open("feature_defs/user_clicks.yaml").read())
     assert load_catalog("feature_defs")["user_clicks"].lookback_days == 0

@@ -59,7 +59,7 @@ def make_settings(tmp_path: Path, sources: Path, suites: Path):  # noqa: ANN201 
 
 
 def view():  # noqa: ANN201 - FeatureView
-    from featurekiln.spec import load_catalog
+    from featurekiln.definitions import load_catalog
 
     return load_catalog(SAMPLE_DEFS)[VIEW]
 

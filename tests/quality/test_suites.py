@@ -22,7 +22,7 @@ from featurekiln.quality.suites import (
     view_columns,
 )
 from featurekiln.settings import Settings
-from featurekiln.spec.loader import display_name, load_catalog, load_definitions
+from featurekiln.definitions.loader import display_name, load_catalog, load_definitions
 
 ROOT = Path(__file__).resolve().parents[2]
 BROKEN = Path(__file__).parent / "broken"
@@ -269,7 +269,7 @@ def test_json_document_lines_and_duplicate_keys() -> None:
 def test_no_great_expectations_import_without_suite_files(tmp_path: Path) -> None:
     code = (
         "import sys; from pathlib import Path; from featurekiln.settings import Settings; "
-        "from featurekiln.spec.loader import load_definitions; from featurekiln.quality.suites import check_suites; "
+        "from featurekiln.definitions.loader import load_definitions; from featurekiln.quality.suites import check_suites; "
         f"views = load_definitions({str(ROOT / 'feature_defs')!r}).views; "
         f"assert check_suites(views, Settings(expectations_dir=Path({str(tmp_path)!r}))) == []; "
         "print('great_expectations' in sys.modules)"

@@ -14,8 +14,8 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from featurekiln.errors import Problem, SpecError
-from featurekiln.spec.checks import definition_problems
-from featurekiln.spec.models import Entity, Feature, FeatureView, Source
+from featurekiln.definitions.checks import definition_problems
+from featurekiln.definitions.models import Entity, Feature, FeatureView, Source
 
 FieldPath = tuple[str | int, ...]
 YAML_SUFFIXES = (".yaml", ".yml")

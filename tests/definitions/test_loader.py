@@ -11,8 +11,8 @@ import pytest
 import yaml
 
 from featurekiln.errors import SpecError
-from featurekiln.spec import FeatureView, load_catalog, load_definitions
-from featurekiln.spec.loader import load_file
+from featurekiln.definitions import FeatureView, load_catalog, load_definitions
+from featurekiln.definitions.loader import load_file
 
 ROOT = Path(__file__).resolve().parents[2]
 BROKEN = Path(__file__).parent / "broken"

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from featurekiln.spec.loader import load_catalog, load_definitions, parse_view
-from featurekiln.spec.models import AGGREGATIONS, Entity, Feature, FeatureView, Source
+from featurekiln.definitions.loader import load_catalog, load_definitions, parse_view
+from featurekiln.definitions.models import AGGREGATIONS, Entity, Feature, FeatureView, Source
 
 __all__ = [
     "AGGREGATIONS",

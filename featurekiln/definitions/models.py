@@ -1,7 +1,7 @@
 """Pydantic models of the YAML contract in DESIGN.md.
 
 The models check types and single fields. Checks that span fields (duplicate
-names, ``expr`` required, SQL syntax) live in :mod:`featurekiln.spec.checks` so
+names, ``expr`` required, SQL syntax) live in :mod:`featurekiln.definitions.checks` so
 that each problem can carry its exact field path.
 """
 
