@@ -25,6 +25,8 @@ $(STAMP): requirements.txt pyproject.toml
 	$(PY) -m pip install -q --upgrade pip==25.3
 	$(PY) -m pip install -q -r requirements.txt
 	$(PY) -m pip install -q --no-deps -e .
+	@echo "resolving the pinned Spark jars once (Delta Lake, from Maven Central) ..."
+	$(PY) -m featurekiln.compute.jars
 	touch $(STAMP)
 
 demo: setup

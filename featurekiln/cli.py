@@ -1,33 +1,50 @@
-"""The ``kiln`` command line. Renders errors: red, one line per problem, exit 1."""
+"""The ``kiln`` command line. Only parses and prints; renders errors: red, one line per problem, exit 1.
+
+Usage errors (an unknown command or option, a bad value) print click's short
+usage and the error, and exit 2. Neither prints a traceback without ``--debug``.
+The common options (``--defs``, ``--warehouse``, ``--expectations``, ``--debug``)
+go before or after the subcommand.
+"""
 
 from __future__ import annotations
 
+import functools
+import inspect
 import json
 import logging
 import sys
+from collections.abc import Callable
+from dataclasses import replace
 from datetime import date, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any, get_type_hints
 
-import click
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from featurekiln.errors import KilnError, QualityError, UnknownViewError
-from featurekiln.settings import DEFAULT_DEFS, DEFAULT_EXPECTATIONS, DEFAULT_WAREHOUSE, Settings
 from featurekiln.definitions.loader import load_catalog, load_definitions
 from featurekiln.definitions.models import FeatureView
+from featurekiln.errors import KilnError, QualityError, UnknownViewError
+from featurekiln.settings import DEFAULT_DEFS, DEFAULT_EXPECTATIONS, DEFAULT_WAREHOUSE, Settings
 
 app = typer.Typer(
     name="kiln",
-    help="featurekiln: YAML feature definitions -> Spark -> Delta feature tables.",
+    help="featurekiln: YAML feature definitions -> Spark -> Delta feature tables -> online store.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-out = Console()
-err = Console(stderr=True)
+
+
+def _console(stderr: bool = False) -> Console:
+    """A console that prints tables whole when output is not a terminal (a pipe, a file, make)."""
+    stream = sys.stderr if stderr else sys.stdout
+    return Console(stderr=stderr, width=None if stream.isatty() else 1000)
+
+
+out = _console()
+err = _console(stderr=True)
 
 
 class State:
@@ -38,6 +55,57 @@ class State:
 
 
 state = State()
+COMMON = "Common options"
+_DefsOption = typer.Option("--defs", help="Directory of feature definitions (env KILN_DEFS).", rich_help_panel=COMMON,
+                           show_default=False)
+_WarehouseOption = typer.Option("--warehouse", help="Warehouse root, a path or URI (env KILN_WAREHOUSE).",
+                                rich_help_panel=COMMON, show_default=False)
+_ExpectationsOption = typer.Option("--expectations", help="Directory of Great Expectations suites (env KILN_EXPECTATIONS).",
+                                   rich_help_panel=COMMON, show_default=False)
+_DebugOption = typer.Option("--debug", help="Show tracebacks and Spark's own log.", rich_help_panel=COMMON)
+
+# The common options as parameters of every command, so they also work after the subcommand.
+_COMMON_PARAMETERS = {
+    "defs": Annotated[Path | None, _DefsOption],
+    "warehouse": Annotated[str | None, _WarehouseOption],
+    "expectations": Annotated[Path | None, _ExpectationsOption],
+    "debug": Annotated[bool, _DebugOption],
+}
+
+
+def _apply_common(defs: Path | None, warehouse: str | None, expectations: Path | None, debug: bool) -> None:
+    """Apply common options given after the subcommand: they win over those given before it."""
+    given = {"defs_dir": defs, "warehouse": warehouse, "expectations_dir": expectations, "debug": debug or None}
+    state.settings = replace(state.settings, **{key: value for key, value in given.items() if value is not None})
+    state.debug = state.settings.debug
+    if debug:
+        logging.getLogger().setLevel(logging.DEBUG)
+
+
+def command(name: str | None = None) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Register a command that also takes the common options (after its name)."""
+
+    def register(func: Callable[..., Any]) -> Callable[..., Any]:
+        signature = inspect.signature(func, eval_str=True)
+        hints = get_type_hints(func, include_extras=True)
+
+        @functools.wraps(func)
+        def wrapper(**kwargs: Any) -> Any:
+            common = {key: kwargs.pop(key) for key in _COMMON_PARAMETERS}
+            if any(value not in (None, False) for value in common.values()):
+                _apply_common(**common)
+            return func(**kwargs)
+
+        extra = [
+            inspect.Parameter(key, inspect.Parameter.KEYWORD_ONLY, default=False if key == "debug" else None, annotation=hint)
+            for key, hint in _COMMON_PARAMETERS.items()
+        ]
+        wrapper.__signature__ = signature.replace(parameters=[*signature.parameters.values(), *extra])  # type: ignore[attr-defined]
+        wrapper.__annotations__ = {**hints, **_COMMON_PARAMETERS}
+        del wrapper.__wrapped__  # typer must read the wrapper's signature, not the function's
+        return app.command(name)(wrapper)
+
+    return register
 
 
 @app.callback()
@@ -47,19 +115,20 @@ def common(
     expectations: Annotated[
         Path, typer.Option("--expectations", envvar="KILN_EXPECTATIONS", help="Directory of Great Expectations suites.")
     ] = Path(DEFAULT_EXPECTATIONS),
-    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks and Spark logs.")] = False,
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks and Spark's own log.")] = False,
 ) -> None:
-    """Options that every command takes."""
-    state.settings = Settings.from_env(defs_dir=defs, warehouse=warehouse, expectations_dir=expectations)
-    state.debug = debug
-    logging.basicConfig(level=logging.DEBUG if debug else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    """Options that every command takes, here or after the command's name."""
+    state.settings = Settings.from_env(defs_dir=defs, warehouse=warehouse, expectations_dir=expectations,
+                                       debug=True if debug else None)
+    state.debug = state.settings.debug
+    logging.basicConfig(level=logging.DEBUG if state.debug else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
 
 
 def _parse_day(value: str, option: str) -> date:
     try:
         return date.fromisoformat(value)
     except ValueError:
-        raise click.BadParameter(f"{value!r} is not a date like 2025-01-31", param_hint=option) from None
+        raise typer.BadParameter(f"{value!r} is not a date like 2025-01-31", param_hint=option) from None
 
 
 def _view(name: str) -> FeatureView:
@@ -71,13 +140,13 @@ def _view(name: str) -> FeatureView:
 
 
 def _spark():  # noqa: ANN202 - pyspark is imported lazily
-    from featurekiln.compute.session import get_spark
+    from featurekiln.compute.session import session_for
 
     with err.status("starting Spark ..."):
-        return get_spark(state.settings.spark_master)
+        return session_for(state.settings)
 
 
-@app.command()
+@command()
 def validate() -> None:
     """Check every definition and expectation suite; print every problem with file, line and field."""
     from featurekiln.quality.suites import check_suites, suite_files
@@ -94,7 +163,7 @@ def validate() -> None:
     )
 
 
-@app.command("list")
+@command("list")
 def list_views() -> None:
     """List the views: entity keys, features, schedule, start, ttl."""
     views = load_catalog(state.settings.defs_dir)
@@ -112,7 +181,7 @@ def list_views() -> None:
     out.print(table)
 
 
-@app.command()
+@command()
 def schema() -> None:
     """Print the JSON Schema of the definition format (for editors)."""
     document = FeatureView.model_json_schema()
@@ -121,7 +190,7 @@ def schema() -> None:
     out.print_json(json.dumps(document))
 
 
-@app.command()
+@command()
 def backfill(
     views: Annotated[list[str] | None, typer.Argument(help="View name(s).", show_default=False)] = None,
     start: Annotated[str, typer.Option("--start", help="First snapshot day (YYYY-MM-DD).")] = "",
@@ -139,9 +208,9 @@ def backfill(
     from featurekiln.planning.plan import plan_backfill
 
     if not start or not end:
-        raise click.UsageError("--start and --end are required")
+        raise typer.BadParameter("both are required", param_hint="'--start' / '--end'")
     if bool(views) == all_views:
-        raise click.UsageError("name one or more views, or pass --all")
+        raise typer.BadParameter("name one or more views, or pass --all (not both)", param_hint="'VIEWS' / '--all'")
     first, last = _parse_day(start, "--start"), _parse_day(end, "--end")
     catalog = load_catalog(state.settings.defs_dir)
     selected = list(catalog.values()) if all_views else [_view(name) for name in views or []]
@@ -187,7 +256,7 @@ def backfill(
         raise KilnError(f"{len(failures)} view(s) failed their expectations: see the lines above and `kiln report`")
 
 
-@app.command()
+@command()
 def show(
     view: Annotated[str, typer.Argument(help="View name.")],
     ds: Annotated[str | None, typer.Option("--ds", help="Snapshot day (default: the latest).")] = None,
@@ -213,7 +282,7 @@ def _snapshot_table(view: FeatureView, frame, day: date, limit: int) -> Table:  
     return table
 
 
-@app.command()
+@command()
 def status(
     rows: Annotated[int, typer.Option("--rows", min=0, help="Also show this many rows of each latest snapshot.")] = 0,
 ) -> None:
@@ -239,7 +308,7 @@ def status(
         out.print(sample)
 
 
-@app.command()
+@command()
 def report(
     view: Annotated[str | None, typer.Argument(help="View name (default: every view).", show_default=False)] = None,
     last: Annotated[int, typer.Option("--last", min=1, help="How many runs to list.")] = 20,
@@ -252,7 +321,7 @@ def report(
 
     if run is not None:
         if view is None:
-            raise click.UsageError("--run needs the VIEW argument")
+            raise typer.BadParameter("--run needs the VIEW argument", param_hint="'--run'")
         _print_run(read_report(state.settings, _view(view).name, run), as_json)
         return
     if view is not None:
@@ -306,7 +375,7 @@ def _print_run(run_report, as_json: bool) -> None:  # noqa: ANN001 - a RunReport
     out.print(f"report: {run_report.report}", highlight=False, soft_wrap=True)
 
 
-@app.command()
+@command()
 def push(
     view: Annotated[str, typer.Argument(help="View name (its definition sets online: true).")],
     ds: Annotated[str | None, typer.Option("--ds", help="Snapshot day to push (default: the latest published).")] = None,
@@ -329,7 +398,7 @@ def push(
     )
 
 
-@app.command()
+@command()
 def get(
     view: Annotated[str, typer.Argument(help="View name.")],
     key: Annotated[list[str] | None, typer.Argument(help="One key: col=value for every key column.", show_default=False)] = None,
@@ -344,7 +413,7 @@ def get(
     from featurekiln.online.keys import parse_key_pairs, read_keys_file
 
     if bool(key) == bool(keys_file):
-        raise click.UsageError("give one key as col=value ..., or --keys-file")
+        raise typer.BadParameter("give one key as col=value ..., or --keys-file (not both)", param_hint="'KEY' / '--keys-file'")
     keys = read_keys_file(keys_file) if keys_file else [parse_key_pairs(key or [])]
     rows = get_features(view, keys, features, settings=state.settings)
     if as_json:
@@ -362,7 +431,7 @@ def get(
         out.print(table)
 
 
-@app.command("sample-data")
+@command("sample-data")
 def sample_data(
     start: Annotated[str, typer.Option("--start", help="First day of events.")] = "2025-01-01",
     days: Annotated[int, typer.Option("--days", min=1)] = 90,
@@ -390,20 +459,40 @@ def _cell(value: object) -> str:
 
 
 def main() -> None:
-    """Entry point of ``kiln``: run the app and render errors."""
-    debug = "--debug" in sys.argv
+    """Entry point of ``kiln``: run the app, render errors (tracebacks only with ``--debug``)."""
+    debug = "--debug" in sys.argv or state.settings.debug
     try:
-        app(standalone_mode=False)
+        app(standalone_mode=True)
     except KilnError as error:
-        if debug:
+        if debug or state.debug:
             raise
         for line in error.problems:
             for part in line.splitlines():
                 err.print(f"[red]error:[/red] {part}", highlight=False, soft_wrap=True)
+        _point_at_spark_log(error)
         sys.exit(1)
-    except click.exceptions.ClickException as error:
-        error.show()
-        sys.exit(error.exit_code)
-    except (click.exceptions.Abort, KeyboardInterrupt):
+    except KeyboardInterrupt:
         err.print("[red]aborted[/red]")
         sys.exit(130)
+    except Exception as error:  # noqa: BLE001 - the one place that turns any failure into a readable line
+        if debug or state.debug:
+            raise
+        text = str(error).strip().splitlines()
+        err.print(f"[red]error:[/red] {type(error).__name__}: {text[0] if text else ''} (run again with --debug for the "
+                  "traceback)", highlight=False, soft_wrap=True)
+        _point_at_spark_log(error)
+        sys.exit(1)
+
+
+def _point_at_spark_log(error: Exception) -> None:
+    """After a Spark failure, keep the JVM's log file and say where it is."""
+    from featurekiln.runner import SparkFailure
+
+    if not isinstance(error, SparkFailure) and "pyspark" not in type(error).__module__:
+        return
+    if "pyspark" in sys.modules:
+        from featurekiln.compute.session import keep_jvm_log
+
+        path = keep_jvm_log()
+        if path:
+            err.print(f"Spark's own log: {path}", highlight=False, soft_wrap=True)

@@ -18,6 +18,7 @@ report and a row in the run history, whatever its outcome.
 from __future__ import annotations
 
 import logging
+import re
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -41,6 +42,19 @@ log = logging.getLogger(__name__)
 
 class SparkFailure(KilnError):
     """Spark failed while computing or writing a view."""
+
+
+_USER_RAISED = re.compile(r"\[USER_RAISED_EXCEPTION\] (.*?)(?: SQLSTATE: \w+)?$", re.MULTILINE)
+
+
+def spark_failure(view: str, error: Exception) -> SparkFailure:
+    """The error to show for a Spark exception: featurekiln's own message when the job raised one on purpose."""
+    text = str(error)
+    own = _USER_RAISED.search(text)
+    if own:
+        return SparkFailure(own.group(1).strip())
+    lines = text.strip().splitlines()
+    return SparkFailure(f"{view}: Spark failed: {lines[0] if lines else type(error).__name__}")
 
 
 @dataclass(frozen=True)
@@ -110,9 +124,10 @@ def _recorded(spark: SparkSession, settings: Settings, report: RunReport, *, suc
         error.report = report.report
         raise
     except PySparkException as error:
-        report.status, report.error = "error", str(error).strip().splitlines()[0]
+        failure = spark_failure(report.view, error)
+        report.status, report.error = "error", str(failure)
         _finish(spark, settings, report, record_run, write_report)
-        raise SparkFailure(f"{report.view}: Spark failed: {report.error}") from error
+        raise failure from error
     except Exception as error:
         report.status, report.error = "error", str(error).strip().splitlines()[0] if str(error).strip() else repr(error)
         _finish(spark, settings, report, record_run, write_report)
@@ -203,7 +218,7 @@ def backfill(
     result = BackfillResult(view=view.name, plan=plan, run_id=run_id, table=table_path(settings, view.name), report=report)
     log.info("%s: backfill %s..%s in %d chunk(s), run %s", view.name, first, last, len(plan.chunks), run_id)
     if not validate:
-        log.warning("%s: validation is switched off (--no-validate); run %s is recorded as unvalidated", view.name, run_id)
+        log.info("%s: validation is switched off (--no-validate); run %s is recorded as unvalidated", view.name, run_id)
     with _recorded(spark, settings, report):
         frame = compute_snapshots(spark, view, settings, plan)
         cached = len(plan.chunks) > 1
@@ -270,7 +285,7 @@ def stage(view: FeatureView, chunk: Chunk, *, settings: Settings, spark: SparkSe
         write_chunk(compute_snapshots(spark, view, settings, plan), path)
         rows = spark.read.format("delta").load(path).count()
     except PySparkException as error:
-        raise SparkFailure(f"{view.name}: Spark failed: {str(error).strip().splitlines()[0]}") from error
+        raise spark_failure(view.name, error) from error
     log.info("%s: staged %s (%d rows) at %s", view.name, chunk, rows, path)
     return rows
 

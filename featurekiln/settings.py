@@ -59,6 +59,8 @@ class Settings:
         online_store: the online store as a URL such as ``sqlite:///path``,
             ``redis://host:port/db`` or ``dynamodb://?region=...`` (env
             ``KILN_ONLINE_STORE``); None means ``kiln.yaml``, else SQLite under the warehouse.
+        debug: show Spark's own log on the terminal and tracebacks (env ``KILN_DEBUG``,
+            the CLI's ``--debug``); off, a JVM start prints nothing.
     """
 
     defs_dir: Path = Path(DEFAULT_DEFS)
@@ -72,6 +74,7 @@ class Settings:
     retries: int = 1
     strict: bool = False
     online_store: str | None = None
+    debug: bool = False
 
     @classmethod
     def from_env(cls, **overrides: object) -> Settings:
@@ -88,6 +91,7 @@ class Settings:
             retries=int(os.environ.get("KILN_RETRIES", 1)),
             strict=_env_bool("KILN_STRICT", False),
             online_store=_env_optional("KILN_ONLINE_STORE"),
+            debug=_env_bool("KILN_DEBUG", False),
         )
         given = {k: v for k, v in overrides.items() if v is not None}
         for name in ("defs_dir", "expectations_dir"):

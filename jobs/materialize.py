@@ -74,7 +74,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.view not in catalog:
             raise UnknownViewError(f"no view named {args.view!r} in {settings.defs_dir}")
         under_submit = "PYSPARK_GATEWAY_PORT" in os.environ
-        spark = get_spark(None if under_submit and not args.master else (args.master or settings.spark_master))
+        spark = get_spark(None if under_submit and not args.master else (args.master or settings.spark_master),
+                          warehouse=settings.warehouse, debug=settings.debug)
         view = catalog[args.view]
         if args.stage:
             chunk = plan_backfill(view, args.start, args.end, (args.end - args.start).days + 1).chunks[0]

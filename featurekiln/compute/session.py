@@ -1,25 +1,41 @@
-"""The Spark session factory: Delta configured, UTC whatever the machine's time zone."""
+"""The Spark session factory: Delta configured, UTC whatever the machine's time zone, and quiet.
+
+Quiet by default: the Delta jars are pre-resolved (:mod:`featurekiln.compute.jars`),
+so no Ivy report; the driver JVM's stdout and stderr go to a log file, so none of
+the JVM's warnings reach the terminal or an Airflow task log. The file is removed
+when the process exits, unless a failure asked to keep it
+(:func:`keep_jvm_log`). With ``debug`` the JVM writes to the terminal at WARN.
+"""
 
 from __future__ import annotations
 
+import atexit
+import logging
 import os
 import sys
+import tempfile
+from pathlib import Path
 from typing import TYPE_CHECKING
+
+from featurekiln.compute.jars import DELTA_PACKAGE, HADOOP_AWS_PACKAGE, resolved_jars
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
-# Maven coordinates of the Delta jars that match pyspark 4.2 / delta-spark 4.4 (pinned).
-DELTA_PACKAGE = "io.delta:delta-spark_4.2_2.13:4.4.0"
-HADOOP_AWS_PACKAGE = "org.apache.hadoop:hadoop-aws:3.4.2"
+    from featurekiln.settings import Settings
+
+LOG4J_CONFIG = Path(__file__).with_name("log4j2.properties")
+JAVA_OPTIONS = f"-Duser.timezone=UTC -Dlog4j2.configurationFile={LOG4J_CONFIG.as_uri()}"
 
 BASE_CONF: dict[str, str] = {
     "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
     "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
     "spark.sql.session.timeZone": "UTC",
-    "spark.driver.extraJavaOptions": "-Duser.timezone=UTC",
-    "spark.executor.extraJavaOptions": "-Duser.timezone=UTC",
+    "spark.driver.extraJavaOptions": JAVA_OPTIONS,
+    "spark.executor.extraJavaOptions": JAVA_OPTIONS,
     "spark.ui.showConsoleProgress": "false",
+    # Plain-text log lines (Spark 4 defaults to JSON records), for --debug and the JVM log file.
+    "spark.log.structuredLogging.enabled": "false",
     "spark.sql.sources.partitionOverwriteMode": "static",
     # One writer per ds partition instead of one per task and partition: fewer, larger files.
     "spark.databricks.delta.optimizeWrite.enabled": "true",
@@ -32,8 +48,51 @@ LOCAL_CONF: dict[str, str] = {
     "spark.driver.memory": "4g",
 }
 
+_jvm_log: dict[str, object] = {"path": None, "keep": False}
 
-def get_spark(master: str | None = "local[*]", conf: dict[str, str] | None = None, app_name: str = "featurekiln") -> SparkSession:
+
+def spark_packages(warehouse: str) -> list[str]:
+    """Maven packages a session needs: Delta, and hadoop-aws for an ``s3a://`` warehouse."""
+    return [DELTA_PACKAGE, *([HADOOP_AWS_PACKAGE] if warehouse.startswith("s3a://") else [])]
+
+
+def keep_jvm_log() -> str | None:
+    """Keep this process's JVM log file after exit (a failure wants it read); its path, if any."""
+    _jvm_log["keep"] = True
+    path = _jvm_log["path"]
+    return str(path) if path else None
+
+
+def _remove_jvm_log() -> None:
+    path = _jvm_log["path"]
+    if path and not _jvm_log["keep"]:
+        Path(str(path)).unlink(missing_ok=True)
+
+
+def _launch_quiet_gateway(conf: dict[str, str]) -> None:
+    """Start the driver JVM with its output in a log file, for the session builder to pick up."""
+    from pyspark import SparkConf, SparkContext
+    from pyspark.java_gateway import launch_gateway
+
+    spark_conf = SparkConf(loadDefaults=False)
+    for key, value in conf.items():
+        spark_conf.set(key, value)
+    handle, path = tempfile.mkstemp(prefix=f"featurekiln-spark-{os.getpid()}-", suffix=".log")
+    _jvm_log["path"] = path
+    atexit.register(_remove_jvm_log)
+    with os.fdopen(handle, "ab") as log:
+        gateway = launch_gateway(spark_conf, popen_kwargs={"stdout": log, "stderr": log})
+    SparkContext._ensure_initialized(gateway=gateway, conf=spark_conf)  # noqa: SLF001 - pyspark's hook for a gateway
+
+
+def get_spark(
+    master: str | None = "local[*]",
+    conf: dict[str, str] | None = None,
+    app_name: str = "featurekiln",
+    *,
+    warehouse: str = "",
+    debug: bool = False,
+) -> SparkSession:
     """Return the Spark session, creating it on first use.
 
     Args:
@@ -41,12 +100,19 @@ def get_spark(master: str | None = "local[*]", conf: dict[str, str] | None = Non
             None leaves the master to ``spark-submit`` (the ``jobs/`` entry points).
         conf: extra Spark settings; they win over the defaults.
         app_name: the application name shown in the Spark UI.
+        warehouse: the warehouse root; an ``s3a://`` one adds the hadoop-aws jars.
+        debug: let the JVM print to the terminal (WARN and above) instead of a log file.
 
     Returns:
-        A session with Delta Lake (jars from Maven through ``spark.jars.packages``)
+        A session with Delta Lake (pre-resolved jars, see :mod:`featurekiln.compute.jars`)
         and the SQL session time zone set to UTC. If a session already exists it
         is reused and only the SQL settings are applied to it.
+
+    Raises:
+        JarResolutionError: the pinned jars are not resolved yet and Maven Central
+            cannot be reached.
     """
+    from pyspark import SparkContext
     from pyspark.sql import SparkSession
 
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
@@ -54,18 +120,32 @@ def get_spark(master: str | None = "local[*]", conf: dict[str, str] | None = Non
     if master is not None and master.startswith("local"):
         settings.update(LOCAL_CONF)
     settings.update(conf or {})
-    packages = [DELTA_PACKAGE]
-    if "s3a://" in os.environ.get("KILN_WAREHOUSE", ""):
-        packages.append(HADOOP_AWS_PACKAGE)
-    builder = SparkSession.builder.appName(app_name)
-    if master is not None:
-        builder = builder.master(master)
-    builder = builder.config("spark.jars.packages", ",".join(packages))
-    for key, value in settings.items():
+    under_submit = "PYSPARK_GATEWAY_PORT" in os.environ
+    if not under_submit:
+        settings["spark.jars"] = ",".join(resolved_jars(spark_packages(warehouse)))
+    launch = {**settings, "spark.app.name": app_name, **({"spark.master": master} if master is not None else {})}
+    if SparkContext._gateway is None and not under_submit and not debug:  # noqa: SLF001
+        _launch_quiet_gateway(launch)
+    builder = SparkSession.builder
+    for key, value in launch.items():
         builder = builder.config(key, value)
     spark = builder.getOrCreate()
     for key, value in settings.items():
         if key.startswith("spark.sql.") and not key.startswith(("spark.sql.extensions", "spark.sql.catalog")):
             spark.conf.set(key, value)
-    spark.sparkContext.setLogLevel("ERROR")
+    spark.sparkContext.setLogLevel("WARN" if debug else "ERROR")
+    _quiet_python_loggers(debug)
     return spark
+
+
+def _quiet_python_loggers(debug: bool) -> None:
+    """pyspark logs every failed query as a JSON record on stderr; featurekiln's error says it once."""
+    from pyspark.logger import PySparkLogger
+
+    for name in ("SQLQueryContextLogger", "DataFrameQueryContextLogger"):
+        PySparkLogger.getLogger(name).setLevel(logging.ERROR if debug else logging.CRITICAL)
+
+
+def session_for(settings: Settings, conf: dict[str, str] | None = None) -> SparkSession:
+    """The session for ``settings``: its Spark master, its warehouse's jars, its debug switch."""
+    return get_spark(settings.spark_master, conf, warehouse=settings.warehouse, debug=settings.debug)

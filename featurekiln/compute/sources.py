@@ -11,7 +11,8 @@ from featurekiln.settings import Settings
 from featurekiln.definitions.models import FeatureView
 
 if TYPE_CHECKING:
-    from pyspark.sql import DataFrame, SparkSession
+    from pyspark.sql import Column, DataFrame, SparkSession
+    from pyspark.sql.types import DataType
 
 TS = "_ts"
 
@@ -44,7 +45,9 @@ def read_source(spark: SparkSession, view: FeatureView, settings: Settings) -> D
         else:
             frame = reader.format(view.source.format).load(path)
     except PySparkException as error:
-        raise SourceError(f"{view.name}: source.path: cannot read {view.source.format} source {path!r}: {_short(error)}") from error
+        problem = f"no {view.source.format} data at {path!r}" if "PATH_NOT_FOUND" in str(error) else (
+            f"cannot read {view.source.format} source {path!r}: {_short(error)}")
+        raise SourceError(f"{view.name}: {view.where('source.path')}: {problem}") from error
     try:
         if view.source.filter:
             frame = frame.where(view.source.filter)
@@ -53,7 +56,7 @@ def read_source(spark: SparkSession, view: FeatureView, settings: Settings) -> D
             frame = spark.sql(view.source.query)
     except PySparkException as error:
         field = "source.query" if view.source.query else "source.filter"
-        raise SourceError(f"{view.name}: {field}: {_short(error)}") from error
+        raise SourceError(f"{view.name}: {view.where(field)}: {_short(error)}") from error
     return frame
 
 
@@ -78,14 +81,18 @@ def read_events(spark: SparkSession, view: FeatureView, settings: Settings, even
     needed = [*view.keys, view.source.timestamp]
     absent = [c for c in needed if c not in columns]
     if absent:
+        field = "source.timestamp" if absent == [view.source.timestamp] else "entity.keys"
         raise SourceError(
-            f"{view.name}: the source has no column {', '.join(map(repr, absent))} "
-            f"(entity.keys / source.timestamp); it has: {', '.join(sorted(columns))}"
+            f"{view.name}: {view.where(field)}: the source has no column {', '.join(map(repr, absent))}; "
+            f"it has: {', '.join(sorted(columns))}"
         )
     ts_type = frame.schema[view.source.timestamp].dataType
     if not isinstance(ts_type, (TimestampType, TimestampNTZType, DateType, StringType)):
-        raise SourceError(f"{view.name}: source.timestamp: column {view.source.timestamp!r} is {ts_type.simpleString()}, not a timestamp")
-    ts = F.col(view.source.timestamp).cast("timestamp")
+        raise SourceError(
+            f"{view.name}: {view.where('source.timestamp')}: column {view.source.timestamp!r} is "
+            f"{ts_type.simpleString()}, not a timestamp"
+        )
+    ts = _event_time(view, F.col(view.source.timestamp), ts_type)
     selected = [F.col(k) for k in view.keys] + [ts.alias(TS)]
     for i, feature in enumerate(view.features):
         if feature.expr is None:
@@ -93,11 +100,30 @@ def read_events(spark: SparkSession, view: FeatureView, settings: Settings, even
         try:
             frame.select(F.expr(feature.expr))
         except PySparkException as error:
-            raise SourceError(f"{view.name}: features[{i}].expr: {feature.expr!r} does not resolve against the source: {_short(error)}") from error
+            raise SourceError(
+                f"{view.name}: {view.where(f'features[{i}].expr')}: {feature.expr!r} does not resolve against the "
+                f"source: {_short(error)}"
+            ) from error
         selected.append(F.expr(feature.expr).alias(value_column(i)))
     start, end = _midnight(events[0]), _midnight(events[1])
     out = frame.select(*selected).where((F.col(TS) >= F.lit(start)) & (F.col(TS) < F.lit(end)))
     return out.dropna(subset=view.keys)
+
+
+def _event_time(view: FeatureView, raw: Column, raw_type: DataType) -> Column:
+    """The event time as a timestamp; a string that is not one stops the run with the field named."""
+    from pyspark.sql import functions as F
+    from pyspark.sql.types import StringType
+
+    if not isinstance(raw_type, StringType):
+        return raw.cast("timestamp")
+    parsed = raw.try_cast("timestamp")
+    message = F.concat(
+        F.lit(f"{view.name}: {view.where('source.timestamp')}: column {view.source.timestamp!r} holds '"),
+        raw,
+        F.lit("', which is not a timestamp (use ISO 8601 like 2025-01-31T12:00:00Z, or a timestamp column)"),
+    )
+    return F.when(raw.isNotNull() & parsed.isNull(), F.raise_error(message)).otherwise(parsed)
 
 
 def _short(error: Exception) -> str:

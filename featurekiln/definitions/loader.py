@@ -152,6 +152,8 @@ def parse_view(document: Document) -> tuple[FeatureView | None, list[Problem]]:
         found += list(definition_problems(document.data))
     found.sort(key=lambda item: (document.line_of(item[0]) or 0))
     problems = [Problem(document.file, document.line_of(path), format_path(path), msg) for path, msg in found]
+    if view is not None and not problems:
+        view.locate(document.file, {format_path(path): line for path, line in document.lines.items() if path})
     return (None if problems else view), problems
 
 

@@ -12,7 +12,7 @@ import re
 from datetime import date
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, WithJsonSchema
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, PrivateAttr, WithJsonSchema
 
 NAME_PATTERN = r"^[a-z][a-z0-9_]{0,62}$"
 AGGREGATIONS: tuple[str, ...] = ("count", "sum", "avg", "min", "max", "last", "first", "count_distinct")
@@ -103,6 +103,24 @@ class FeatureView(_Model):
     features: list[Feature] = Field(min_length=1)
     online: bool = False
     expectations: str | None = None
+    # Where the definition came from: its file and the line of every field (set by the loader).
+    _file: str | None = PrivateAttr(default=None)
+    _lines: dict[str, int] = PrivateAttr(default_factory=dict)
+
+    def locate(self, file: str, lines: dict[str, int]) -> None:
+        """Record the file this view was loaded from and the line of each field path (``features[1].expr``)."""
+        self._file, self._lines = file, dict(lines)
+
+    def where(self, field: str) -> str:
+        """``file:line: field`` for messages about ``field`` (just ``field`` when the origin is unknown)."""
+        if self._file is None:
+            return field
+        parts = field.split(".")
+        for end in range(len(parts), 0, -1):
+            line = self._lines.get(".".join(parts[:end]))
+            if line is not None:
+                return f"{self._file}:{line}: {field}"
+        return f"{self._file}: {field}"
 
     @property
     def keys(self) -> list[str]:

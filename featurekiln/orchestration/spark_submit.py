@@ -34,14 +34,12 @@ def submit_conf() -> dict[str, str]:
     return conf
 
 
-def submit_packages(settings: Settings) -> str:
-    """Maven packages of a submitted job: the pinned Delta jars (and hadoop-aws for s3a)."""
-    from featurekiln.compute.session import DELTA_PACKAGE, HADOOP_AWS_PACKAGE
+def submit_jars(settings: Settings) -> str:
+    """Jars of a submitted job: the pinned Delta jars (and hadoop-aws for s3a), resolved once, no Ivy per job."""
+    from featurekiln.compute.jars import resolved_jars
+    from featurekiln.compute.session import spark_packages
 
-    packages = [DELTA_PACKAGE]
-    if settings.warehouse.startswith("s3a://"):
-        packages.append(HADOOP_AWS_PACKAGE)
-    return ",".join(packages)
+    return ",".join(resolved_jars(spark_packages(settings.warehouse)))
 
 
 def submit_env(settings: Settings) -> dict[str, Any]:
@@ -71,7 +69,7 @@ def materialize_operator(chunks: XComArg, settings: Settings, task_defaults: dic
         application=materialize_job(),
         name="featurekiln-materialize",
         conf=submit_conf(),
-        packages=submit_packages(settings),
+        jars=submit_jars(settings),
         env_vars=submit_env(settings),
         **task_defaults,
         map_index_template="{{ task.application_args[2] }}..{{ task.application_args[4] }}",

@@ -128,10 +128,10 @@ def materialize_chunk(view: FeatureView, chunk: ChunkSpec, settings: Settings, *
     Returns:
         A JSON-able summary: the view, the days and the rows staged.
     """
-    from featurekiln.compute.session import get_spark
+    from featurekiln.compute.session import session_for
     from featurekiln.runner import stage
 
-    spark = get_spark(settings.spark_master)
+    spark = session_for(settings)
     log.info("%s: materializing %s..%s on %s", view.name, chunk["start"], chunk["end"], settings.spark_master)
     rows = stage(view, chunk_of(chunk), settings=settings, spark=spark, run_id=run_id)
     return {"view": view.name, "start": chunk["start"], "end": chunk["end"], "rows": rows}
@@ -148,13 +148,13 @@ def validate_chunks(
     Raises:
         QualityError: a chunk failed a blocking expectation (logged with the report path).
     """
-    from featurekiln.compute.session import get_spark
+    from featurekiln.compute.session import session_for
     from featurekiln.errors import QualityError
     from featurekiln.runner import audit
 
     if not chunks:
         return {"chunks": [], "validations": []}
-    spark = get_spark(settings.spark_master)
+    spark = session_for(settings)
     try:
         validations = audit(
             view, [chunk_of(c) for c in chunks], settings=settings, spark=spark, run_id=run_id, trigger=trigger,
@@ -178,7 +178,7 @@ def publish_chunks(
         The first and last day published, the rows and the report path; None when
         the run computed nothing.
     """
-    from featurekiln.compute.session import get_spark
+    from featurekiln.compute.session import session_for
     from featurekiln.quality.results import ChunkValidation
     from featurekiln.runner import publish
 
@@ -190,7 +190,7 @@ def publish_chunks(
         [chunk_of(c) for c in chunks],
         [ChunkValidation.from_dict(v) for v in audited["validations"]],
         settings=settings,
-        spark=get_spark(settings.spark_master),
+        spark=session_for(settings),
         run_id=run_id,
         trigger=trigger,
         started_at=started_at,
@@ -217,11 +217,11 @@ def push_snapshot(view: FeatureView, published: dict[str, Any] | None, settings:
         log.warning("%s: snapshots %s..%s have no rows; nothing pushed, the online store keeps its values",
                     view.name, published["start"], published["end"])
         return None
-    from featurekiln.compute.session import get_spark
+    from featurekiln.compute.session import session_for
     from featurekiln.online.push import push_view
     from featurekiln.quality.history import require_validated
 
-    spark = get_spark(settings.spark_master)
+    spark = session_for(settings)
     ds = date.fromisoformat(published["end"])
     require_validated(spark, settings, view.name, ds)
     result = push_view(spark, view, settings, ds)

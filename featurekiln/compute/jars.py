@@ -1,0 +1,142 @@
+"""The pinned Spark packages, resolved once into jar files, so that no JVM start runs Ivy.
+
+``spark.jars.packages`` resolves its Maven coordinates through Ivy at every JVM
+start: tens of seconds without a warm cache and about sixty lines of Ivy's
+report on the terminal each time. Instead, a package set is resolved once (by
+``make setup``, or on its first use), quietly, by Spark's own resolver in a
+``spark-submit`` subprocess; the jar files it chose are recorded in a manifest
+and every later session passes them as ``spark.jars``.
+
+Layout (below the Python environment, so that every venv or image has its own;
+``~/.cache/featurekiln/jars`` where that is read-only)::
+
+    <sys.prefix>/share/featurekiln/jars/
+        manifest.json     {"<package>,<package>": ["/abs/path.jar", ...]}
+        ivy/jars/*.jar    the resolved jars (Spark's Ivy layout)
+        resolve.log       what the last resolution printed
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+from featurekiln.errors import KilnError
+
+# Maven coordinates that match pyspark 4.2 / delta-spark 4.4 (pinned in requirements.txt).
+DELTA_PACKAGE = "io.delta:delta-spark_4.2_2.13:4.4.0"
+HADOOP_AWS_PACKAGE = "org.apache.hadoop:hadoop-aws:3.4.2"
+
+_PRINT_JARS = """
+from pyspark import SparkConf, SparkContext
+SparkContext._ensure_initialized()
+print("KILN_JARS=" + SparkConf().get("spark.jars", ""))
+"""
+
+
+class JarResolutionError(KilnError):
+    """Spark's packages could not be resolved from Maven Central."""
+
+
+def jars_dir() -> Path:
+    """Where the resolved jars and their manifest live: below the running Python environment.
+
+    When that is not writable (a system Python, a container's image), below
+    ``~/.cache/featurekiln`` instead.
+    """
+    own = Path(sys.prefix) / "share" / "featurekiln" / "jars"
+    if own.is_dir() or os.access(Path(sys.prefix), os.W_OK):
+        return own
+    return Path.home() / ".cache" / "featurekiln" / "jars"
+
+
+def _key(packages: Sequence[str]) -> str:
+    return ",".join(sorted(set(packages)))
+
+
+def _read_manifest(path: Path) -> dict[str, list[str]]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _spark_submit() -> str:
+    import pyspark
+
+    return str(Path(pyspark.__file__).parent / "bin" / "spark-submit")
+
+
+def _resolve(packages: Sequence[str], root: Path) -> list[str]:
+    """Run Spark's resolver once in a subprocess; its output goes to ``resolve.log``."""
+    log = root / "resolve.log"
+    with tempfile.TemporaryDirectory() as scratch:
+        script = Path(scratch) / "print_jars.py"
+        script.write_text(_PRINT_JARS, encoding="utf-8")
+        command = [_spark_submit(), "--packages", _key(packages), "--conf", f"spark.jars.ivy={root / 'ivy'}", str(script)]
+        env = {**os.environ, "PYSPARK_PYTHON": sys.executable}
+        env.pop("PYSPARK_GATEWAY_PORT", None)
+        done = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
+    log.write_text(done.stdout + done.stderr, encoding="utf-8")
+    line = next((x for x in done.stdout.splitlines() if x.startswith("KILN_JARS=")), None)
+    if done.returncode != 0 or line is None:
+        tail = " | ".join((done.stderr or done.stdout).strip().splitlines()[-3:])
+        raise JarResolutionError(
+            f"could not resolve the Spark packages {_key(packages)} from Maven Central (is it reachable?): "
+            f"{tail or 'no output'}; full log: {log}"
+        )
+    jars = [entry.removeprefix("file://").removeprefix("file:") for entry in line[len("KILN_JARS="):].split(",") if entry]
+    return [str(Path(j).resolve()) for j in jars]
+
+
+def resolved_jars(packages: Sequence[str]) -> list[str]:
+    """The jar files of ``packages`` (Maven coordinates), resolving them on first use.
+
+    Resolution takes about half a minute with a cold cache and prints nothing; it
+    happens once per Python environment and package set (``make setup`` does it
+    for the Delta package). Concurrent callers wait for one resolution.
+
+    Raises:
+        JarResolutionError: Maven Central could not be reached or a package is unknown.
+    """
+    root = jars_dir()
+    manifest = root / "manifest.json"
+    key = _key(packages)
+    jars = _read_manifest(manifest).get(key)
+    if jars and all(Path(j).is_file() for j in jars):
+        return jars
+    root.mkdir(parents=True, exist_ok=True)
+    with open(root / ".lock", "w", encoding="utf-8") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        known = _read_manifest(manifest)
+        jars = known.get(key)
+        if not (jars and all(Path(j).is_file() for j in jars)):
+            jars = _resolve(packages, root)
+            known[key] = jars
+            partial = manifest.with_suffix(".json.tmp")
+            partial.write_text(json.dumps(known, indent=2, sort_keys=True), encoding="utf-8")
+            partial.replace(manifest)
+    return jars
+
+
+def main() -> int:
+    """Resolve the default packages (``python -m featurekiln.compute.jars [--s3]``); print where they are."""
+    packages = [DELTA_PACKAGE, *([HADOOP_AWS_PACKAGE] if "--s3" in sys.argv[1:] else [])]
+    try:
+        jars = resolved_jars(packages)
+    except JarResolutionError as error:
+        sys.stderr.write(f"error: {error}\n")
+        return 1
+    sys.stdout.write(f"{len(jars)} Spark jars for {_key(packages)} in {jars_dir()}\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
