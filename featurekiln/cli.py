@@ -287,7 +287,8 @@ def status(
     rows: Annotated[int, typer.Option("--rows", min=0, help="Also show this many rows of each latest snapshot.")] = 0,
 ) -> None:
     """Per view: the table location, rows, first and last snapshot."""
-    from featurekiln.offline.delta_table import table_exists, table_path
+    from featurekiln.layout import table_path
+    from featurekiln.offline.delta_table import table_exists
 
     views = load_catalog(state.settings.defs_dir)
     spark = _spark()

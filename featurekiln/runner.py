@@ -160,7 +160,8 @@ def _check(part: DataFrame, view: FeatureView, suites: Sequence[Suite], chunk: C
 def _reject(spark: SparkSession, settings: Settings, part: DataFrame, chunk: Chunk, report: RunReport,
             checked: ChunkValidation) -> QualityError:
     """Keep a failing chunk in the quarantine; the error to raise."""
-    from featurekiln.offline.staging import quarantine_path, quarantine_root, write_chunk
+    from featurekiln.layout import quarantine_path, quarantine_root
+    from featurekiln.offline.staging import write_chunk
 
     path = quarantine_path(settings, report.view, report.run_id, chunk.start, chunk.last)
     write_chunk(part, path)
@@ -209,7 +210,8 @@ def backfill(
     """
     from pyspark import StorageLevel
 
-    from featurekiln.offline.delta_table import chunk_metadata, replace_days, table_path
+    from featurekiln.layout import table_path
+    from featurekiln.offline.delta_table import chunk_metadata, replace_days
 
     plan = plan_backfill(view, first, last, chunk_days or settings.chunk_days)
     suites = view_suites(view, settings) if validate else []
@@ -277,7 +279,8 @@ def stage(view: FeatureView, chunk: Chunk, *, settings: Settings, spark: SparkSe
     """
     from pyspark.errors import PySparkException
 
-    from featurekiln.offline.staging import staging_path, write_chunk
+    from featurekiln.layout import staging_path
+    from featurekiln.offline.staging import write_chunk
 
     plan = plan_backfill(view, chunk.start, chunk.last, (chunk.end - chunk.start).days)
     path = staging_path(settings, view.name, run_id, chunk.start, chunk.last)
@@ -311,7 +314,8 @@ def audit(
     """
     from pyspark import StorageLevel
 
-    from featurekiln.offline.staging import read_chunk, remove, staging_path
+    from featurekiln.layout import staging_path
+    from featurekiln.offline.staging import read_chunk, remove
 
     suites = view_suites(view, settings)
     report = RunReport(view.name, run_id, trigger, min(c.start for c in chunks), max(c.last for c in chunks), started_at)
@@ -351,8 +355,9 @@ def publish(
     after a crash commits only what is left; the run is recorded as ``success``
     (or ``warned``) with its report.
     """
-    from featurekiln.offline.delta_table import chunk_metadata, replace_days, table_exists, table_path
-    from featurekiln.offline.staging import read_chunk, remove, staging_path
+    from featurekiln.layout import staging_path, table_path
+    from featurekiln.offline.delta_table import chunk_metadata, replace_days, table_exists
+    from featurekiln.offline.staging import read_chunk, remove
 
     first, last = min(c.start for c in chunks), max(c.last for c in chunks)
     report = RunReport(view.name, run_id, trigger, first, last, started_at, chunks=list(validations))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -59,6 +60,8 @@ class Settings:
         online_store: the online store as a URL such as ``sqlite:///path``,
             ``redis://host:port/db`` or ``dynamodb://?region=...`` (env
             ``KILN_ONLINE_STORE``); None means ``kiln.yaml``, else SQLite under the warehouse.
+        materialize_job: the ``jobs/materialize.py`` that cluster mode submits (env
+            ``KILN_MATERIALIZE_JOB``; None means the project's own).
         debug: show Spark's own log on the terminal and tracebacks (env ``KILN_DEBUG``,
             the CLI's ``--debug``); off, a JVM start prints nothing.
     """
@@ -75,6 +78,7 @@ class Settings:
     strict: bool = False
     online_store: str | None = None
     debug: bool = False
+    materialize_job: str | None = None
 
     @classmethod
     def from_env(cls, **overrides: object) -> Settings:
@@ -92,6 +96,7 @@ class Settings:
             strict=_env_bool("KILN_STRICT", False),
             online_store=_env_optional("KILN_ONLINE_STORE"),
             debug=_env_bool("KILN_DEBUG", False),
+            materialize_job=_env_optional("KILN_MATERIALIZE_JOB"),
         )
         given = {k: v for k, v in overrides.items() if v is not None}
         for name in ("defs_dir", "expectations_dir"):
@@ -113,3 +118,23 @@ class Settings:
         if "://" not in root:
             root = os.path.abspath(root)
         return "/".join([root, *parts])
+
+
+# The process environment that featurekiln reads or sets besides its own KILN_* settings.
+
+
+def under_spark_submit() -> bool:
+    """Whether this process was started by ``spark-submit`` (its JVM is already running)."""
+    return "PYSPARK_GATEWAY_PORT" in os.environ
+
+
+def python_path() -> str:
+    """The ``PYTHONPATH`` of this process ("" when unset), for processes it starts."""
+    return os.environ.get("PYTHONPATH", "")
+
+
+def prepare_process_environment() -> None:
+    """Settings of libraries that only read the environment: Spark's Python workers use
+    this interpreter; Great Expectations sends no analytics."""
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")

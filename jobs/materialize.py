@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import sys
 from datetime import date
 from pathlib import Path
@@ -63,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
     from featurekiln.compute.session import get_spark
     from featurekiln.errors import KilnError, UnknownViewError
     from featurekiln.planning.plan import plan_backfill
-    from featurekiln.settings import Settings
+    from featurekiln.settings import Settings, under_spark_submit
     from featurekiln.definitions.loader import load_catalog
 
     args = parse_args(argv)
@@ -73,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
         catalog = load_catalog(settings.defs_dir)
         if args.view not in catalog:
             raise UnknownViewError(f"no view named {args.view!r} in {settings.defs_dir}")
-        under_submit = "PYSPARK_GATEWAY_PORT" in os.environ
+        under_submit = under_spark_submit()
         spark = get_spark(None if under_submit and not args.master else (args.master or settings.spark_master),
                           warehouse=settings.warehouse, debug=settings.debug)
         view = catalog[args.view]

@@ -28,6 +28,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from featurekiln.errors import KilnError
+from featurekiln.settings import prepare_process_environment
 
 # Maven coordinates that match pyspark 4.2 / delta-spark 4.4 (pinned in requirements.txt).
 DELTA_PACKAGE = "io.delta:delta-spark_4.2_2.13:4.4.0"
@@ -81,9 +82,8 @@ def _resolve(packages: Sequence[str], root: Path) -> list[str]:
         script = Path(scratch) / "print_jars.py"
         script.write_text(_PRINT_JARS, encoding="utf-8")
         command = [_spark_submit(), "--packages", _key(packages), "--conf", f"spark.jars.ivy={root / 'ivy'}", str(script)]
-        env = {**os.environ, "PYSPARK_PYTHON": sys.executable}
-        env.pop("PYSPARK_GATEWAY_PORT", None)
-        done = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
+        prepare_process_environment()
+        done = subprocess.run(command, capture_output=True, text=True, check=False)
     log.write_text(done.stdout + done.stderr, encoding="utf-8")
     line = next((x for x in done.stdout.splitlines() if x.startswith("KILN_JARS=")), None)
     if done.returncode != 0 or line is None:

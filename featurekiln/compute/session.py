@@ -12,12 +12,12 @@ from __future__ import annotations
 import atexit
 import logging
 import os
-import sys
 import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from featurekiln.compute.jars import DELTA_PACKAGE, HADOOP_AWS_PACKAGE, resolved_jars
+from featurekiln.settings import prepare_process_environment, under_spark_submit
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -115,16 +115,16 @@ def get_spark(
     from pyspark import SparkContext
     from pyspark.sql import SparkSession
 
-    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    prepare_process_environment()
     settings = dict(BASE_CONF)
     if master is not None and master.startswith("local"):
         settings.update(LOCAL_CONF)
     settings.update(conf or {})
-    under_submit = "PYSPARK_GATEWAY_PORT" in os.environ
-    if not under_submit:
+    submitted = under_spark_submit()
+    if not submitted:
         settings["spark.jars"] = ",".join(resolved_jars(spark_packages(warehouse)))
     launch = {**settings, "spark.app.name": app_name, **({"spark.master": master} if master is not None else {})}
-    if SparkContext._gateway is None and not under_submit and not debug:  # noqa: SLF001
+    if SparkContext._gateway is None and not submitted and not debug:  # noqa: SLF001
         _launch_quiet_gateway(launch)
     builder = SparkSession.builder
     for key, value in launch.items():

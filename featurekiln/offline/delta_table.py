@@ -13,6 +13,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from featurekiln.errors import TableError
+from featurekiln.layout import table_path
 from featurekiln.planning.intervals import Interval
 from featurekiln.settings import Settings
 
@@ -32,11 +33,6 @@ def lost_create_race(error: Exception) -> bool:
     """
     text = f"{type(error).__name__} {error}"
     return any(marker in text for marker in _CREATE_RACE)
-
-
-def table_path(settings: Settings, name: str) -> str:
-    """Location of the feature table of view ``name``."""
-    return settings.warehouse_path("features", name)
 
 
 def table_exists(spark: SparkSession, path: str) -> bool:

@@ -6,41 +6,15 @@ each chunk to a staging Delta table, ``validate`` audits the staged chunks, and
 chunk) and removes the staging tables. A chunk that fails its expectations is
 copied to the quarantine instead and never reaches the feature table.
 
-Layout below the warehouse root (``<run>`` is the run id, made safe for paths)::
-
-    _staging/<view>/<run>/<first>_<last>      a staged chunk (Delta, by ds)
-    _quarantine/<view>/<run>/<first>_<last>   a chunk that failed (Delta, by ds)
+Their paths are named in :mod:`featurekiln.layout`.
 """
 
 from __future__ import annotations
 
-from datetime import date
 from typing import TYPE_CHECKING
-
-from featurekiln.quality.report import safe_run_id
-from featurekiln.settings import Settings
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
-
-
-def _chunk_name(first: date, last: date) -> str:
-    return f"{first.isoformat()}_{last.isoformat()}"
-
-
-def staging_path(settings: Settings, view: str, run_id: str, first: date, last: date) -> str:
-    """The staging table of the chunk ``first`` .. ``last`` (both included) of a run."""
-    return settings.warehouse_path("_staging", view, safe_run_id(run_id), _chunk_name(first, last))
-
-
-def quarantine_root(settings: Settings, view: str, run_id: str) -> str:
-    """The quarantine of a run: one Delta table per failing chunk below it."""
-    return settings.warehouse_path("_quarantine", view, safe_run_id(run_id))
-
-
-def quarantine_path(settings: Settings, view: str, run_id: str, first: date, last: date) -> str:
-    """Where the failing chunk ``first`` .. ``last`` of a run is kept for inspection."""
-    return "/".join([quarantine_root(settings, view, run_id), _chunk_name(first, last)])
 
 
 def write_chunk(frame: DataFrame, path: str) -> None:

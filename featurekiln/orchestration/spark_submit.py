@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from featurekiln.orchestration.steps import spark_submit_args
-from featurekiln.settings import Settings
+from featurekiln.settings import Settings, python_path
 
 if TYPE_CHECKING:
     from airflow.sdk.definitions.mappedoperator import MappedOperator
@@ -18,9 +18,9 @@ PROJECT_ROOT = Path(__file__).resolve().parents[2]
 MATERIALIZE_JOB = PROJECT_ROOT / "jobs" / "materialize.py"
 
 
-def materialize_job() -> str:
-    """Path of the ``jobs/materialize.py`` entry point (env ``KILN_MATERIALIZE_JOB`` overrides it)."""
-    return os.environ.get("KILN_MATERIALIZE_JOB", str(MATERIALIZE_JOB))
+def materialize_job(settings: Settings) -> str:
+    """Path of the ``jobs/materialize.py`` entry point (``Settings.materialize_job`` overrides it)."""
+    return settings.materialize_job or str(MATERIALIZE_JOB)
 
 
 def submit_conf() -> dict[str, str]:
@@ -44,7 +44,7 @@ def submit_jars(settings: Settings) -> str:
 
 def submit_env(settings: Settings) -> dict[str, Any]:
     """Environment of the ``spark-submit`` process: the project importable, the same KILN_* settings."""
-    path = os.environ.get("PYTHONPATH", "")
+    path = python_path()
     return {
         "PYTHONPATH": os.pathsep.join(p for p in (str(PROJECT_ROOT), path) if p),
         "PYSPARK_PYTHON": sys.executable,
@@ -66,7 +66,7 @@ def materialize_operator(chunks: XComArg, settings: Settings, task_defaults: dic
     conn_id = settings.spark_conn_id or "spark_default"
     return SparkSubmitOperator.partial(
         conn_id=conn_id,
-        application=materialize_job(),
+        application=materialize_job(settings),
         name="featurekiln-materialize",
         conf=submit_conf(),
         jars=submit_jars(settings),

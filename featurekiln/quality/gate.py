@@ -12,7 +12,6 @@ chunk to the driver and a passing chunk costs one Spark job per metric.
 from __future__ import annotations
 
 import json
-import os
 import time
 from collections.abc import Sequence
 from datetime import date
@@ -21,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from featurekiln.quality.results import ChunkValidation, Outcome
 from featurekiln.quality.suites import Expectation, Suite
+from featurekiln.settings import prepare_process_environment
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame
@@ -37,7 +37,7 @@ _HIDDEN_KWARGS = frozenset({"batch_id", "column", "column_A", "column_B", "colum
 
 @lru_cache(maxsize=1)
 def _context() -> Any:  # noqa: ANN401 - a GE data context
-    os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
+    prepare_process_environment()
     import great_expectations as gx
     from great_expectations.data_context.types.base import ProgressBarsConfig
 

@@ -12,6 +12,7 @@ from datetime import date, datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from featurekiln.errors import KilnError
+from featurekiln.layout import history_path
 from featurekiln.quality.results import RunReport
 from featurekiln.settings import Settings
 
@@ -27,11 +28,6 @@ HISTORY_SCHEMA = (
 
 class UnvalidatedError(KilnError):
     """A snapshot was not published by a validated run, so it may not be pushed online."""
-
-
-def history_path(settings: Settings) -> str:
-    """The location of the run-history table."""
-    return settings.warehouse_path("_kiln", "runs")
 
 
 def record_run(spark: SparkSession, settings: Settings, report: RunReport) -> None:

@@ -8,11 +8,9 @@ working directory instead, since a browser cannot open a report on S3.
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 import os
-import re
 import tempfile
 from collections.abc import Sequence
 from datetime import datetime, timezone
@@ -26,31 +24,12 @@ from rich.table import Table
 from rich.text import Text
 
 from featurekiln.errors import KilnError
+from featurekiln.layout import REPORTS_DIR, safe_run_id
 from featurekiln.quality.results import Outcome, RunReport
 from featurekiln.settings import Settings
 
-REPORTS_DIR = "_reports"
 TEXT_WIDTH = 160
-MAX_RUN_ID_CHARS = 120
 SAMPLE_CHARS = 300
-_UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
-
-
-def safe_run_id(run_id: str) -> str:
-    """A file name for ``run_id``: unchanged when it is already safe, else readable and unique.
-
-    Characters other than letters, digits, ``.``, ``_`` and ``-`` become ``_``
-    (and a leading ``.`` too); when anything changed, or the id is longer than
-    120 characters, 8 hex digits of its SHA-1 are appended so that two run ids
-    never share a file. ``manual__2025-01-01T00:00:00+00:00`` becomes
-    ``manual__2025-01-01T00_00_00_00_00-<hash>``.
-    """
-    safe = _UNSAFE.sub("_", run_id)
-    safe = "_" + safe[1:] if safe.startswith(".") else safe
-    if safe == run_id and 0 < len(run_id) <= MAX_RUN_ID_CHARS:
-        return run_id
-    digest = hashlib.sha1(run_id.encode("utf-8")).hexdigest()[:8]
-    return f"{safe[:MAX_RUN_ID_CHARS]}-{digest}"
 
 
 def reports_root(settings: Settings) -> Path:

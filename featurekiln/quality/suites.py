@@ -22,7 +22,6 @@ import contextlib
 import copy
 import difflib
 import io
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -31,7 +30,7 @@ from typing import Any
 from featurekiln.errors import Problem, SpecError
 from featurekiln.quality.json_document import read_json_document
 from featurekiln.quality.results import Severity
-from featurekiln.settings import Settings
+from featurekiln.settings import Settings, prepare_process_environment
 from featurekiln.definitions.loader import Document, FieldPath, definition_files, display_name, format_path, read_document
 from featurekiln.definitions.models import FeatureView
 
@@ -151,7 +150,7 @@ def suite_files(directory: Path) -> list[Path]:
 
 def _great_expectations() -> Any:
     """Import Great Expectations (slow) without its network analytics."""
-    os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
+    prepare_process_environment()
     import great_expectations
 
     return great_expectations

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from featurekiln.errors import OnlineStoreError, TableError
-from featurekiln.offline.delta_table import table_path
+from featurekiln.layout import table_path
 from featurekiln.online import get_features
 from featurekiln.online.push import push_view
 from featurekiln.settings import Settings

@@ -9,12 +9,12 @@ from pathlib import Path
 import pytest
 
 from featurekiln.errors import KilnError
+from featurekiln.layout import safe_run_id
 from featurekiln.quality.report import (
     outcome_table,
     read_report,
     render_html,
     reports_root,
-    safe_run_id,
     write_report,
 )
 from featurekiln.quality.results import ChunkValidation, Outcome, RunReport

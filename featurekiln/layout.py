@@ -1,0 +1,70 @@
+"""The warehouse layout: where every table and file of featurekiln lives (pure: names only).
+
+Below the warehouse root (a local path or a URI such as ``s3a://bucket/prefix``)::
+
+    features/<view>                          the feature table (Delta, by ds)
+    _staging/<view>/<run>/<first>_<last>     a chunk waiting for the quality gate (Delta)
+    _quarantine/<view>/<run>/<first>_<last>  a chunk that failed it (Delta)
+    _kiln/runs                               the run history (Delta)
+    _reports/<view>/<run>.html, .json        the run reports
+
+``<run>`` is the run id made safe for paths (:func:`safe_run_id`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from datetime import date
+
+from featurekiln.settings import Settings
+
+REPORTS_DIR = "_reports"
+MAX_RUN_ID_CHARS = 120
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
+
+
+def safe_run_id(run_id: str) -> str:
+    """A file name for ``run_id``: unchanged when it is already safe, else readable and unique.
+
+    Characters other than letters, digits, ``.``, ``_`` and ``-`` become ``_``
+    (and a leading ``.`` too); when anything changed, or the id is longer than
+    120 characters, 8 hex digits of its SHA-1 are appended so that two run ids
+    never share a file. ``manual__2025-01-01T00:00:00+00:00`` becomes
+    ``manual__2025-01-01T00_00_00_00_00-<hash>``.
+    """
+    safe = _UNSAFE.sub("_", run_id)
+    safe = "_" + safe[1:] if safe.startswith(".") else safe
+    if safe == run_id and 0 < len(run_id) <= MAX_RUN_ID_CHARS:
+        return run_id
+    digest = hashlib.sha1(run_id.encode("utf-8")).hexdigest()[:8]
+    return f"{safe[:MAX_RUN_ID_CHARS]}-{digest}"
+
+
+def table_path(settings: Settings, name: str) -> str:
+    """Location of the feature table of view ``name``."""
+    return settings.warehouse_path("features", name)
+
+
+def _chunk_name(first: date, last: date) -> str:
+    return f"{first.isoformat()}_{last.isoformat()}"
+
+
+def staging_path(settings: Settings, view: str, run_id: str, first: date, last: date) -> str:
+    """The staging table of the chunk ``first`` .. ``last`` (both included) of a run."""
+    return settings.warehouse_path("_staging", view, safe_run_id(run_id), _chunk_name(first, last))
+
+
+def quarantine_root(settings: Settings, view: str, run_id: str) -> str:
+    """The quarantine of a run: one Delta table per failing chunk below it."""
+    return settings.warehouse_path("_quarantine", view, safe_run_id(run_id))
+
+
+def quarantine_path(settings: Settings, view: str, run_id: str, first: date, last: date) -> str:
+    """Where the failing chunk ``first`` .. ``last`` of a run is kept for inspection."""
+    return "/".join([quarantine_root(settings, view, run_id), _chunk_name(first, last)])
+
+
+def history_path(settings: Settings) -> str:
+    """The Delta table of the run history."""
+    return settings.warehouse_path("_kiln", "runs")
