@@ -29,12 +29,20 @@ $(STAMP): requirements.txt pyproject.toml
 	$(PY) -m featurekiln.compute.jars
 	touch $(STAMP)
 
+# The whole product on the sample data, in about three minutes after set-up: each step says what it shows.
 demo: setup
-	$(KILN) sample-data --start $(DEMO_START) --days 90
-	$(KILN) validate
-	$(KILN) backfill --all --start $(DEMO_START) --end $(DEMO_END)
-	$(KILN) status --rows 3
-	$(KILN) report --last 3
+	@echo "== 1/6 sample raw events (purchases, clicks) into $(KILN_WAREHOUSE)/raw"
+	@$(KILN) sample-data --start $(DEMO_START) --days 90
+	@echo "== 2/6 check every definition in feature_defs/ and suite in expectations/"
+	@$(KILN) validate
+	@echo "== 3/6 backfill $(DEMO_START)..$(DEMO_END) through the quality gate (user_purchases warns on purpose)"
+	@$(KILN) backfill --all --start $(DEMO_START) --end $(DEMO_END)
+	@echo "== 4/6 the run history and where each report is"
+	@$(KILN) report --last 3
+	@echo "== 5/6 push the latest user_purchases snapshot to the online store (SQLite) and read one key back"
+	@$(KILN) push user_purchases
+	@$(KILN) get user_purchases user_id=7
+	@echo "== 6/6 next: 'make airflow' starts the Airflow UI with one DAG per definition (http://localhost:8080)"
 
 # Airflow UI with one DAG per definition (airflow standalone, SQLite, state in ./airflow_home).
 airflow: setup

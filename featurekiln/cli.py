@@ -286,13 +286,14 @@ def _snapshot_table(view: FeatureView, frame, day: date, limit: int) -> Table:  
 def status(
     rows: Annotated[int, typer.Option("--rows", min=0, help="Also show this many rows of each latest snapshot.")] = 0,
 ) -> None:
-    """Per view: the table location, rows, first and last snapshot."""
+    """Per view: the table location, rows, the days it holds, and the holes between them."""
     from featurekiln.layout import table_path
-    from featurekiln.offline.delta_table import table_exists
+    from featurekiln.offline.delta_table import materialized_days, table_exists
+    from featurekiln.planning.intervals import gaps
 
     views = load_catalog(state.settings.defs_dir)
     spark = _spark()
-    table = Table("view", "rows", "first ds", "last ds", "table")
+    table = Table("view", "rows", "days", "holes", "table")
     samples: list[Table] = []
     for view in views.values():
         path = table_path(state.settings, view.name)
@@ -300,10 +301,12 @@ def status(
             table.add_row(view.name, "-", "-", "-", f"{path} (not built)")
             continue
         frame = spark.read.format("delta").load(path)
-        stats = frame.selectExpr("count(*)", "min(ds)", "max(ds)").first()
-        table.add_row(view.name, str(stats[0]), str(stats[1]), str(stats[2]), path)
-        if rows and stats[2] is not None:
-            samples.append(_snapshot_table(view, frame, stats[2], rows))
+        stats = frame.selectExpr("count(*)", "max(ds)").first()
+        held = materialized_days(spark, path)
+        holes = gaps(held)
+        table.add_row(view.name, str(stats[0]), _ranges(held), f"[red]{_ranges(holes)}[/red]" if holes else "none", path)
+        if rows and stats[1] is not None:
+            samples.append(_snapshot_table(view, frame, stats[1], rows))
     out.print(table)
     for sample in samples:
         out.print(sample)
@@ -447,6 +450,15 @@ def sample_data(
     )
     for name, rows in counts.items():
         out.print(f"wrote {rows} rows to {state.settings.warehouse_path('raw', name)}")
+
+
+def _ranges(intervals: list[tuple[date, date]]) -> str:
+    """``2025-01-01..2025-01-10, 2025-01-15`` for half-open day intervals."""
+    from featurekiln.planning.intervals import ONE_DAY
+
+    return ", ".join(
+        f"{start}" if end - start == ONE_DAY else f"{start}..{end - ONE_DAY}" for start, end in intervals
+    ) or "-"
 
 
 def _cell(value: object) -> str:

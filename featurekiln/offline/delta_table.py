@@ -8,31 +8,45 @@ a crash leaves each chunk either old or new.
 from __future__ import annotations
 
 import json
+import logging
+import random
+import time
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import date, timedelta
 from typing import TYPE_CHECKING
 
 from featurekiln.errors import TableError
 from featurekiln.layout import table_path
-from featurekiln.planning.intervals import Interval
+from featurekiln.planning.intervals import ONE_DAY, Interval, from_inclusive, merge
 from featurekiln.settings import Settings
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
+log = logging.getLogger(__name__)
 
-CREATE_ATTEMPTS = 3
-_CREATE_RACE = ("DELTA_PROTOCOL_CHANGED", "ProtocolChangedException", "DELTA_METADATA_CHANGED", "MetadataChangedException")
+COMMIT_ATTEMPTS = 8
+RETRY_SECONDS = 0.5
+# Delta's optimistic concurrency: another writer committed first (created the table,
+# or wrote some of the same days). Python class names and Delta's error classes.
+_CONFLICTS = (
+    "DeltaConcurrentModificationException", "ConcurrentAppendException", "ConcurrentDeleteReadException",
+    "ConcurrentDeleteDeleteException", "ConcurrentTransactionException", "ConcurrentWriteException",
+    "ProtocolChangedException", "MetadataChangedException", "DELTA_CONCURRENT_", "DELTA_PROTOCOL_CHANGED",
+    "DELTA_METADATA_CHANGED",
+)
 
 
-def lost_create_race(error: Exception) -> bool:
-    """Whether ``error`` is Delta's report that another writer created the table first.
+def lost_commit_race(error: Exception) -> bool:
+    """Whether ``error`` is Delta's report that another writer committed first.
 
-    Two writers that both find no table (say two Airflow runs publishing their
-    first days at once) both try to create it; the loser may simply write again.
+    Two runs of one view may write the same days at once (a nightly run during a
+    backfill, two overlapping backfills), or both create the table. Their output
+    for a day is the same (a snapshot is a function of the definition and the
+    events), so the loser simply commits again on top of the winner's version.
     """
     text = f"{type(error).__name__} {error}"
-    return any(marker in text for marker in _CREATE_RACE)
+    return any(marker in text for marker in _CONFLICTS)
 
 
 def table_exists(spark: SparkSession, path: str) -> bool:
@@ -93,13 +107,19 @@ def replace_days(
             are then cleared).
         metadata: recorded as the commit's ``userMetadata`` (JSON).
 
+    A commit that loses a race with another writer of the same table (see
+    :func:`lost_commit_race`) is retried, up to 8 attempts with growing pauses.
+
     Raises:
-        TableError: the table exists with another schema.
+        TableError: the table exists with another schema, or other writers kept
+            winning every attempt.
     """
     from delta.tables import DeltaTable
+    from pyspark.sql import functions as F
 
-    writer = frame.write.format("delta").option("userMetadata", json.dumps(metadata, sort_keys=True))
-    for attempt in range(1, CREATE_ATTEMPTS + 1):
+    text = json.dumps(metadata, sort_keys=True)
+    writer = frame.write.format("delta").option("userMetadata", text)
+    for attempt in range(1, COMMIT_ATTEMPTS + 1):
         try:
             if table_exists(spark, path):
                 _check_schema(spark, path, frame, name)
@@ -107,12 +127,41 @@ def replace_days(
             else:
                 writer.mode("append").partitionBy("ds").save(path)
             break
-        except Exception as error:  # noqa: BLE001 - only a lost race to create the table is retried
-            if attempt == CREATE_ATTEMPTS or not lost_create_race(error):
+        except Exception as error:  # noqa: BLE001 - only a lost commit race is retried
+            if not lost_commit_race(error):
                 raise
-    last = DeltaTable.forPath(spark, path).history(1).select("version", "operationMetrics").first()
+            if attempt == COMMIT_ATTEMPTS:
+                raise TableError(
+                    f"{name}: days {interval[0]}..{interval[1] - timedelta(days=1)}: other runs of this view kept "
+                    f"committing first ({COMMIT_ATTEMPTS} attempts); nothing of these days was written, run again"
+                ) from error
+            log.info("%s: another run committed days of %s first; writing again (attempt %d)", name, path, attempt + 1)
+            time.sleep(RETRY_SECONDS * attempt * (1 + random.random()))  # noqa: S311 - jitter, not security
+    # Our own commit, found by its metadata: another writer may have committed after it.
+    ours = DeltaTable.forPath(spark, path).history(20).where(F.col("userMetadata") == F.lit(text))
+    last = ours.orderBy("version", ascending=False).select("version", "operationMetrics").first()
     metrics = last["operationMetrics"] or {}
     return CommitInfo(version=int(last["version"]), rows=int(metrics.get("numOutputRows", 0)))
+
+
+def materialized_days(spark: SparkSession, path: str) -> list[Interval]:
+    """The days the table at ``path`` holds, as merged intervals.
+
+    A day counts when it has rows, or when a commit that is still in the table's
+    history wrote it (a chunk may have no rows on a day without active keys).
+    A day that no commit wrote is a hole, even between written days.
+    """
+    from delta.tables import DeltaTable
+    from pyspark.sql import functions as F
+
+    days = [(row[0], row[0] + ONE_DAY) for row in spark.read.format("delta").load(path).select("ds").distinct().collect()]
+    for row in DeltaTable.forPath(spark, path).history().where(F.col("userMetadata").isNotNull()).select("userMetadata").collect():
+        try:
+            meta = json.loads(row[0])
+            days.append(from_inclusive(date.fromisoformat(meta["start"]), date.fromisoformat(meta["end"])))
+        except (ValueError, KeyError, TypeError):
+            continue  # a commit that featurekiln did not write
+    return merge(days)
 
 
 def chunk_metadata(view_name: str, fingerprint: str, interval: Interval, run_id: str, trigger: str) -> dict[str, object]:

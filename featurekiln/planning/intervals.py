@@ -73,3 +73,9 @@ def missing(wanted: Interval, have: Iterable[Interval]) -> list[Interval]:
 def widen_back(interval: Interval, days_back: int) -> Interval:
     """``interval`` with its start moved ``days_back`` days earlier."""
     return (interval[0] - timedelta(days=days_back), interval[1])
+
+
+def gaps(intervals: Iterable[Interval]) -> list[Interval]:
+    """The days between the first and the last day of ``intervals`` that none of them covers."""
+    merged = merge(intervals)
+    return [(left[1], right[0]) for left, right in zip(merged, merged[1:])]

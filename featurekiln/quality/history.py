@@ -50,15 +50,15 @@ def record_run(spark: SparkSession, settings: Settings, report: RunReport) -> No
         report.quarantine,
         report.error,
     )
-    from featurekiln.offline.delta_table import CREATE_ATTEMPTS, lost_create_race
+    from featurekiln.offline.delta_table import COMMIT_ATTEMPTS, lost_commit_race
 
     frame = spark.createDataFrame([row], HISTORY_SCHEMA)
-    for attempt in range(1, CREATE_ATTEMPTS + 1):
+    for attempt in range(1, COMMIT_ATTEMPTS + 1):
         try:
             frame.write.format("delta").mode("append").save(history_path(settings))
             return
         except Exception as error:  # noqa: BLE001 - only a lost race to create the table is retried
-            if attempt == CREATE_ATTEMPTS or not lost_create_race(error):
+            if attempt == COMMIT_ATTEMPTS or not lost_commit_race(error):
                 raise
 
 

@@ -262,3 +262,54 @@ def test_killed_backfill_leaves_each_day_old_or_new(
 
     run_backfill(spark, settings, first, last)
     assert_frames_match(table_frame(spark, settings, collect_frame), new, keys)
+
+
+def test_concurrent_overlapping_backfills_both_succeed_without_holes(
+    spark: SparkSession, full: Full, warehouse: Path, collect_frame: Collect, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The case of the experience issue: two overlapping backfills of one view at once, one day per commit."""
+    import logging
+    import threading
+
+    from featurekiln.offline.delta_table import materialized_days
+
+    write_sample_sources(warehouse, seed=3, **SAMPLE)
+    settings = settings_for(warehouse)
+    errors: list[BaseException] = []
+
+    def backfill(first: date, last: date) -> None:
+        try:
+            run_backfill(spark, settings, first, last, chunk_days=1)
+        except BaseException as error:  # noqa: BLE001 - reported by the assertion below
+            errors.append(error)
+
+    caplog.set_level(logging.INFO, logger="featurekiln.offline.delta_table")
+    first = threading.Thread(target=backfill, args=(day(1), day(22)))
+    second = threading.Thread(target=backfill, args=(day(6), day(30)))
+    first.start()
+    time.sleep(3)
+    second.start()
+    first.join()
+    second.join()
+    assert not errors, errors
+    assert materialized_days(spark, str(table_path(warehouse))) == [(day(1), day(31))]
+    assert_frames_match(table_frame(spark, settings, collect_frame), full.frame, keys_of_view())
+
+
+def test_status_shows_the_holes_of_a_table(spark: SparkSession, warehouse: Path) -> None:
+    from typer.testing import CliRunner
+
+    from featurekiln.cli import app
+    from featurekiln.offline.delta_table import materialized_days
+
+    write_sample_sources(warehouse, seed=3, **SAMPLE)
+    settings = settings_for(warehouse)
+    run_backfill(spark, settings, day(1), day(5))
+    run_backfill(spark, settings, day(10), day(12))
+    run_backfill(spark, settings, day(14), day(14))
+    assert materialized_days(spark, str(table_path(warehouse))) == [(day(1), day(6)), (day(10), day(13)), (day(14), day(15))]
+    result = CliRunner().invoke(app, ["status", "--defs", str(SAMPLE_DEFS), "--warehouse", str(warehouse)])
+    assert result.exit_code == 0, result.output
+    line = next(x for x in result.output.splitlines() if VIEW in x)
+    assert "2025-01-01..2025-01-05, 2025-01-10..2025-01-12, 2025-01-14" in line
+    assert "2025-01-06..2025-01-09, 2025-01-13" in line

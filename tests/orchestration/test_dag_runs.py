@@ -107,3 +107,42 @@ def test_nightly_run_serves_the_latest_snapshot_online(dag, warehouse, table_row
         for column, value in row.items():
             if column not in ("ds", "feature_ts"):
                 assert online[column] == value, (column, row, online)
+
+
+def test_nightly_run_during_a_cli_backfill_of_the_same_days(
+    spark, sample_warehouse, monkeypatch, cli_reference, table_rows
+) -> None:
+    """The nightly DAG run and a CLI backfill write the same day at once: both succeed, no hole."""
+    import threading
+
+    from featurekiln.definitions import load_catalog
+    from featurekiln.offline.delta_table import materialized_days
+    from featurekiln.orchestration import build_dags
+    from featurekiln.runner import backfill
+    from featurekiln.settings import Settings
+
+    root = sample_warehouse("concurrent")
+    env = {"KILN_DEFS": str(SAMPLE_DEFS), "KILN_WAREHOUSE": str(root), "KILN_SPARK_MASTER": "local[2]"}
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.delenv("KILN_SPARK_CONN_ID", raising=False)
+    settings = Settings.from_env()
+    dag = build_dags(settings=settings, only=f"kiln_{VIEW}").dags[f"kiln_{VIEW}"]
+    errors: list[BaseException] = []
+
+    def cli_backfill() -> None:
+        try:
+            view = load_catalog(SAMPLE_DEFS)[VIEW]
+            backfill(view, date(2025, 1, 5), date(2025, 1, 13), settings=settings, spark=spark, chunk_days=1)
+        except BaseException as error:  # noqa: BLE001 - reported by the assertion below
+            errors.append(error)
+
+    thread = threading.Thread(target=cli_backfill)
+    thread.start()
+    run = dag.test(logical_date=NIGHTLY_LOGICAL_DATE)  # computes ds 2025-01-13, the backfill's last day
+    thread.join()
+    assert run.state == "success", states(run)
+    assert not errors, errors
+    table = str(root / "features" / VIEW)
+    assert materialized_days(spark, table) == [(date(2025, 1, 5), date(2025, 1, 14))]
+    assert table_rows(table).equals(table_rows(cli_reference))

@@ -78,3 +78,13 @@ def test_lookback_defaults_to_zero_and_parses_days(tmp_path) -> None:  # noqa: A
     (tmp_path / "v.yaml").write_text(yaml.safe_dump(data))
     view, _, problems = load_file(tmp_path / "v.yaml")
     assert problems == [] and view is not None and view.lookback_days == 3
+
+
+def test_gaps_are_the_uncovered_days_between_intervals() -> None:
+    from featurekiln.planning.intervals import gaps
+
+    jan = lambda d: date(2025, 1, d)  # noqa: E731
+    assert gaps([]) == []
+    assert gaps([(jan(1), jan(5))]) == []
+    assert gaps([(jan(10), jan(12)), (jan(1), jan(5)), (jan(4), jan(8))]) == [(jan(8), jan(10))]
+    assert gaps([(jan(1), jan(3)), (jan(3), jan(5)), (jan(6), jan(7))]) == [(jan(5), jan(6))]
