@@ -15,7 +15,7 @@ import logging
 import sys
 from collections.abc import Callable
 from dataclasses import replace
-from datetime import date, datetime
+from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Annotated, Any, get_type_hints
 
@@ -256,6 +256,85 @@ def backfill(
         raise KilnError(f"{len(failures)} view(s) failed their expectations: see the lines above and `kiln report`")
 
 
+def _selected(views: list[str] | None) -> list[FeatureView]:
+    """The named views, or every view when none is named."""
+    catalog = load_catalog(state.settings.defs_dir)
+    return [_view(name) for name in views] if views else list(catalog.values())
+
+
+def _until(until: str | None) -> date:
+    from featurekiln.planning.intervals import latest_complete_day
+
+    return _parse_day(until, "--until") if until else latest_complete_day(datetime.now(timezone.utc))
+
+
+@command()
+def plan(
+    views: Annotated[list[str] | None, typer.Argument(help="View name(s); default: every view.", show_default=False)] = None,
+    until: Annotated[str | None, typer.Option("--until", help="Last snapshot day wanted (default: yesterday, UTC).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON list, one object per view.")] = False,
+) -> None:
+    """Per view: the days materialized, missing, stale, and what `kiln run` would compute and read."""
+    from featurekiln import runner
+    from featurekiln.planning.materialization import inclusive
+
+    selected, last = _selected(views), _until(until)
+    spark = _spark()
+    plans = [runner.plan_run(view, last, settings=state.settings, spark=spark) for view in selected]
+    if as_json:
+        typer.echo(json.dumps([p.to_json() for p in plans]))
+        return
+    table = Table("view", "materialized", "missing", "stale", "will compute", "reads events", title=f"plan until {last}")
+    for item in plans:
+        cells = [_inclusive_text(inclusive(getattr(item, name))) for name in
+                 ("materialized", "missing", "stale", "will_compute", "reads_events")]
+        table.add_row(item.view, cells[0], cells[1], f"[red]{cells[2]}[/red]" if item.stale else cells[2], *cells[3:])
+    out.print(table)
+    for item in plans:
+        if item.refused:
+            err.print(f"[yellow]refused:[/yellow] {item.refused}", highlight=False, soft_wrap=True)
+
+
+def _inclusive_text(ranges: list[list[str]]) -> str:
+    return ", ".join(a if a == b else f"{a}..{b}" for a, b in ranges) or "-"
+
+
+@command()
+def run(
+    views: Annotated[list[str] | None, typer.Argument(help="View name(s); default: every view.", show_default=False)] = None,
+    until: Annotated[str | None, typer.Option("--until", help="Last snapshot day wanted (default: yesterday, UTC).")] = None,
+) -> None:
+    """Compute what `kiln plan` says, through the quality gate; publish; push online views. Nothing to do is fine."""
+    from featurekiln import runner
+    from featurekiln.errors import StaleTableError
+
+    selected, last = _selected(views), _until(until)
+    spark = _spark()
+    problems: list[KilnError] = []
+    for view in selected:
+        try:
+            result = runner.run(view, last, settings=state.settings, spark=spark)
+        except (QualityError, StaleTableError) as error:
+            problems.append(error)
+            for line in error.problems:
+                err.print(f"[red]failed:[/red] {line}", highlight=False, soft_wrap=True)
+            continue
+        if result.plan.nothing_to_do:
+            out.print(f"[green]up to date[/green]: {view.name} until {last}", highlight=False)
+            continue
+        for done in result.backfills:
+            report = done.report
+            colour = {"success": "green", "warned": "yellow"}.get(report.status, "red")
+            out.print(f"[{colour}]{report.status}[/{colour}]: {view.name} {done.plan.chunks[0].start}.."
+                      f"{done.plan.chunks[-1].last}: {done.rows} rows; report: {report.report}", highlight=False,
+                      soft_wrap=True)
+        if result.pushed is not None:
+            out.print(f"[green]pushed[/green]: {view.name} ds={result.pushed.ds}: {result.pushed.rows} rows online",
+                      highlight=False)
+    if problems:
+        raise KilnError(f"{len(problems)} view(s) did not run: see the lines above")
+
+
 @command()
 def show(
     view: Annotated[str, typer.Argument(help="View name.")],
@@ -385,16 +464,14 @@ def push(
     ds: Annotated[str | None, typer.Option("--ds", help="Snapshot day to push (default: the latest published).")] = None,
 ) -> None:
     """Push a published snapshot of the view to the online store; a newer snapshot online always wins."""
-    from featurekiln.online.push import latest_snapshot_day, push_view, require_online
-    from featurekiln.quality.history import require_validated
+    from featurekiln import runner
+    from featurekiln.online.push import require_online
 
     definition = _view(view)
     require_online(definition)
     spark = _spark()
-    day = _parse_day(ds, "--ds") if ds else latest_snapshot_day(spark, state.settings, definition)
-    require_validated(spark, state.settings, definition.name, day)
-    with err.status(f"pushing {definition.name} ds={day} ..."):
-        result = push_view(spark, definition, state.settings, day)
+    with err.status(f"pushing {definition.name} ..."):
+        result = runner.push(definition, _parse_day(ds, "--ds") if ds else None, settings=state.settings, spark=spark)
     out.print(
         f"[green]pushed[/green]: {result.view} ds={result.ds} -> {result.store}: {result.rows} rows, "
         f"{result.written} written, {result.skipped} unchanged or newer online, {result.deleted} inactive deleted "

@@ -65,6 +65,14 @@ class TableError(KilnError):
     """A feature table is missing, or its schema does not match the definition."""
 
 
+class StaleTableError(TableError):
+    """The feature table holds days computed with another version of the definition.
+
+    A run or a push would mix two semantics; the message names the days and the
+    command that rebuilds them.
+    """
+
+
 class QualityError(KilnError):
     """Computed snapshots failed blocking expectations; nothing of them was published.
 

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from typing import TYPE_CHECKING
 
-from featurekiln.errors import KilnError, QualityError
+from featurekiln.errors import KilnError, QualityError, StaleTableError
 from featurekiln.planning.plan import BackfillPlan, Chunk, plan_backfill
 from featurekiln.quality.results import ChunkValidation, RunReport
 from featurekiln.settings import Settings
@@ -34,6 +34,9 @@ from featurekiln.definitions.models import FeatureView
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
+
+    from featurekiln.online.push import PushResult
+    from featurekiln.planning.materialization import ViewPlan
 
     from featurekiln.quality.suites import Suite
 
@@ -373,3 +376,81 @@ def publish(
             remove(spark, path)
             log.info("%s: chunk %s published as version %d (%d rows)", view.name, chunk, commit.version, commit.rows)
     return report
+
+
+@dataclass
+class RunResult:
+    """What ``kiln run`` did for one view: its plan, the backfills of each computed range, the push."""
+
+    plan: ViewPlan
+    backfills: list[BackfillResult] = field(default_factory=list)
+    pushed: PushResult | None = None
+
+
+def plan_run(view: FeatureView, until: date, *, settings: Settings, spark: SparkSession) -> ViewPlan:
+    """The plan of a run of ``view`` up to ``until`` (included), from what its table holds (``kiln plan``)."""
+    from featurekiln.layout import table_path
+    from featurekiln.offline.delta_table import day_fingerprints
+    from featurekiln.planning.materialization import plan_view
+
+    return plan_view(view, day_fingerprints(spark, table_path(settings, view.name)), until)
+
+
+def run(
+    view: FeatureView,
+    until: date,
+    *,
+    settings: Settings,
+    spark: SparkSession,
+    trigger: str = "run",
+    on_chunk: Callable[[ChunkResult], None] | None = None,
+) -> RunResult:
+    """Compute exactly what :func:`plan_run` says, through the quality gate; push an online view's latest day.
+
+    Each range of ``will_compute`` is one :func:`backfill` (chunked, each chunk
+    validated and committed atomically). Nothing to do is not an error.
+
+    Raises:
+        StaleTableError: the table holds days of another definition and the view
+            says ``on_change: refuse``; nothing is computed.
+        QualityError, SourceError, TableError, SparkFailure: as :func:`backfill`.
+    """
+    from featurekiln.planning.intervals import ONE_DAY
+
+    plan = plan_run(view, until, settings=settings, spark=spark)
+    if plan.refused:
+        raise StaleTableError(plan.refused)
+    result = RunResult(plan)
+    for start, end in plan.will_compute:
+        result.backfills.append(
+            backfill(view, start, end - ONE_DAY, settings=settings, spark=spark, trigger=trigger, on_chunk=on_chunk)
+        )
+    if view.online and result.backfills and result.backfills[-1].rows:
+        result.pushed = push(view, None, settings=settings, spark=spark)
+    return result
+
+
+def push(view: FeatureView, ds: date | None, *, settings: Settings, spark: SparkSession) -> PushResult:
+    """Push snapshot ``ds`` (default: the latest) of an online view, if a validated run published it
+    with the current definition (``kiln push``).
+
+    Raises:
+        OnlineStoreError: the view is not online, or the store refused.
+        UnvalidatedError: no validated run published the day.
+        StaleTableError: the day was computed with another version of the definition.
+    """
+    from featurekiln.layout import table_path
+    from featurekiln.offline.delta_table import day_fingerprints
+    from featurekiln.online.push import latest_snapshot_day, push_view, require_online
+    from featurekiln.quality.history import require_validated
+
+    require_online(view)
+    day = ds or latest_snapshot_day(spark, settings, view)
+    written_by = day_fingerprints(spark, table_path(settings, view.name)).get(day)
+    if written_by is not None and written_by != view.fingerprint():
+        raise StaleTableError(
+            f"{view.name}: snapshot {day} was computed with another version of the definition; rebuild it with "
+            f"`kiln backfill {view.name} --start {day} --end {day}` (or the whole table) before serving it"
+        )
+    require_validated(spark, settings, view.name, day)
+    return push_view(spark, view, settings, day)

@@ -26,11 +26,14 @@ def _midnight(day: date) -> datetime:
     return datetime.combine(day, time(0), tzinfo=timezone.utc)
 
 
-def read_source(spark: SparkSession, view: FeatureView, settings: Settings) -> DataFrame:
+def read_source(spark: SparkSession, view: FeatureView, settings: Settings, landed_from: date | None = None) -> DataFrame:
     """The raw source of ``view`` with its ``filter`` and ``query`` applied.
 
     ``filter`` is applied to the source first; ``query`` then runs over the
-    filtered rows as the temporary view ``source``.
+    filtered rows as the temporary view ``source``. With ``landed_from`` and a
+    ``source.partition_by`` column (the day an event landed, never before its
+    event day), only the partitions that landed on or after that day are read:
+    the events of days ``>= landed_from`` all lie there.
 
     Raises:
         SourceError: the source cannot be read, or its filter/query fails.
@@ -48,6 +51,8 @@ def read_source(spark: SparkSession, view: FeatureView, settings: Settings) -> D
         problem = f"no {view.source.format} data at {path!r}" if "PATH_NOT_FOUND" in str(error) else (
             f"cannot read {view.source.format} source {path!r}: {_short(error)}")
         raise SourceError(f"{view.name}: {view.where('source.path')}: {problem}") from error
+    if landed_from is not None and view.source.partition_by:
+        frame = _landed_since(view, frame, landed_from)
     try:
         if view.source.filter:
             frame = frame.where(view.source.filter)
@@ -76,7 +81,7 @@ def read_events(spark: SparkSession, view: FeatureView, settings: Settings, even
     from pyspark.sql import functions as F
     from pyspark.sql.types import DateType, StringType, TimestampNTZType, TimestampType
 
-    frame = read_source(spark, view, settings)
+    frame = read_source(spark, view, settings, landed_from=events[0])
     columns = set(frame.columns)
     needed = [*view.keys, view.source.timestamp]
     absent = [c for c in needed if c not in columns]
@@ -108,6 +113,24 @@ def read_events(spark: SparkSession, view: FeatureView, settings: Settings, even
     start, end = _midnight(events[0]), _midnight(events[1])
     out = frame.select(*selected).where((F.col(TS) >= F.lit(start)) & (F.col(TS) < F.lit(end)))
     return out.dropna(subset=view.keys)
+
+
+def _landed_since(view: FeatureView, frame: DataFrame, first: date) -> DataFrame:
+    """Rows whose landing day (``source.partition_by``) is ``first`` or later; pruned partitions are not read."""
+    from pyspark.sql import functions as F
+    from pyspark.sql.types import DateType, StringType
+
+    column = view.source.partition_by
+    if column not in frame.columns:
+        raise SourceError(f"{view.name}: {view.where('source.partition_by')}: the source has no column {column!r}; "
+                          f"it has: {', '.join(sorted(frame.columns))}")
+    kind = frame.schema[column].dataType
+    if isinstance(kind, DateType):
+        return frame.where(F.col(column) >= F.lit(first))
+    if isinstance(kind, StringType):  # 'YYYY-MM-DD' sorts like the day it names
+        return frame.where(F.col(column) >= F.lit(first.isoformat()))
+    raise SourceError(f"{view.name}: {view.where('source.partition_by')}: column {column!r} is "
+                      f"{kind.simpleString()}; use a date or a 'YYYY-MM-DD' string column")
 
 
 def _event_time(view: FeatureView, raw: Column, raw_type: DataType) -> Column:

@@ -85,6 +85,11 @@ class Source(_Model):
     timestamp: str = Field(min_length=1, description="event-time column (UTC)")
     filter: str | None = Field(default=None, description="Spark SQL predicate applied to the source")
     query: str | None = Field(default=None, description="Spark SQL SELECT over the view `source`")
+    partition_by: str | None = Field(
+        default=None,
+        description="column the source is partitioned by: the day an event landed (date or 'YYYY-MM-DD'), "
+        "never before its event day; limits what a run reads",
+    )
 
 
 class FeatureView(_Model):
@@ -103,6 +108,11 @@ class FeatureView(_Model):
     features: list[Feature] = Field(min_length=1)
     online: bool = False
     expectations: str | None = None
+    on_change: Literal["refuse", "rebuild"] = Field(
+        default="refuse",
+        description="what runs do with days computed by an older version of the definition: refuse to mix "
+        "them (and say how to rebuild), or rebuild them",
+    )
     # Where the definition came from: its file and the line of every field (set by the loader).
     _file: str | None = PrivateAttr(default=None)
     _lines: dict[str, int] = PrivateAttr(default_factory=dict)
@@ -154,6 +164,20 @@ class FeatureView(_Model):
         return self.name
 
     def fingerprint(self) -> str:
-        """A short hash of everything that changes the computed data."""
-        payload = self.model_dump_json(include={"entity", "source", "ttl", "features"})
+        """A short hash of everything that changes the computed snapshots, and of nothing else.
+
+        Covered: the source (path, format, timestamp, filter, query), the keys, the
+        ttl and every feature's name, aggregation, expr and window, in order.
+        Not covered: description, owner, tags, entity name, schedule, lookback,
+        online, expectations, on_change, a feature's description, and the
+        source's ``partition_by`` (it limits what is read, not what is computed).
+        """
+        payload = self.model_dump_json(
+            include={
+                "entity": {"keys"},
+                "source": {"path", "format", "timestamp", "filter", "query"},
+                "ttl": True,
+                "features": {"__all__": {"name", "agg", "expr", "window"}},
+            }
+        )
         return hashlib.sha256(payload.encode()).hexdigest()[:16]

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 from featurekiln.errors import TableError
 from featurekiln.layout import table_path
-from featurekiln.planning.intervals import ONE_DAY, Interval, from_inclusive, merge
+from featurekiln.planning.intervals import ONE_DAY, Interval, days, from_inclusive, merge
 from featurekiln.settings import Settings
 
 if TYPE_CHECKING:
@@ -144,24 +144,38 @@ def replace_days(
     return CommitInfo(version=int(last["version"]), rows=int(metrics.get("numOutputRows", 0)))
 
 
-def materialized_days(spark: SparkSession, path: str) -> list[Interval]:
-    """The days the table at ``path`` holds, as merged intervals.
+UNKNOWN_FINGERPRINT = "unknown"
 
-    A day counts when it has rows, or when a commit that is still in the table's
-    history wrote it (a chunk may have no rows on a day without active keys).
-    A day that no commit wrote is a hole, even between written days.
+
+def day_fingerprints(spark: SparkSession, path: str) -> dict[date, str]:
+    """Every snapshot day the table at ``path`` holds, with the fingerprint of the definition that wrote it.
+
+    Replays the featurekiln commits still in the table's Delta history (their
+    ``userMetadata``: fingerprint and inclusive day range) in version order, so
+    the last commit of a day wins; a chunk commit covers its days even when a day
+    has no rows (no active key). A day with rows that no surviving commit names
+    has the fingerprint ``"unknown"``. An absent table holds no days.
     """
     from delta.tables import DeltaTable
     from pyspark.sql import functions as F
 
-    days = [(row[0], row[0] + ONE_DAY) for row in spark.read.format("delta").load(path).select("ds").distinct().collect()]
-    for row in DeltaTable.forPath(spark, path).history().where(F.col("userMetadata").isNotNull()).select("userMetadata").collect():
+    if not table_exists(spark, path):
+        return {}
+    held = {row[0]: UNKNOWN_FINGERPRINT for row in spark.read.format("delta").load(path).select("ds").distinct().collect()}
+    commits = DeltaTable.forPath(spark, path).history().where(F.col("userMetadata").isNotNull())
+    for row in commits.orderBy("version").select("userMetadata").collect():
         try:
             meta = json.loads(row[0])
-            days.append(from_inclusive(date.fromisoformat(meta["start"]), date.fromisoformat(meta["end"])))
+            first, last, fingerprint = date.fromisoformat(meta["start"]), date.fromisoformat(meta["end"]), meta["fingerprint"]
         except (ValueError, KeyError, TypeError):
             continue  # a commit that featurekiln did not write
-    return merge(days)
+        held.update(dict.fromkeys(days(from_inclusive(first, last)), str(fingerprint)))
+    return held
+
+
+def materialized_days(spark: SparkSession, path: str) -> list[Interval]:
+    """The days the table at ``path`` holds (see :func:`day_fingerprints`), as merged intervals."""
+    return merge((day, day + ONE_DAY) for day in day_fingerprints(spark, path))
 
 
 def chunk_metadata(view_name: str, fingerprint: str, interval: Interval, run_id: str, trigger: str) -> dict[str, object]:

@@ -22,10 +22,11 @@ view's ``start``.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timedelta
 
 from featurekiln.errors import PlanError
-from featurekiln.planning.intervals import ONE_DAY
+from featurekiln.planning.intervals import ONE_DAY, latest_complete_day
+from featurekiln.planning.intervals import as_utc as _utc
 
 
 @dataclass(frozen=True)
@@ -49,15 +50,6 @@ class DayRange:
         return f"{self.first}..{self.last} ({self.reason})"
 
 
-def _utc(moment: datetime) -> datetime:
-    if moment.tzinfo is None:
-        return moment.replace(tzinfo=timezone.utc)
-    return moment.astimezone(timezone.utc)
-
-
-def latest_complete_day(moment: datetime) -> date:
-    """The latest snapshot day whose cut-off is at or before ``moment``."""
-    return _utc(moment).date() - ONE_DAY
 
 
 def interval_days(start: datetime, end: datetime) -> tuple[date, date]:

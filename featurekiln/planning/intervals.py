@@ -7,7 +7,7 @@ inclusive and end exclusive; an empty interval has ``start >= end``.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta, timezone
 
 Interval = tuple[date, date]
 ONE_DAY = timedelta(days=1)
@@ -79,3 +79,15 @@ def gaps(intervals: Iterable[Interval]) -> list[Interval]:
     """The days between the first and the last day of ``intervals`` that none of them covers."""
     merged = merge(intervals)
     return [(left[1], right[0]) for left, right in zip(merged, merged[1:])]
+
+
+def as_utc(moment: datetime) -> datetime:
+    """``moment`` in UTC; a naive datetime is taken to be UTC already."""
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=timezone.utc)
+    return moment.astimezone(timezone.utc)
+
+
+def latest_complete_day(moment: datetime) -> date:
+    """The latest snapshot day whose cut-off (next midnight, UTC) is at or before ``moment``."""
+    return as_utc(moment).date() - ONE_DAY

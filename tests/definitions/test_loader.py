@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import shutil
 from pathlib import Path
@@ -21,7 +22,7 @@ BROKEN = Path(__file__).parent / "broken"
 EXPECTED: dict[str, list[tuple[int | None, str, str]]] = {
     "unknown_field.yaml": [
         (10, "colour", "unknown field; allowed fields here: name, description, owner, tags, entity, source, start, "
-         "schedule, ttl, lookback, features, online, expectations"),
+         "schedule, ttl, lookback, features, online, expectations, on_change"),
     ],
     "bad_name.yaml": [
         (1, "name", "'GoodView' is not a valid name: lowercase letters, digits and '_', starting with a letter, "
@@ -116,10 +117,42 @@ def test_sample_definitions_load_with_defaults() -> None:
     assert any(v.source.filter for v in views.values()) and any(v.source.query for v in views.values())
 
 
-def test_fingerprint_changes_with_semantics_only() -> None:
-    view = load_catalog(ROOT / "feature_defs")["user_clicks"]
-    assert view.fingerprint() == view.model_copy(update={"description": "other words"}).fingerprint()
-    assert view.fingerprint() != view.model_copy(update={"ttl": 15}).fingerprint()
+SEMANTIC_CHANGES = [
+    ("source", "path", "raw/clicks_v2"), ("source", "format", "delta"), ("source", "timestamp", "ts2"),
+    ("source", "filter", "page IS NOT NULL"), ("source", "query", "SELECT * FROM source WHERE dwell_ms > 0"),
+    ("entity", "keys", ["user_id", "page"]), (None, "ttl", "15d"),
+    ("features", "window", "3d"), ("features", "expr", "dwell_ms * 2"), ("features", "agg", "max"),
+    ("features", "name", "renamed"),
+]
+OTHER_CHANGES = [
+    (None, "description", "other words"), (None, "owner", "someone"), (None, "tags", ["x"]),
+    (None, "schedule", "@weekly"), (None, "online", True), (None, "expectations", "elsewhere"),
+    (None, "lookback", "3d"), (None, "on_change", "rebuild"), ("entity", "name", "visitor"),
+    ("source", "partition_by", "landed"), ("features", "description", "words"),
+]
+
+
+def _changed(raw: dict, where: str | None, field: str, value: object) -> FeatureView:
+    data = copy.deepcopy(raw)
+    if where is None:
+        data[field] = value
+    elif where == "features":
+        data["features"][1][field] = value
+    else:
+        data[where][field] = value
+    return FeatureView.model_validate(data)
+
+
+@pytest.mark.parametrize(("where", "field", "value"), SEMANTIC_CHANGES)
+def test_fingerprint_changes_with_every_field_that_changes_results(where: str | None, field: str, value: object) -> None:
+    raw = yaml.safe_load((ROOT / "feature_defs" / "user_clicks.yaml").read_text())
+    assert _changed(raw, where, field, value).fingerprint() != FeatureView.model_validate(raw).fingerprint()
+
+
+@pytest.mark.parametrize(("where", "field", "value"), OTHER_CHANGES)
+def test_fingerprint_ignores_fields_that_do_not_change_results(where: str | None, field: str, value: object) -> None:
+    raw = yaml.safe_load((ROOT / "feature_defs" / "user_clicks.yaml").read_text())
+    assert _changed(raw, where, field, value).fingerprint() == FeatureView.model_validate(raw).fingerprint()
 
 
 def test_json_schema_accepts_samples_and_rejects_broken() -> None:
