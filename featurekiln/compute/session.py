@@ -21,6 +21,8 @@ BASE_CONF: dict[str, str] = {
     "spark.executor.extraJavaOptions": "-Duser.timezone=UTC",
     "spark.ui.showConsoleProgress": "false",
     "spark.sql.sources.partitionOverwriteMode": "static",
+    # SQL text is taken as written: no '${...}' replaced by Spark settings or system properties.
+    "spark.sql.variable.substitute": "false",
     # One writer per ds partition instead of one per task and partition: fewer, larger files.
     "spark.databricks.delta.optimizeWrite.enabled": "true",
 }

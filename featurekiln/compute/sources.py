@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime, time, timezone
 from typing import TYPE_CHECKING
 
+from featurekiln.compute.read_scope import ReadScope
 from featurekiln.errors import SourceError
 from featurekiln.planning.intervals import Interval
 from featurekiln.settings import Settings
@@ -25,14 +26,20 @@ def _midnight(day: date) -> datetime:
     return datetime.combine(day, time(0), tzinfo=timezone.utc)
 
 
-def read_source(spark: SparkSession, view: FeatureView, settings: Settings) -> DataFrame:
+def read_source(
+    spark: SparkSession, view: FeatureView, settings: Settings, scope: ReadScope | None = None
+) -> DataFrame:
     """The raw source of ``view`` with its ``filter`` and ``query`` applied.
 
     ``filter`` is applied to the source first; ``query`` then runs over the
-    filtered rows as the temporary view ``source``.
+    filtered rows as the temporary view ``source``. Nothing is computed.
+
+    Args:
+        scope: what the source may read; by default the files under ``source.path``.
 
     Raises:
-        SourceError: the source cannot be read, or its filter/query fails.
+        SourceError: the source cannot be read, its filter/query fails, or the
+            result reads anything outside ``source.path``.
     """
     from pyspark.errors import PySparkException
 
@@ -54,6 +61,8 @@ def read_source(spark: SparkSession, view: FeatureView, settings: Settings) -> D
     except PySparkException as error:
         field = "source.query" if view.source.query else "source.filter"
         raise SourceError(f"{view.name}: {field}: {_short(error)}") from error
+    field = "source.query" if view.source.query else "source.filter" if view.source.filter else "source.path"
+    (scope or ReadScope(path)).require(frame, f"{view.name}: {field}")
     return frame
 
 
@@ -67,13 +76,14 @@ def read_events(spark: SparkSession, view: FeatureView, settings: Settings, even
 
     Raises:
         SourceError: a key, the timestamp or a feature expression does not
-            resolve against the source.
+            resolve against the source, or something reads outside ``source.path``.
     """
     from pyspark.errors import PySparkException
     from pyspark.sql import functions as F
     from pyspark.sql.types import DateType, StringType, TimestampNTZType, TimestampType
 
-    frame = read_source(spark, view, settings)
+    scope = ReadScope(settings.resolve(view.source.path))
+    frame = read_source(spark, view, settings, scope)
     columns = set(frame.columns)
     needed = [*view.keys, view.source.timestamp]
     absent = [c for c in needed if c not in columns]
@@ -91,7 +101,7 @@ def read_events(spark: SparkSession, view: FeatureView, settings: Settings, even
         if feature.expr is None:
             continue
         try:
-            frame.select(F.expr(feature.expr))
+            scope.require(frame.select(F.expr(feature.expr)), f"{view.name}: features[{i}].expr")
         except PySparkException as error:
             raise SourceError(f"{view.name}: features[{i}].expr: {feature.expr!r} does not resolve against the source: {_short(error)}") from error
         selected.append(F.expr(feature.expr).alias(value_column(i)))
