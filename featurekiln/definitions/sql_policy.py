@@ -37,6 +37,7 @@ SOURCE_VIEW = "source"
 
 _JVM = "calls a Java method on the cluster"
 _PROTOBUF = "reads a descriptor file from a path"
+_FILE_OPTION = "reads a file that its options name (avroSchemaUrl, rowValidationXSDPath)"
 # Spark built-ins that a definition may not call, with the reason shown to the user.
 DENIED_FUNCTIONS: dict[str, str] = {
     "reflect": _JVM,
@@ -44,6 +45,11 @@ DENIED_FUNCTIONS: dict[str, str] = {
     "try_reflect": _JVM,
     "from_protobuf": _PROTOBUF,
     "to_protobuf": _PROTOBUF,
+    "from_avro": _FILE_OPTION,
+    "to_avro": _FILE_OPTION,
+    "schema_of_avro": _FILE_OPTION,
+    "from_xml": _FILE_OPTION,
+    "schema_of_xml": _FILE_OPTION,
     "python_worker_logs": "reads the logs of the Python workers",
 }
 # Spark syntax written like a call that SHOW SYSTEM FUNCTIONS does not list.
@@ -51,7 +57,8 @@ _SYNTAX_CALLS = frozenset({"try_cast"})
 ALLOWED_FUNCTIONS = (SPARK_BUILTIN_FUNCTIONS | _SYNTAX_CALLS) - DENIED_FUNCTIONS.keys()
 
 # Names whose calls sqlglot parses without recording the name's position.
-_SPECIAL_CALLS = frozenset(Spark.parser_class.FUNCTION_PARSERS) | frozenset(Spark.parser_class.NO_PAREN_FUNCTION_PARSERS)
+_PARSER = Spark.parser_class
+_SPECIAL_CALLS = frozenset(_PARSER.FUNCTION_PARSERS) | frozenset(_PARSER.NO_PAREN_FUNCTION_PARSERS)
 _ONLY_SOURCE = f"a query may read only `{SOURCE_VIEW}` (to use another dataset, see docs/definitions.md)"
 
 
@@ -71,7 +78,8 @@ def _function_problems(tree: exp.Expression, tokens: list[Token]) -> Iterator[st
         if isinstance(parent, exp.Table) and parent.this is node:
             continue  # a table-valued function: reported as a relation
         if isinstance(parent, exp.Dot) and parent.expression is node:
-            yield f"{parent.sql(dialect='spark').split('(')[0]}() names a function in a catalog; call Spark built-in functions by their plain name"
+            name = parent.sql(dialect="spark").split("(")[0]
+            yield f"{name}() names a function in a catalog; call Spark built-in functions by their plain name"
             continue
         token = at.get(node.meta.get("start", -1))
         problem = _call_problem(token.text) if token is not None else None

@@ -82,7 +82,9 @@ REFUSED_QUERIES = {
     # table-valued functions and inline rows
     "SELECT * FROM range(10)": [f"reads the table-valued function range(); {ONLY_SOURCE}"],
     "SELECT * FROM read_files('/data')": [f"reads the table-valued function read_files(); {ONLY_SOURCE}"],
-    "SELECT * FROM source CROSS JOIN explode(array(1, 2))": [f"reads the table-valued function explode(); {ONLY_SOURCE}"],
+    "SELECT * FROM source CROSS JOIN explode(array(1, 2))": [
+        f"reads the table-valued function explode(); {ONLY_SOURCE}"
+    ],
     "SELECT * FROM source s JOIN LATERAL (SELECT * FROM range(3)) r": [
         f"reads the table-valued function range(); {ONLY_SOURCE}"
     ],
@@ -160,7 +162,8 @@ ALLOWED_QUERIES = [
     "SELECT * FROM `source` AS s /* the only relation */ -- trailing\n",
     "SELECT s.user_id, s.event_ts, o.amount FROM source s JOIN source o ON s.user_id = o.user_id",
     "WITH c AS (SELECT * FROM source WHERE amount > 0), d AS (SELECT * FROM c) SELECT * FROM d",
-    "WITH RECURSIVE r AS (SELECT user_id, event_ts FROM source UNION ALL SELECT user_id, event_ts FROM r) SELECT * FROM r",
+    "WITH RECURSIVE r AS (SELECT user_id, event_ts FROM source UNION ALL SELECT user_id, event_ts FROM r) "
+    "SELECT * FROM r",
     "SELECT * FROM (SELECT * FROM (SELECT * FROM source) a) b",
     "SELECT * FROM source WHERE amount > (SELECT avg(amount) FROM source)",
     "SELECT * FROM source WHERE user_id IN (SELECT user_id FROM source WHERE amount > 100)",
