@@ -37,6 +37,8 @@ BASE_CONF: dict[str, str] = {
     # Plain-text log lines (Spark 4 defaults to JSON records), for --debug and the JVM log file.
     "spark.log.structuredLogging.enabled": "false",
     "spark.sql.sources.partitionOverwriteMode": "static",
+    # SQL text is taken as written: no '${...}' replaced by Spark settings or system properties.
+    "spark.sql.variable.substitute": "false",
     # One writer per ds partition instead of one per task and partition: fewer, larger files.
     "spark.databricks.delta.optimizeWrite.enabled": "true",
     # New tables keep their commit log (and so the record of which definition wrote each day,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime, time, timezone
 from typing import TYPE_CHECKING
 
+from featurekiln.compute.read_scope import ReadScope
 from featurekiln.errors import SourceError
 from featurekiln.planning.intervals import Interval
 from featurekiln.settings import Settings
@@ -26,17 +27,27 @@ def _midnight(day: date) -> datetime:
     return datetime.combine(day, time(0), tzinfo=timezone.utc)
 
 
-def read_source(spark: SparkSession, view: FeatureView, settings: Settings, landed_from: date | None = None) -> DataFrame:
+def read_source(
+    spark: SparkSession,
+    view: FeatureView,
+    settings: Settings,
+    scope: ReadScope | None = None,
+    landed_from: date | None = None,
+) -> DataFrame:
     """The raw source of ``view`` with its ``filter`` and ``query`` applied.
 
     ``filter`` is applied to the source first; ``query`` then runs over the
-    filtered rows as the temporary view ``source``. With ``landed_from`` and a
-    ``source.partition_by`` column (the day an event landed, never before its
-    event day), only the partitions that landed on or after that day are read:
-    the events of days ``>= landed_from`` all lie there.
+    filtered rows as the temporary view ``source``. Nothing is computed.
+
+    Args:
+        scope: what the source may read; by default the files under ``source.path``.
+        landed_from: with a ``source.partition_by`` column (the day an event landed,
+            never before its event day), read only the partitions that landed on or
+            after this day: the events of days ``>= landed_from`` all lie there.
 
     Raises:
-        SourceError: the source cannot be read, or its filter/query fails.
+        SourceError: the source cannot be read, its filter/query fails, or the
+            result reads anything outside ``source.path``.
     """
     from pyspark.errors import PySparkException
 
@@ -62,6 +73,8 @@ def read_source(spark: SparkSession, view: FeatureView, settings: Settings, land
     except PySparkException as error:
         field = "source.query" if view.source.query else "source.filter"
         raise SourceError(f"{view.name}: {view.where(field)}: {_short(error)}") from error
+    field = "source.query" if view.source.query else "source.filter" if view.source.filter else "source.path"
+    (scope or ReadScope(path)).require(frame, f"{view.name}: {view.where(field)}")
     return frame
 
 
@@ -75,13 +88,14 @@ def read_events(spark: SparkSession, view: FeatureView, settings: Settings, even
 
     Raises:
         SourceError: a key, the timestamp or a feature expression does not
-            resolve against the source.
+            resolve against the source, or something reads outside ``source.path``.
     """
     from pyspark.errors import PySparkException
     from pyspark.sql import functions as F
     from pyspark.sql.types import DateType, StringType, TimestampNTZType, TimestampType
 
-    frame = read_source(spark, view, settings, landed_from=events[0])
+    scope = ReadScope(settings.resolve(view.source.path))
+    frame = read_source(spark, view, settings, scope, landed_from=events[0])
     columns = set(frame.columns)
     needed = [*view.keys, view.source.timestamp]
     absent = [c for c in needed if c not in columns]
@@ -103,7 +117,7 @@ def read_events(spark: SparkSession, view: FeatureView, settings: Settings, even
         if feature.expr is None:
             continue
         try:
-            frame.select(F.expr(feature.expr))
+            scope.require(frame.select(F.expr(feature.expr)), f"{view.name}: {view.where(f'features[{i}].expr')}")
         except PySparkException as error:
             raise SourceError(
                 f"{view.name}: {view.where(f'features[{i}].expr')}: {feature.expr!r} does not resolve against the "

@@ -2,7 +2,8 @@
 
 Each check yields ``(path, message)`` where ``path`` is the field path as a tuple
 such as ``("features", 2, "expr")``; the loader turns it into file and line.
-SQL is parsed with sqlglot's Spark dialect, so no Spark session is needed.
+SQL is parsed with sqlglot's Spark dialect, so no Spark session is needed; what
+the SQL may do is :mod:`featurekiln.definitions.sql_policy`.
 """
 
 from __future__ import annotations
@@ -11,10 +12,15 @@ from collections.abc import Iterator
 
 import sqlglot
 from sqlglot import exp
+from sqlglot.dialects.dialect import Dialect
+from sqlglot.tokens import Token
+
+from featurekiln.definitions.sql_policy import expression_problems, query_problems
 
 Path = tuple[str | int, ...]
 RESERVED_COLUMNS = ("ds", "feature_ts")
 NEEDS_EXPR = frozenset({"sum", "avg", "min", "max", "last", "first", "count_distinct"})
+_SPARK = Dialect.get_or_raise("spark")
 
 
 def _where(error: sqlglot.errors.SqlglotError) -> str:
@@ -26,37 +32,38 @@ def _where(error: sqlglot.errors.SqlglotError) -> str:
     return "syntax error"
 
 
-def _statements(text: str, what: str) -> tuple[list[exp.Expression], str | None]:
+def _statements(text: str, what: str) -> tuple[list[exp.Expression], list[Token], str | None]:
     try:
-        parsed = sqlglot.parse(text, read="spark")
+        tokens = _SPARK.tokenize(text)
+        parsed = _SPARK.parser().parse(tokens, text)
     except sqlglot.errors.SqlglotError as error:
-        return [], f"not a valid Spark SQL {what}: {_where(error)}"
-    return [s for s in parsed if s is not None], None
+        return [], [], f"not a valid Spark SQL {what}: {_where(error)}"
+    return [s for s in parsed if s is not None], tokens, None
 
 
-def sql_expression_problem(text: str) -> str | None:
-    """Return why ``text`` is not a single Spark SQL expression, or None if it is."""
-    statements, problem = _statements(text, "expression")
+def sql_expression_problems(text: str) -> list[str]:
+    """Why ``text`` is not a single Spark SQL expression that a definition may use (empty if it is)."""
+    statements, tokens, problem = _statements(text, "expression")
     if problem:
-        return problem
+        return [problem]
     if len(statements) != 1:
-        return "must be a single Spark SQL expression, not several statements"
+        return ["must be a single Spark SQL expression, not several statements"]
     node = statements[0]
     if isinstance(node, exp.Query) or not isinstance(node, exp.Condition):
-        return f"must be a single Spark SQL expression, got a {type(node).__name__} statement"
-    return None
+        return [f"must be a single Spark SQL expression, got a {type(node).__name__} statement"]
+    return expression_problems(node, tokens, text)
 
 
-def sql_query_problem(text: str) -> str | None:
-    """Return why ``text`` is not a single Spark SQL SELECT, or None if it is."""
-    statements, problem = _statements(text, "query")
+def sql_query_problems(text: str) -> list[str]:
+    """Why ``text`` is not a single Spark SQL SELECT that a definition may use (empty if it is)."""
+    statements, tokens, problem = _statements(text, "query")
     if problem:
-        return problem
+        return [problem]
     if len(statements) != 1:
-        return f"must be a single SELECT statement, found {len(statements)} statements"
+        return [f"must be a single SELECT statement, found {len(statements)} statements"]
     if not isinstance(statements[0], exp.Query):
-        return f"must be a SELECT statement, not {type(statements[0]).__name__.upper()}"
-    return None
+        return [f"must be a SELECT statement, not {type(statements[0]).__name__.upper()}"]
+    return query_problems(statements[0], tokens, text)
 
 
 def _strings(value: object) -> list[tuple[int, str]]:
@@ -99,8 +106,7 @@ def definition_problems(data: dict) -> Iterator[tuple[Path, str]]:
         if agg in NEEDS_EXPR and expr is None:
             yield ("features", i, "expr"), f"aggregation {agg!r} needs an expr"
         if isinstance(expr, str):
-            problem = sql_expression_problem(expr)
-            if problem:
+            for problem in sql_expression_problems(expr):
                 yield ("features", i, "expr"), problem
 
     if data.get("ttl") is None and features and all(_mapping(f).get("window") is None for f in features):
@@ -108,10 +114,8 @@ def definition_problems(data: dict) -> Iterator[tuple[Path, str]]:
 
     source = _mapping(data.get("source"))
     if isinstance(source.get("filter"), str):
-        problem = sql_expression_problem(source["filter"])
-        if problem:
+        for problem in sql_expression_problems(source["filter"]):
             yield ("source", "filter"), problem
     if isinstance(source.get("query"), str):
-        problem = sql_query_problem(source["query"])
-        if problem:
+        for problem in sql_query_problems(source["query"]):
             yield ("source", "query"), problem

@@ -47,6 +47,18 @@ EXPECTED: dict[str, list[tuple[int | None, str, str]]] = {
     "bad_format.yaml": [(7, "source.format", "input should be 'parquet', 'delta' or 'csv'")],
     "bad_start.yaml": [(9, "start", "'yesterday' is not a date like 2025-01-01")],
     "reserved_name.yaml": [(11, "features[0].name", "'ds' clashes with a key column or a reserved column (ds, feature_ts)")],
+    "query_reads_path.yaml": [
+        (9, "source.query", "reads parquet.`/any/path`; a query may read only `source` (to use another dataset, see "
+         "docs/definitions.md)"),
+    ],
+    "query_joins_table.yaml": [
+        (9, "source.query", "reads delta.`/warehouse/features/user_clicks`; a query may read only `source` (to use "
+         "another dataset, see docs/definitions.md)"),
+    ],
+    "expr_reflect.yaml": [(12, "features[1].expr", "reflect() calls a Java method on the cluster; a definition may not call it")],
+    "filter_java_method.yaml": [
+        (9, "source.filter", "java_method() calls a Java method on the cluster; a definition may not call it"),
+    ],
 }
 
 
