@@ -12,6 +12,7 @@ chunk to the driver and a passing chunk costs one Spark job per metric.
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections.abc import Sequence
 from datetime import date
@@ -41,6 +42,8 @@ def _context() -> Any:  # noqa: ANN401 - a GE data context
     import great_expectations as gx
     from great_expectations.data_context.types.base import ProgressBarsConfig
 
+    # GE forces INFO on this module's logger ("Created temporary directory ..." at every start).
+    logging.getLogger("great_expectations.data_context.types.base").setLevel(logging.WARNING)
     context = gx.get_context(mode="ephemeral")
     context.variables.progress_bars = ProgressBarsConfig(globally=False)
     context.data_sources.add_spark("featurekiln")
