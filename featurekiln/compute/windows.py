@@ -57,7 +57,7 @@ if TYPE_CHECKING:
 EPOCH = date(1970, 1, 1)
 MICROS_PER_DAY = 86_400_000_000
 # Values held per processing group (grid rows x columns): bounds the worker's memory.
-CELL_BUDGET = 1 << 24
+CELL_BUDGET = 1 << 22
 
 
 def _epoch_day(day: date) -> int:
