@@ -78,7 +78,8 @@ def cut_off(ds: date) -> pd.Timestamp:
 def aggregate(agg: str, rows: list[tuple[pd.Timestamp, Any]], has_expr: bool) -> Any:
     """Aggregate ``(event_ts, value)`` pairs of one key and one window.
 
-    ``count`` without expr counts the rows; every other case ignores null values.
+    ``count`` without expr counts the rows; every other case ignores null values,
+    NaN included (DESIGN.md: a floating NaN counts as null).
     """
     if agg == "count" and not has_expr:
         return len(rows)

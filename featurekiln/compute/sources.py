@@ -83,8 +83,8 @@ def read_events(spark: SparkSession, view: FeatureView, settings: Settings, even
 
     Returns:
         Columns: the entity keys, ``_ts`` (timestamp) and ``_v<i>`` for every
-        feature ``i`` that has an ``expr``. Events with a null key or a null
-        timestamp are dropped.
+        feature ``i`` that has an ``expr`` (a floating NaN becomes null). Events
+        with a null key or a null timestamp are dropped.
 
     Raises:
         SourceError: a key, the timestamp or a feature expression does not
@@ -92,7 +92,7 @@ def read_events(spark: SparkSession, view: FeatureView, settings: Settings, even
     """
     from pyspark.errors import PySparkException
     from pyspark.sql import functions as F
-    from pyspark.sql.types import DateType, StringType, TimestampNTZType, TimestampType
+    from pyspark.sql.types import DateType, DoubleType, FloatType, StringType, TimestampNTZType, TimestampType
 
     scope = ReadScope(settings.resolve(view.source.path))
     frame = read_source(spark, view, settings, scope, landed_from=events[0])
@@ -116,14 +116,19 @@ def read_events(spark: SparkSession, view: FeatureView, settings: Settings, even
     for i, feature in enumerate(view.features):
         if feature.expr is None:
             continue
+        value = F.expr(feature.expr)
         try:
-            scope.require(frame.select(F.expr(feature.expr)), f"{view.name}: {view.where(f'features[{i}].expr')}")
+            probe = frame.select(value)
+            scope.require(probe, f"{view.name}: {view.where(f'features[{i}].expr')}")
+            kind = probe.schema[0].dataType
         except PySparkException as error:
             raise SourceError(
                 f"{view.name}: {view.where(f'features[{i}].expr')}: {feature.expr!r} does not resolve against the "
                 f"source: {_short(error)}"
             ) from error
-        selected.append(F.expr(feature.expr).alias(value_column(i)))
+        if isinstance(kind, (FloatType, DoubleType)):
+            value = F.when(~F.isnan(value), value)  # DESIGN.md: NaN counts as null
+        selected.append(value.alias(value_column(i)))
     start, end = _midnight(events[0]), _midnight(events[1])
     out = frame.select(*selected).where((F.col(TS) >= F.lit(start)) & (F.col(TS) < F.lit(end)))
     return out.dropna(subset=view.keys)

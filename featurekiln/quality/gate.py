@@ -1,12 +1,15 @@
 """Run Great Expectations on computed snapshots (a Spark DataFrame) and summarise the outcomes.
 
 One ephemeral GE context per process, with a Spark data source whose batches
-are the DataFrames we hand it. The caller caches the frame: GE computes each
-metric with its own Spark job, and all of them read the same cached chunk.
-Unexpected rows are summarised (``SUMMARY`` result format): every expectation
-reports its observed value and unexpected count, and only the failed ones are
-evaluated again for a handful of sample values, so validation never collects a
-chunk to the driver and a passing chunk costs one Spark job per metric.
+are the DataFrames we hand it. The caller caches the frame.
+
+Three passes at most: :mod:`featurekiln.quality.one_pass` decides the common
+expectations with one Spark aggregation (and the schema); GE evaluates the
+others (``SUMMARY`` result format: observed value and unexpected count, one
+Spark job per metric); then only the failed expectations, from either pass, are
+evaluated again by GE for a handful of sample values. Validation never collects
+a chunk to the driver, and a chunk whose expectations all fit the first pass
+costs one Spark job plus GE's run of the rest.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from datetime import date
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
+from featurekiln.quality import one_pass
 from featurekiln.quality.results import ChunkValidation, Outcome
 from featurekiln.quality.suites import Expectation, Suite
 from featurekiln.settings import prepare_process_environment
@@ -78,9 +82,14 @@ def validate_chunk(frame: DataFrame, view: str, suites: Sequence[Suite], first: 
     started = time.monotonic()
     expectations = [e for suite in suites for e in suite.expectations]
     named = next((s.name for s in suites if s.file), None)
+    decided = one_pass.decide(frame, dict(enumerate(expectations)), rows)
+    results = {i: item for i, item in decided.items() if item["success"]}
+    rest = {i: e for i, e in enumerate(expectations) if i not in decided}
     batch = _batch_definition(view).get_batch(batch_parameters={"dataframe": frame})
-    results = _run(batch, f"{view}.{named or 'baseline'}", dict(enumerate(expectations)), _COUNTS)
+    if rest:
+        results.update(_run(batch, f"{view}.{named or 'baseline'}", rest, _COUNTS))
     failed = {i: expectations[i] for i, item in results.items() if not item.get("success") and item.get("result", {}).get("unexpected_count")}
+    failed.update({i: expectations[i] for i, item in decided.items() if not item["success"]})
     if failed:
         results.update(_run(batch, f"{view}.samples", failed, _SAMPLES))
     return ChunkValidation(

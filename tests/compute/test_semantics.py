@@ -10,6 +10,7 @@ backfilled once per module and compared row by row with
 
 from __future__ import annotations
 
+import math
 import os
 import shutil
 import subprocess
@@ -152,18 +153,26 @@ def random_events(seed: int = 20250301, n: int = 700) -> list[dict[str, Any]]:
     return rows
 
 
+def scores(n: int) -> list[float | None]:
+    """The ``score`` column: a float with real NaNs (null per DESIGN.md) next to nulls and repeated values."""
+    return [math.nan if i % 5 == 0 else None if i % 7 == 0 else float(i % 9) - 2.5 for i in range(n)]
+
+
 def edge_events() -> pd.DataFrame:
-    """Hand-made and random events, typed like the parquet source."""
+    """Hand-made and random events, typed like the parquet source (``score`` stays object: NaN is not None)."""
     frame = pd.DataFrame(hand_made_events() + random_events())
-    return frame.astype({"user_id": "Int64", "region": object, "amount": "float64", "qty": "Int64",
-                         "category": object, "status": object, "event_ts": "datetime64[us, UTC]"})
+    frame = frame.astype({"user_id": "Int64", "region": object, "amount": "float64", "qty": "Int64",
+                          "category": object, "status": object, "event_ts": "datetime64[us, UTC]"})
+    return frame.assign(score=pd.Series(scores(len(frame)), dtype=object))
 
 
 EVENT_SCHEMA = pa.schema([
     ("user_id", pa.int64()), ("region", pa.string()), ("amount", pa.float64()), ("qty", pa.int64()),
     ("category", pa.string()), ("status", pa.string()), ("event_ts", pa.timestamp("us", tz="UTC")),
+    ("score", pa.float64()),
 ])
-SOURCE_TYPES = {"user_id": "bigint", "region": "string", "amount": "double", "qty": "bigint", "category": "string"}
+SOURCE_TYPES = {"user_id": "bigint", "region": "string", "amount": "double", "qty": "bigint", "category": "string",
+                "score": "double"}
 
 # --------------------------------------------------------------------------- definitions
 
@@ -257,6 +266,17 @@ DEFINITIONS: dict[str, dict[str, Any]] = {
         f("last_amount_3d", "last", "amount", "3d"),
         f("max_category_3d", "max", "category", "3d"),
     ]),
+    # NaN in a floating expr counts as null in every aggregation (the parquet holds real NaNs).
+    "edge_nan": view("edge_nan", PARQUET, ttl="4d", features=[
+        f("n_score_2d", "count", "score", "2d"),
+        f("sum_score_3d", "sum", "score", "3d"),
+        f("avg_score_3d", "avg", "score", "3d"),
+        f("min_score_2d", "min", "score", "2d"),
+        f("max_score_4d", "max", "score", "4d"),
+        f("first_score", "first", "score"),
+        f("last_score_1d", "last", "score", "1d"),
+        f("distinct_score_3d", "count_distinct", "score", "3d"),
+    ]),
     # A query that filters and renames; only unwindowed features, so ttl is required.
     "edge_query": view("edge_query", {**PARQUET, "query": QUERY}, ttl="2d", features=[
         f("n_events", "count"),
@@ -285,6 +305,7 @@ ORACLE_INPUT: dict[str, Callable[[pd.DataFrame], pd.DataFrame]] = {
     "edge_delta": lambda e: e,
     "edge_csv": lambda e: e,
     "edge_filtered": _completed,
+    "edge_nan": lambda e: e,
     "edge_query": _query,
 }
 
@@ -302,6 +323,8 @@ def write_sources(spark: SparkSession, warehouse: Path, events: pd.DataFrame) ->
     parquet_dir = warehouse / "raw" / "edge_parquet"
     parquet_dir.mkdir(parents=True)
     table = pa.Table.from_pandas(events, schema=EVENT_SCHEMA, preserve_index=False)
+    score = pa.array(list(events["score"]), type=pa.float64(), from_pandas=False)  # NaN stays NaN, None is null
+    table = table.set_column(table.schema.get_field_index("score"), "score", score)
     pq.write_table(table.replace_schema_metadata(None), parquet_dir / "part-00000.parquet")
 
     spark.read.parquet(str(parquet_dir)).write.format("delta").save(str(warehouse / "raw" / "edge_delta"))
@@ -419,6 +442,10 @@ def test_the_edge_data_exercises_the_edge_cases() -> None:
 
     assert _row(expected("edge_filtered"), 1, "eu", d)["sum_amount_3d"] == 1 + 16 + 32 + 128 + 4 + 64
     assert _row(expected("edge_query"), 1, "eu", d)["spend"] == 1 + 16 + 32 + 128
+
+    # (1, eu) at S+5: its events in 2 days are hand-made rows 0, 4, 5, 7, 8; rows 0 and 5 hold NaN, 7 is null.
+    nan = _row(expected("edge_nan"), 1, "eu", d)
+    assert nan["n_score_2d"] == 2 and nan["min_score_2d"] == 1.5 and nan["max_score_4d"] == 5.5
 
 
 VIEWS = list(DEFINITIONS)

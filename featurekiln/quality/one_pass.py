@@ -1,0 +1,190 @@
+"""A first pass of the gate: the common expectations decided by one Spark aggregation.
+
+Great Expectations computes each metric with its own Spark job. Most of a
+chunk's expectations (the baseline's, and the usual column checks of a suite)
+are a count of unexpected rows (an ``unexpected_rows_query`` of the form
+``SELECT * FROM {batch} WHERE <condition>`` too), so one ``agg`` over the cached
+chunk counts them all at once, and the schema answers the column-list and type checks
+without a job. Only the expectations decided here as *passed* skip Great
+Expectations; a failure is handed back to it for its own result and sample
+values, and any expectation outside the list below (or with arguments this pass
+does not know, such as ``mostly``) is left to it entirely.
+
+Each check counts rows the way the Great Expectations expectation does: nulls
+are ignored by the value checks (and are what ``not_be_null`` counts), bounds
+are inclusive, and a column pair is compared only where both values are present.
+"""
+
+from __future__ import annotations
+
+import re
+
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from featurekiln.quality.suites import Expectation
+
+if TYPE_CHECKING:
+    from pyspark.sql import Column, DataFrame
+
+Result = dict[str, Any]
+
+
+_NUMBERS = frozenset({"ByteType", "ShortType", "IntegerType", "LongType", "FloatType", "DoubleType", "DecimalType"})
+
+
+def _number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _not_null(kwargs: Mapping[str, Any], types: Mapping[str, str]) -> Column | None:
+    from pyspark.sql import functions as F
+
+    return F.col(kwargs["column"]).isNull() if set(kwargs) == {"column"} and kwargs["column"] in types else None
+
+
+def _between(kwargs: Mapping[str, Any], types: Mapping[str, str]) -> Column | None:
+    from pyspark.sql import functions as F
+
+    low, high = kwargs.get("min_value"), kwargs.get("max_value")
+    bounds = [b for b in (low, high) if b is not None]
+    if set(kwargs) - {"column", "min_value", "max_value"} or not bounds or not all(map(_number, bounds)):
+        return None
+    if types.get(kwargs["column"]) not in _NUMBERS:
+        return None
+    value = F.col(kwargs["column"])
+    outside = F.lit(False)
+    if low is not None:
+        outside = outside | (value < F.lit(low))
+    if high is not None:
+        outside = outside | (value > F.lit(high))
+    return value.isNotNull() & outside
+
+
+def _in_set(kwargs: Mapping[str, Any], types: Mapping[str, str]) -> Column | None:
+    from pyspark.sql import functions as F
+
+    values = kwargs.get("value_set")
+    if set(kwargs) != {"column", "value_set"} or not isinstance(values, list) or not values:
+        return None
+    kind = types.get(kwargs["column"])
+    if not (kind == "StringType" and all(isinstance(v, str) for v in values)) and not (kind in _NUMBERS and all(map(_number, values))):
+        return None
+    value = F.col(kwargs["column"])
+    return value.isNotNull() & ~value.isin(values)
+
+
+def _regex(kwargs: Mapping[str, Any], types: Mapping[str, str]) -> Column | None:
+    from pyspark.sql import functions as F
+
+    if set(kwargs) != {"column", "regex"} or types.get(kwargs["column"]) != "StringType" or not isinstance(kwargs["regex"], str):
+        return None
+    value = F.col(kwargs["column"])
+    return value.isNotNull() & ~value.rlike(kwargs["regex"])
+
+
+def _a_greater_than_b(kwargs: Mapping[str, Any], types: Mapping[str, str]) -> Column | None:
+    from pyspark.sql import functions as F
+
+    if set(kwargs) - {"column_A", "column_B", "or_equal", "ignore_row_if"} or kwargs.get("ignore_row_if") != "either_value_is_missing":
+        return None
+    if kwargs.get("or_equal") not in (None, True, False) or not {types.get(kwargs["column_A"]), types.get(kwargs["column_B"])} <= _NUMBERS:
+        return None
+    a, b = F.col(kwargs["column_A"]), F.col(kwargs["column_B"])
+    smaller = a < b if kwargs.get("or_equal") else a <= b
+    return a.isNotNull() & b.isNotNull() & smaller
+
+
+def _unique(kwargs: Mapping[str, Any], types: Mapping[str, str]) -> Column | None:
+    """Rows minus distinct combinations: 0 iff no combination repeats (Great Expectations then passes too)."""
+    from pyspark.sql import functions as F
+
+    columns = kwargs.get("column_list")
+    if set(kwargs) != {"column_list"} or not isinstance(columns, list) or not set(columns) <= set(types):
+        return None
+    return F.count(F.lit(1)) - F.count_distinct(F.struct(*[F.col(c) for c in columns]))
+
+
+_WHERE = re.compile(r"^\s*SELECT\s+\*\s+FROM\s+\{batch\}\s+WHERE\s+(?P<condition>.+?)\s*;?\s*$", re.IGNORECASE | re.DOTALL)
+
+
+def _rows_query(kwargs: Mapping[str, Any]) -> Column | None:
+    """``SELECT * FROM {batch} WHERE <condition>`` (the baseline's form): the condition, else None."""
+    from pyspark.sql import functions as F
+
+    query = kwargs.get("unexpected_rows_query")
+    match = _WHERE.match(query) if set(kwargs) == {"unexpected_rows_query"} and isinstance(query, str) else None
+    if match is None or re.search(r"\bselect\b|[{};]", match["condition"], re.IGNORECASE):
+        return None
+    return F.expr(match["condition"])
+
+
+# Per expectation type: its count of unexpected rows as an aggregate, or None when
+# its arguments are not ones this pass understands exactly.
+AGGREGATES: dict[str, Callable[[Mapping[str, Any], Mapping[str, str]], Column | None]] = {
+    "expect_column_values_to_not_be_null": _not_null,
+    "expect_column_values_to_be_between": _between,
+    "expect_column_values_to_be_in_set": _in_set,
+    "expect_column_values_to_match_regex": _regex,
+    "expect_column_pair_values_a_to_be_greater_than_b": _a_greater_than_b,
+}
+
+
+def decide(frame: DataFrame, expectations: Mapping[int, Expectation], rows: int) -> dict[int, Result]:
+    """Results, in Great Expectations' shape, of the expectations this pass can decide.
+
+    Args:
+        frame: the chunk (cached by the caller).
+        expectations: by index.
+        rows: the chunk's row count.
+
+    Returns:
+        By index, a result with ``success`` for every expectation decided here
+        (one Spark job at most); failures carry their unexpected count only.
+    """
+    from pyspark.sql import functions as F
+
+    from pyspark.errors import PySparkException
+    from pyspark.sql import functions as F
+
+    out: dict[int, Result] = {}
+    counted: dict[int, Column] = {}
+    types = {field.name: type(field.dataType).__name__ for field in frame.schema.fields}
+    for index, expectation in expectations.items():
+        kwargs = expectation.kwargs
+        if expectation.type == "expect_table_columns_to_match_ordered_list" and set(kwargs) == {"column_list"}:
+            columns = list(frame.columns)
+            out[index] = {"success": columns == list(kwargs["column_list"]), "result": {"observed_value": columns}}
+        elif expectation.type == "expect_column_values_to_be_of_type" and set(kwargs) == {"column", "type_"}:
+            if kwargs["column"] in types:
+                observed = types[kwargs["column"]]
+                out[index] = {"success": observed == kwargs["type_"], "result": {"observed_value": observed}}
+        elif expectation.type == "expect_compound_columns_to_be_unique":
+            column = _unique(kwargs, types)
+            if column is not None:
+                counted[index] = column
+        elif expectation.type == "unexpected_rows_expectation":
+            condition = _rows_query(kwargs)
+            if condition is not None:
+                counted[index] = F.count_if(condition)
+        elif expectation.type in AGGREGATES:
+            condition = AGGREGATES[expectation.type](kwargs, types)
+            if condition is not None:
+                counted[index] = F.count_if(condition)
+    if not counted:
+        return out
+    try:
+        values = frame.agg(*[column.alias(f"_{index}") for index, column in counted.items()]).first()
+    except PySparkException:
+        return out  # Great Expectations decides them all, and reports the error its way
+    for index in counted:
+        unexpected = int(values[f"_{index}"] or 0)
+        if expectations[index].type == "unexpected_rows_expectation":
+            out[index] = {"success": unexpected == 0, "result": {"observed_value": unexpected}}
+            continue
+        percent = 100.0 * unexpected / rows if rows else 0.0
+        out[index] = {
+            "success": unexpected == 0,
+            "result": {"element_count": rows, "unexpected_count": unexpected, "unexpected_percent": percent},
+        }
+    return out

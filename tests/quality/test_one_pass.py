@@ -1,0 +1,68 @@
+"""The gate's one-pass first pass decides exactly as Great Expectations does, on real Spark and GE."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from featurekiln.quality.suites import FEATURE_TS_QUERY, Expectation
+
+pytestmark = pytest.mark.slow
+
+ROWS = [
+    # k, ds, feature_ts (seconds), n, x, s
+    (1, "2025-01-01", "2025-01-02 00:00:00", 3, 1.5, "/a"),
+    (1, "2025-01-02", "2025-01-03 00:00:00", 0, None, "b"),
+    (2, "2025-01-01", "2025-01-02 00:00:01", None, 7.0, None),
+    (2, "2025-01-01", "2025-01-02 00:00:00", -4, 2.0, "/c"),
+    (3, "2025-01-03", None, 12, -1.0, "/d"),
+]
+
+
+def check(kind: str, **kwargs: Any) -> Expectation:
+    return Expectation(kind, kwargs, {}, "error", "test")
+
+
+CASES = [
+    check("expect_table_columns_to_match_ordered_list", column_list=["k", "ds", "feature_ts", "n", "x", "s"]),
+    check("expect_table_columns_to_match_ordered_list", column_list=["k", "ds", "n"]),
+    check("expect_compound_columns_to_be_unique", column_list=["k", "ds"]),
+    check("expect_compound_columns_to_be_unique", column_list=["k", "ds", "feature_ts"]),
+    check("expect_column_values_to_not_be_null", column="n"),
+    check("expect_column_values_to_not_be_null", column="k"),
+    check("expect_column_values_to_be_between", column="n", min_value=0),
+    check("expect_column_values_to_be_between", column="n", min_value=-4, max_value=12),
+    check("expect_column_values_to_be_between", column="x", max_value=2.0),
+    check("expect_column_values_to_be_of_type", column="n", type_="LongType"),
+    check("expect_column_values_to_be_of_type", column="x", type_="LongType"),
+    check("expect_column_values_to_be_in_set", column="s", value_set=["/a", "/c", "/d"]),
+    check("expect_column_values_to_be_in_set", column="s", value_set=["/a", "b", "/c", "/d"]),
+    check("expect_column_values_to_match_regex", column="s", regex="^/"),
+    check("expect_column_pair_values_a_to_be_greater_than_b", column_A="n", column_B="x", or_equal=True,
+          ignore_row_if="either_value_is_missing"),
+    check("expect_column_pair_values_a_to_be_greater_than_b", column_A="x", column_B="n", or_equal=False,
+          ignore_row_if="either_value_is_missing"),
+    check("unexpected_rows_expectation", unexpected_rows_query=FEATURE_TS_QUERY),
+    check("unexpected_rows_expectation", unexpected_rows_query="SELECT * FROM {batch} WHERE n > 100"),
+]
+
+
+def test_one_pass_agrees_with_great_expectations(spark) -> None:
+    from featurekiln.quality import gate, one_pass
+
+    frame = spark.createDataFrame(ROWS, "k long, ds string, feature_ts string, n long, x double, s string")
+    frame = frame.selectExpr("k", "CAST(ds AS DATE) AS ds", "CAST(feature_ts AS TIMESTAMP) AS feature_ts", "n", "x", "s").persist()
+    expectations = dict(enumerate(CASES))
+    decided = one_pass.decide(frame, expectations, frame.count())
+    assert sorted(decided) == sorted(expectations), "every case is one the first pass decides"
+
+    batch = gate._batch_definition("one_pass").get_batch(batch_parameters={"dataframe": frame})
+    by_ge = gate._run(batch, "one_pass", expectations, gate._COUNTS)
+    for index, expectation in expectations.items():
+        ours, theirs = decided[index], by_ge[index]
+        label = f"{expectation.type} {expectation.kwargs}"
+        assert ours["success"] == theirs["success"], label
+        if ours["success"]:  # a pass is reported from our result: it must read like GE's
+            assert gate._outcome(expectation, ours) == gate._outcome(expectation, theirs), label
+    assert {decided[i]["success"] for i in decided} == {True, False}
