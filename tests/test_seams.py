@@ -15,10 +15,17 @@ def _imported_after(statement: str) -> set[str]:
 
 
 def test_definitions_and_planning_import_nothing_heavy() -> None:
-    loaded = _imported_after("import featurekiln.definitions, featurekiln.planning.plan, featurekiln.planning.intervals")
+    loaded = _imported_after(
+        "import featurekiln.definitions, featurekiln.planning.plan, featurekiln.planning.intervals, featurekiln.planning.training"
+    )
     assert not loaded & set(HEAVY)
 
 
 def test_cli_module_does_not_start_spark_at_import() -> None:
     loaded = _imported_after("import featurekiln.cli, featurekiln.runner")
+    assert "pyspark" not in loaded and "airflow" not in loaded
+
+
+def test_training_set_is_importable_from_the_top_without_spark() -> None:
+    loaded = _imported_after("from featurekiln import training_set")
     assert "pyspark" not in loaded and "airflow" not in loaded
