@@ -11,6 +11,7 @@ DEFAULT_EXPECTATIONS = "expectations"
 DEFAULT_WAREHOUSE = "warehouse"
 DEFAULT_CHUNK_DAYS = 30
 DEFAULT_MAX_PARALLEL_CHUNKS = 2
+DEFAULT_VERIFY_SAMPLE = 1000
 _TRUE = frozenset({"1", "true", "yes", "on"})
 _FALSE = frozenset({"0", "false", "no", "off", ""})
 
@@ -59,6 +60,11 @@ class Settings:
         online_store: the online store as a URL such as ``sqlite:///path``,
             ``redis://host:port/db`` or ``dynamodb://?region=...`` (env
             ``KILN_ONLINE_STORE``); None means ``kiln.yaml``, else SQLite under the warehouse.
+        verify_online: the DAGs of online views get a ``verify_online`` task after ``push_online``
+            that fails the run when the store does not serve the pushed snapshot (env
+            ``KILN_VERIFY_ONLINE``, default false).
+        verify_sample: keys that ``verify_online`` checks each way; 0 checks every key (env
+            ``KILN_VERIFY_SAMPLE``).
     """
 
     defs_dir: Path = Path(DEFAULT_DEFS)
@@ -72,6 +78,8 @@ class Settings:
     retries: int = 1
     strict: bool = False
     online_store: str | None = None
+    verify_online: bool = False
+    verify_sample: int = DEFAULT_VERIFY_SAMPLE
 
     @classmethod
     def from_env(cls, **overrides: object) -> Settings:
@@ -88,6 +96,8 @@ class Settings:
             retries=int(os.environ.get("KILN_RETRIES", 1)),
             strict=_env_bool("KILN_STRICT", False),
             online_store=_env_optional("KILN_ONLINE_STORE"),
+            verify_online=_env_bool("KILN_VERIFY_ONLINE", False),
+            verify_sample=int(os.environ.get("KILN_VERIFY_SAMPLE", DEFAULT_VERIFY_SAMPLE)),
         )
         given = {k: v for k, v in overrides.items() if v is not None}
         for name in ("defs_dir", "expectations_dir"):
