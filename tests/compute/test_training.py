@@ -322,7 +322,7 @@ def test_kiln_training_set_command(world, tmp_path: Path) -> None:  # noqa: ANN0
     command = [sys.executable, "-m", "featurekiln", "training-set", "--spine", str(spine), "--timestamp", "ts",
                "--features", "user_purchases,merchant_risk:txn_3d", "--features", "user_shop",
                "--map", "merchant_risk.merchant_id=merchant", "--out", str(out), "--format", "delta"]
-    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=1800)
     assert done.returncode == 0, done.stderr
     assert f"{len(rows)} spine rows in, {len(rows)} rows out" in done.stdout
     assert "merchant_risk__txn_3d" in done.stdout
@@ -331,6 +331,32 @@ def test_kiln_training_set_command(world, tmp_path: Path) -> None:  # noqa: ANN0
     assert record["report"]["rows_out"] == len(rows)
 
     failing = subprocess.run([*command[:-4], "--out", str(tmp_path / "bad")], env={**env, "KILN_DEFS": str(tmp_path)},
-                             capture_output=True, text=True, timeout=600)
+                             capture_output=True, text=True, timeout=1800)
     assert failing.returncode == 1
     assert "error: --features 'user_purchases': no view named 'user_purchases'" in failing.stderr
+
+
+def test_a_spine_of_millions_of_rows_stays_out_of_the_driver(spark, world, tmp_path: Path) -> None:  # noqa: ANN001
+    import psutil
+    from pyspark.sql import functions as F
+
+    from featurekiln.training import TrainingRequest, write_training_set
+
+    settings, _ = world
+    rows = 3_000_000
+    first = int(pd.Timestamp(START).tz_localize(UTC).timestamp())
+    spine = spark.range(rows).select(
+        (F.col("id") % 11).alias("user_id"),
+        F.concat(F.lit("m"), (F.col("id") % 5).cast("string")).alias("merchant"),
+        F.concat(F.lit("s"), (F.col("id") % 3).cast("string")).alias("shop"),
+        F.timestamp_seconds(F.lit(first) + F.col("id") % (12 * 86_400)).alias("ts"),
+    )
+    path = str(tmp_path / "spine")
+    spine.write.parquet(path)
+    driver = psutil.Process()
+    before = driver.memory_info().rss
+    result = write_training_set(spark, path, str(tmp_path / "out"), TrainingRequest(tuple(FEATURES), "ts", KEY_MAP), settings)
+    grown = driver.memory_info().rss - before
+    assert (result.report.rows_in, result.report.rows_out) == (rows, rows)
+    assert spark.read.parquet(str(tmp_path / "out")).count() == rows
+    assert grown < 64 * 2**20, f"the Python driver grew by {grown / 2**20:.0f} MiB"
