@@ -60,6 +60,7 @@ bench: setup
 	$(PY) bench/dag_parse.py
 	$(PY) bench/validation.py
 	$(PY) bench/online.py
+	$(PY) bench/training_set.py --rows 1000000,3000000 --keys 20000 --days 30
 
 clean:
 	rm -rf warehouse spark-warehouse .pytest_cache

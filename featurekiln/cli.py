@@ -367,7 +367,7 @@ def status(
 ) -> None:
     """Per view: the table location, rows, the days it holds, and the holes between them."""
     from featurekiln.layout import table_path
-    from featurekiln.offline.delta_table import materialized_days, table_exists
+    from featurekiln.offline.delta_table import held_days, table_exists
     from featurekiln.planning.intervals import gaps
 
     views = load_catalog(state.settings.defs_dir)
@@ -381,7 +381,7 @@ def status(
             continue
         frame = spark.read.format("delta").load(path)
         stats = frame.selectExpr("count(*)", "max(ds)").first()
-        held = materialized_days(spark, path)
+        held = held_days(spark, path)
         holes = gaps(held)
         table.add_row(view.name, str(stats[0]), _ranges(held), f"[red]{_ranges(holes)}[/red]" if holes else "none", path)
         if rows and stats[1] is not None:
@@ -510,6 +510,68 @@ def get(
             table.add_row(*[_cell(row[c]) for c in columns])
     if table is not None:
         out.print(table)
+
+
+@command("training-set")
+def training_set_command(
+    spine: Annotated[str, typer.Option("--spine", help="The spine: parquet, CSV (*.csv) or a Delta table.")],
+    target: Annotated[str, typer.Option("--out", help="Where to write the training set (replaced).")],
+    features: Annotated[
+        list[str], typer.Option("--features", help="view or view:feature, comma-separated (repeatable).")
+    ],
+    timestamp: Annotated[str, typer.Option("--timestamp", help="The spine's time column (UTC).")] = "ts",
+    key_map: Annotated[
+        list[str] | None, typer.Option("--map", help="view.key=column where a key's spine column has another name.")
+    ] = None,
+    allow_missing: Annotated[
+        bool, typer.Option("--allow-missing", help="Missing or stale snapshot days give nulls and a warning.")
+    ] = False,
+    as_of_version: Annotated[
+        list[str] | None, typer.Option("--as-of-version", help="view=V: read Delta version V of the view's table.")
+    ] = None,
+    output_format: Annotated[str, typer.Option("--format", help="parquet or delta.")] = "parquet",
+) -> None:
+    """Every spine row with the features it would have been served at its time (snapshot ds = date(t) - 1 day)."""
+    from featurekiln.planning.training import parse_key_map, parse_versions
+    from featurekiln.training import TrainingRequest, write_training_set
+
+    if output_format not in ("parquet", "delta"):
+        raise typer.BadParameter(f"{output_format!r} is not parquet or delta", param_hint="--format")
+    refs = [ref.strip() for item in features for ref in item.split(",") if ref.strip()]
+    mapping = {f"{view}.{key}": column for (view, key), column in parse_key_map(key_map or []).items()}
+    request = TrainingRequest(tuple(refs), timestamp, mapping, allow_missing, parse_versions(as_of_version or []))
+    spark = _spark()
+    with err.status("building the training set ..."):
+        result = write_training_set(spark, spine, target, request, state.settings, output_format)  # type: ignore[arg-type]
+    report = result.report
+    for warning in report.warnings:
+        err.print(f"[yellow]warning:[/yellow] {warning}", highlight=False, soft_wrap=True)
+    table = Table("view", "version", "column", "match rate", "null rate",
+                  title=f"{report.rows_in} spine rows in, {report.rows_out} rows out")
+    for stats in report.views:
+        table.add_row(stats.view, str(stats.version), "(row found)", f"{report.match_rate(stats):.2%}", "")
+        for column in stats.nulls:
+            table.add_row("", "", column, "", f"{report.null_rate(stats, column):.2%}")
+    out.print(table)
+    out.print(f"[green]wrote[/green] {result.output_format} {result.out} ({result.seconds:.1f}s); record: {result.record}",
+              highlight=False, soft_wrap=True)
+
+
+@command("check-online")
+def check_online_command(
+    view: Annotated[str, typer.Argument(help="View name (online: true).")],
+    sample: Annotated[int, typer.Option("--sample", min=0, help="Keys to check each way; 0 checks every key.")] = 1000,
+) -> None:
+    """Compare the online store with the latest snapshot: mismatched values, keys missing online, extra keys."""
+    from featurekiln.online.consistency import OnlineMismatchError, check_online
+
+    definition = _view(view)
+    spark = _spark()
+    with err.status(f"checking {definition.name} online ..."):
+        report = check_online(spark, definition, state.settings, sample or None)
+    if not report.ok:
+        raise OnlineMismatchError(report)
+    out.print(f"[green]OK[/green]: {report.summary()}", highlight=False, soft_wrap=True)
 
 
 @command("sample-data")

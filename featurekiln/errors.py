@@ -91,5 +91,9 @@ class QualityError(KilnError):
         return [str(self), *self.lines, *tail]
 
 
+class TrainingSetError(KilnError):
+    """A training set cannot be built as asked: spine columns, key types, or snapshot days."""
+
+
 class OnlineStoreError(KilnError):
     """The online store is misconfigured, unreachable, or refused a push or a read."""

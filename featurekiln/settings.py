@@ -12,6 +12,7 @@ DEFAULT_EXPECTATIONS = "expectations"
 DEFAULT_WAREHOUSE = "warehouse"
 DEFAULT_CHUNK_DAYS = 30
 DEFAULT_MAX_PARALLEL_CHUNKS = 2
+DEFAULT_VERIFY_SAMPLE = 1000
 _TRUE = frozenset({"1", "true", "yes", "on"})
 _FALSE = frozenset({"0", "false", "no", "off", ""})
 
@@ -64,6 +65,11 @@ class Settings:
             ``KILN_MATERIALIZE_JOB``; None means the project's own).
         debug: show Spark's own log on the terminal and tracebacks (env ``KILN_DEBUG``,
             the CLI's ``--debug``); off, a JVM start prints nothing.
+        verify_online: the DAGs of online views get a ``verify_online`` task after ``push_online``
+            that fails the run when the store does not serve the pushed snapshot (env
+            ``KILN_VERIFY_ONLINE``, default false).
+        verify_sample: keys that ``verify_online`` checks each way; 0 checks every key (env
+            ``KILN_VERIFY_SAMPLE``).
     """
 
     defs_dir: Path = Path(DEFAULT_DEFS)
@@ -79,6 +85,8 @@ class Settings:
     online_store: str | None = None
     debug: bool = False
     materialize_job: str | None = None
+    verify_online: bool = False
+    verify_sample: int = DEFAULT_VERIFY_SAMPLE
 
     @classmethod
     def from_env(cls, **overrides: object) -> Settings:
@@ -97,6 +105,8 @@ class Settings:
             online_store=_env_optional("KILN_ONLINE_STORE"),
             debug=_env_bool("KILN_DEBUG", False),
             materialize_job=_env_optional("KILN_MATERIALIZE_JOB"),
+            verify_online=_env_bool("KILN_VERIFY_ONLINE", False),
+            verify_sample=int(os.environ.get("KILN_VERIFY_SAMPLE", DEFAULT_VERIFY_SAMPLE)),
         )
         given = {k: v for k, v in overrides.items() if v is not None}
         for name in ("defs_dir", "expectations_dir"):

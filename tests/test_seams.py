@@ -16,8 +16,9 @@ LAYERS = {
     "definitions": 0, "planning": 1,
     "compute": 2, "offline": 2,
     "quality": 3, "online": 3,
-    "runner": 4,
+    "runner": 4, "training": 4,
     "cli": 5, "orchestration": 5, "__main__": 6,
+    "__init__": 6,  # the package's public face: featurekiln.training_set
 }
 
 
@@ -44,7 +45,9 @@ def _imports(path: Path) -> set[str]:
 
 
 def test_definitions_and_planning_import_nothing_heavy() -> None:
-    loaded = _imported_after("import featurekiln.definitions, featurekiln.planning.plan, featurekiln.planning.intervals")
+    loaded = _imported_after(
+        "import featurekiln.definitions, featurekiln.planning.plan, featurekiln.planning.intervals, featurekiln.planning.training"
+    )
     assert not loaded & set(HEAVY)
 
 
@@ -76,3 +79,8 @@ def test_only_settings_reads_the_environment() -> None:
         if path.name != "settings.py" and ("os.environ" in path.read_text() or "getenv" in path.read_text())
     ]
     assert not readers, f"read environment variables in featurekiln/settings.py only: {readers}"
+
+
+def test_training_set_is_importable_from_the_top_without_spark() -> None:
+    loaded = _imported_after("from featurekiln import training_set")
+    assert "pyspark" not in loaded and "airflow" not in loaded

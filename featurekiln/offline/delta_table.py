@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 from featurekiln.errors import TableError
 from featurekiln.layout import table_path
-from featurekiln.planning.intervals import ONE_DAY, Interval, days, from_inclusive, merge
+from featurekiln.planning.intervals import ONE_DAY, Interval, merge
 from featurekiln.settings import Settings
 
 if TYPE_CHECKING:
@@ -150,30 +150,23 @@ UNKNOWN_FINGERPRINT = "unknown"
 def day_fingerprints(spark: SparkSession, path: str) -> dict[date, str]:
     """Every snapshot day the table at ``path`` holds, with the fingerprint of the definition that wrote it.
 
-    Replays the featurekiln commits still in the table's Delta history (their
-    ``userMetadata``: fingerprint and inclusive day range) in version order, so
-    the last commit of a day wins; a chunk commit covers its days even when a day
-    has no rows (no active key). A day with rows that no surviving commit names
-    has the fingerprint ``"unknown"``. An absent table holds no days.
+    The featurekiln commits still in the table's Delta history say which days
+    each chunk wrote and with which definition
+    (:func:`featurekiln.offline.materialized.materialized_days`); a chunk covers
+    its days even when a day has no rows (no active key). A day with rows that
+    no surviving commit names has the fingerprint ``"unknown"``. An absent table
+    holds no days.
     """
-    from delta.tables import DeltaTable
-    from pyspark.sql import functions as F
+    from featurekiln.offline.materialized import materialized_days
 
     if not table_exists(spark, path):
         return {}
     held = {row[0]: UNKNOWN_FINGERPRINT for row in spark.read.format("delta").load(path).select("ds").distinct().collect()}
-    commits = DeltaTable.forPath(spark, path).history().where(F.col("userMetadata").isNotNull())
-    for row in commits.orderBy("version").select("userMetadata").collect():
-        try:
-            meta = json.loads(row[0])
-            first, last, fingerprint = date.fromisoformat(meta["start"]), date.fromisoformat(meta["end"]), meta["fingerprint"]
-        except (ValueError, KeyError, TypeError):
-            continue  # a commit that featurekiln did not write
-        held.update(dict.fromkeys(days(from_inclusive(first, last)), str(fingerprint)))
+    held.update(materialized_days(spark, path, path).days)
     return held
 
 
-def materialized_days(spark: SparkSession, path: str) -> list[Interval]:
+def held_days(spark: SparkSession, path: str) -> list[Interval]:
     """The days the table at ``path`` holds (see :func:`day_fingerprints`), as merged intervals."""
     return merge((day, day + ONE_DAY) for day in day_fingerprints(spark, path))
 

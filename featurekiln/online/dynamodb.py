@@ -266,6 +266,19 @@ class DynamoDBStore:
                         attempt += 1
                         time.sleep(_backoff(attempt))
 
+    def scan_keys(self, name: str, limit: int | None = None) -> list[WireKey]:
+        keys: list[WireKey] = []
+        with self._calls():
+            try:
+                for page in self.client.get_paginator("scan").paginate(TableName=self._table(name), ProjectionExpression="pk"):
+                    keys += [tuple(unpack(item["pk"]["S"])) for item in page.get("Items", []) if item["pk"]["S"] != META]
+                    if limit is not None and len(keys) >= limit:
+                        return keys[:limit]
+            except self._botocore.ClientError as error:
+                if self._code(error) != "ResourceNotFoundException":
+                    raise
+        return keys
+
     def drop(self, name: str) -> None:
         table = self._table(name)
         with self._calls():

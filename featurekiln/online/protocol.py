@@ -197,6 +197,9 @@ class OnlineStore(Protocol):
     def delete_keys(self, name: str, keys: Sequence[WireKey]) -> None:
         """Delete the rows of ``keys`` whatever their ``ds`` (absent keys are ignored)."""
 
+    def scan_keys(self, name: str, limit: int | None = None) -> list[WireKey]:
+        """Up to ``limit`` stored keys of the view (None: all), whatever their ``ds``, in the backend's order."""
+
     def drop(self, name: str) -> None:
         """Remove the view's table and meta record (no error when absent)."""
 

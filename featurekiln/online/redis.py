@@ -217,8 +217,21 @@ class RedisStore:
             pipe.zrem(self._prefix(name) + "#index", *names)
             pipe.execute()
 
+    def _pattern(self, name: str, suffix: str) -> str:
+        return re.sub(r"([*?\[\]\\])", r"\\\1", self._prefix(name)) + suffix
+
+    def scan_keys(self, name: str, limit: int | None = None) -> list[WireKey]:
+        start = len(self._prefix(name)) + 1
+        keys: list[WireKey] = []
+        with self._calls():
+            for found in self.client.scan_iter(match=self._pattern(name, ":*"), count=5000):
+                if limit is not None and len(keys) >= limit:
+                    break
+                keys.append(tuple(unpack(found[start:])))
+        return keys
+
     def drop(self, name: str) -> None:
-        pattern = re.sub(r"([*?\[\]\\])", r"\\\1", self._prefix(name)) + "*"
+        pattern = self._pattern(name, "*")
         with self._calls():
             batch = []
             for found in self.client.scan_iter(match=pattern, count=5000):

@@ -200,6 +200,15 @@ class SqliteStore:
         with self._transaction() as conn:
             conn.executemany(f"DELETE FROM {_quote(name)} WHERE {where}", keys)
 
+    def scan_keys(self, name: str, limit: int | None = None) -> list[WireKey]:
+        conn = self._connect()
+        meta = conn.execute("SELECT schema FROM _kiln_meta WHERE view = ?", (name,)).fetchone()
+        if meta is None:
+            return []
+        keys = ", ".join(_quote(c.name) for c in OnlineTable.from_json(meta[0]).keys)
+        sql = f"SELECT {keys} FROM {_quote(name)}" + ("" if limit is None else " ORDER BY random() LIMIT ?")
+        return [tuple(row) for row in conn.execute(sql, () if limit is None else (limit,))]
+
     def drop(self, name: str) -> None:
         with self._transaction() as conn:
             conn.execute(f"DROP TABLE IF EXISTS {_quote(name)}")

@@ -8,12 +8,14 @@ whose doc lists them, so one broken file hides nothing else.
 
 Task layout of a view's DAG::
 
-    plan -> materialize (mapped, one task per chunk) -> validate -> publish -> push_online
+    plan -> materialize (mapped, one task per chunk) -> validate -> publish -> push_online [-> verify_online]
 
 Write-audit-publish: ``materialize`` stages each chunk, ``validate`` runs the
 quality gate on the staged chunks (a failure fails the task, so nothing is
 published or pushed), ``publish`` commits them to the feature table and updates
-its Asset, ``push_online`` pushes the run's last snapshot to the online store.
+its Asset, ``push_online`` pushes the run's last snapshot to the online store,
+and ``verify_online`` (with ``KILN_VERIFY_ONLINE=true``, online views only)
+fails the run when the store does not serve that snapshot.
 """
 
 from __future__ import annotations
@@ -281,7 +283,15 @@ def build_view_dag(view: FeatureView, file: str, settings: Settings) -> DAG:
 
         checked = validate(chunks)
         materialized >> checked
-        push_online(publish(checked))
+        pushed = push_online(publish(checked))
+        if settings.verify_online and view.online:
+
+            @task(task_id="verify_online", retries=0)
+            def verify_online(result: dict[str, Any] | None) -> dict[str, Any] | None:
+                """Fail the run when the online store does not serve the snapshot just pushed."""
+                return steps.verify_pushed(view, result, settings)
+
+            verify_online(pushed)
     return dag
 
 

@@ -229,6 +229,29 @@ def push_snapshot(view: FeatureView, published: dict[str, Any] | None, settings:
     return {"ds": ds.isoformat(), "result": str(result)}
 
 
+def verify_pushed(view: FeatureView, pushed: dict[str, Any] | None, settings: Settings) -> dict[str, Any] | None:
+    """Check that the online store serves the latest snapshot after a push (``settings.verify_online``).
+
+    Returns:
+        The check's counts, or None when nothing was pushed.
+
+    Raises:
+        OnlineMismatchError: values differ, keys are missing online or extra keys are online.
+    """
+    if not pushed:
+        log.info("%s: nothing was pushed; nothing to verify", view.name)
+        return None
+    from featurekiln.compute.session import get_spark
+    from featurekiln.online.consistency import OnlineMismatchError, check_online
+
+    report = check_online(get_spark(settings.spark_master), view, settings, settings.verify_sample or None)
+    if not report.ok:
+        log.error("%s", "\n".join([report.summary(), *report.examples]))
+        raise OnlineMismatchError(report)
+    log.info("%s", report.summary())
+    return {"ds": report.ds.isoformat(), "compared": report.compared, "scanned": report.scanned}
+
+
 def spark_submit_args(chunk: ChunkSpec) -> list[str]:
     """The arguments of ``jobs/materialize.py`` for one chunk: stage it for the chunk's run.
 

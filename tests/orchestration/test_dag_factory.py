@@ -93,6 +93,17 @@ def test_settings_reach_the_dags(tmp_path, monkeypatch) -> None:
     assert dag.get_task("publish").outlets[0].uri == "s3a://bucket/wh/features/user_clicks"
 
 
+def test_verify_online_follows_push_online_of_online_views_when_set(tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("KILN_VERIFY_ONLINE", "true")
+    defs = tmp_path / "defs"
+    defs.mkdir()
+    shutil.copy(SAMPLE_DEFS / "user_clicks.yaml", defs)  # online: false
+    shutil.copy(SAMPLE_DEFS / "user_purchases.yaml", defs)  # online: true
+    bag = dag_bag(defs)
+    assert bag.dags["kiln_user_purchases"].get_task("push_online").downstream_task_ids == {"verify_online"}
+    assert set(bag.dags["kiln_user_clicks"].task_ids) == TASKS
+
+
 def test_schedule_from_the_definition(tmp_path) -> None:
     defs = tmp_path / "defs"
     defs.mkdir()

@@ -84,13 +84,17 @@ def test_nightly_run_computes_the_latest_complete_day(dag, warehouse, cli_refere
     assert states(run) == {t: "success" for t in ("plan", "materialize", "validate", "publish", "push_online")}
 
 
-def test_nightly_run_serves_the_latest_snapshot_online(dag, warehouse, table_rows) -> None:
-    """After the nightly run, get_features over SQLite equals the latest snapshot row for row."""
+def test_nightly_run_serves_the_latest_snapshot_online(dag, warehouse, table_rows, monkeypatch) -> None:
+    """After the nightly run (verified online), get_features over SQLite equals the latest snapshot row for row."""
     from featurekiln.online import get_features
+    from featurekiln.orchestration import build_dags
     from featurekiln.settings import Settings
 
+    monkeypatch.setenv("KILN_VERIFY_ONLINE", "true")  # the fixture's environment, plus the verify_online task
+    dag = build_dags(settings=Settings.from_env(), only=dag.dag_id).dags[dag.dag_id]
     run = dag.test(logical_date=NIGHTLY_LOGICAL_DATE + timedelta(days=1))  # snapshot 2025-01-14
     assert run.state == "success", states(run)
+    assert states(run)["verify_online"] == "success"
     settings = Settings.from_env()
     assert settings.online_store is None and (warehouse / "_online").is_dir()
     everything = table_rows(str(warehouse / "features" / VIEW))
@@ -116,7 +120,7 @@ def test_nightly_run_during_a_cli_backfill_of_the_same_days(
     import threading
 
     from featurekiln.definitions import load_catalog
-    from featurekiln.offline.delta_table import materialized_days
+    from featurekiln.offline.delta_table import held_days
     from featurekiln.orchestration import build_dags
     from featurekiln.runner import backfill
     from featurekiln.settings import Settings
@@ -144,5 +148,5 @@ def test_nightly_run_during_a_cli_backfill_of_the_same_days(
     assert run.state == "success", states(run)
     assert not errors, errors
     table = str(root / "features" / VIEW)
-    assert materialized_days(spark, table) == [(date(2025, 1, 5), date(2025, 1, 14))]
+    assert held_days(spark, table) == [(date(2025, 1, 5), date(2025, 1, 14))]
     assert table_rows(table).equals(table_rows(cli_reference))
