@@ -143,7 +143,7 @@ def main() -> int:
     settings = Settings(defs_dir=defs, warehouse=str(root), spark_master=args.master, chunk_days=30)
     with console.status(f"generating {args.events:,} events"):
         write_events(root / "raw" / "events", args.events, args.keys, args.days)
-    spark = get_spark(args.master)
+    spark = get_spark(settings)
     last = START + timedelta(days=args.days - 1)
 
     rows: dict[str, float] = {}

@@ -59,6 +59,12 @@ class Settings:
         online_store: the online store as a URL such as ``sqlite:///path``,
             ``redis://host:port/db`` or ``dynamodb://?region=...`` (env
             ``KILN_ONLINE_STORE``); None means ``kiln.yaml``, else SQLite under the warehouse.
+        s3_endpoint: the S3-compatible endpoint of an ``s3a://`` warehouse, such as
+            MinIO's ``http://minio:9000`` (env ``AWS_ENDPOINT_URL_S3``, else
+            ``AWS_ENDPOINT_URL``, as boto3 reads them); None means AWS's own endpoint.
+        aws_region: the AWS region (env ``AWS_REGION``, else ``AWS_DEFAULT_REGION``);
+            None means the profile's region. Credentials and path-style access come
+            from boto3's own chain (see :mod:`featurekiln.s3`).
     """
 
     defs_dir: Path = Path(DEFAULT_DEFS)
@@ -72,6 +78,8 @@ class Settings:
     retries: int = 1
     strict: bool = False
     online_store: str | None = None
+    s3_endpoint: str | None = None
+    aws_region: str | None = None
 
     @classmethod
     def from_env(cls, **overrides: object) -> Settings:
@@ -88,6 +96,8 @@ class Settings:
             retries=int(os.environ.get("KILN_RETRIES", 1)),
             strict=_env_bool("KILN_STRICT", False),
             online_store=_env_optional("KILN_ONLINE_STORE"),
+            s3_endpoint=_env_optional("AWS_ENDPOINT_URL_S3") or _env_optional("AWS_ENDPOINT_URL"),
+            aws_region=_env_optional("AWS_REGION") or _env_optional("AWS_DEFAULT_REGION"),
         )
         given = {k: v for k, v in overrides.items() if v is not None}
         for name in ("defs_dir", "expectations_dir"):

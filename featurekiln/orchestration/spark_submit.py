@@ -37,9 +37,10 @@ def submit_conf() -> dict[str, str]:
 def submit_packages(settings: Settings) -> str:
     """Maven packages of a submitted job: the pinned Delta jars (and hadoop-aws for s3a)."""
     from featurekiln.compute.session import DELTA_PACKAGE, HADOOP_AWS_PACKAGE
+    from featurekiln.s3 import is_s3
 
     packages = [DELTA_PACKAGE]
-    if settings.warehouse.startswith("s3a://"):
+    if is_s3(settings.warehouse):
         packages.append(HADOOP_AWS_PACKAGE)
     return ",".join(packages)
 

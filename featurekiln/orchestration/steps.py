@@ -131,7 +131,7 @@ def materialize_chunk(view: FeatureView, chunk: ChunkSpec, settings: Settings, *
     from featurekiln.compute.session import get_spark
     from featurekiln.runner import stage
 
-    spark = get_spark(settings.spark_master)
+    spark = get_spark(settings)
     log.info("%s: materializing %s..%s on %s", view.name, chunk["start"], chunk["end"], settings.spark_master)
     rows = stage(view, chunk_of(chunk), settings=settings, spark=spark, run_id=run_id)
     return {"view": view.name, "start": chunk["start"], "end": chunk["end"], "rows": rows}
@@ -154,7 +154,7 @@ def validate_chunks(
 
     if not chunks:
         return {"chunks": [], "validations": []}
-    spark = get_spark(settings.spark_master)
+    spark = get_spark(settings)
     try:
         validations = audit(
             view, [chunk_of(c) for c in chunks], settings=settings, spark=spark, run_id=run_id, trigger=trigger,
@@ -190,7 +190,7 @@ def publish_chunks(
         [chunk_of(c) for c in chunks],
         [ChunkValidation.from_dict(v) for v in audited["validations"]],
         settings=settings,
-        spark=get_spark(settings.spark_master),
+        spark=get_spark(settings),
         run_id=run_id,
         trigger=trigger,
         started_at=started_at,
@@ -221,7 +221,7 @@ def push_snapshot(view: FeatureView, published: dict[str, Any] | None, settings:
     from featurekiln.online.push import push_view
     from featurekiln.quality.history import require_validated
 
-    spark = get_spark(settings.spark_master)
+    spark = get_spark(settings)
     ds = date.fromisoformat(published["end"])
     require_validated(spark, settings, view.name, ds)
     result = push_view(spark, view, settings, ds)
