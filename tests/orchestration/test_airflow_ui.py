@@ -13,6 +13,7 @@ shared with the REST tests.
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Iterator
 from datetime import date, datetime, timezone
 from pathlib import Path
@@ -72,6 +73,38 @@ def trigger_from_the_form(page, start: str, end: str) -> str:  # noqa: ANN001 - 
     return unquote(urlparse(page.url).path.rsplit("/runs/", 1)[1])
 
 
+# Scroll every scrollable element of the page to its end (step None) or up by `step` pixels; whether any moved.
+# The UI renders long task logs as a virtual list: a line exists in the DOM only near the scroll position.
+_SCROLL = """(step) => {
+  let moved = false;
+  for (const e of document.querySelectorAll('*')) {
+    const overflow = getComputedStyle(e).overflowY;
+    if ((overflow === 'auto' || overflow === 'scroll') && e.scrollHeight > e.clientHeight + 1) {
+      const before = e.scrollTop;
+      e.scrollTop = step === null ? e.scrollHeight : Math.max(0, e.scrollTop - step);
+      moved = moved || e.scrollTop !== before;
+    }
+  }
+  return moved;
+}"""
+
+
+def log_line(page, pattern: re.Pattern[str]) -> str:  # noqa: ANN001 - a Playwright Page
+    """The text of the task-log line that matches ``pattern``: from the end of the log upwards."""
+    deadline = time.monotonic() + UI_SECONDS
+    while time.monotonic() < deadline:
+        page.evaluate(_SCROLL, None)
+        while True:
+            line = page.get_by_text(pattern)
+            if line.count():
+                return line.first.inner_text()
+            if not page.evaluate(_SCROLL, 300):
+                break
+            page.wait_for_timeout(50)
+        page.wait_for_timeout(1000)  # the log may still be loading
+    raise AssertionError(f"no line of the log in the UI matches {pattern.pattern}")
+
+
 def finished(server: Airflow, run_id: str) -> dict:
     return wait_for(f"run {run_id}", lambda: server.run_state(run_id), RUN_SECONDS, server, every=5)
 
@@ -104,9 +137,7 @@ def test_failed_run_report_shows_the_failed_expectation(page, airflow_server, ai
 
     # The validate task's log, in the UI, names the run's report.
     page.goto(f"{airflow_server.base}/dags/{DAG_ID}/runs/{quote(run_id, safe='')}/tasks/validate")
-    line = page.get_by_text(re.compile(r"report: \S+\.html")).first
-    line.wait_for()
-    report = Path(re.search(r"report: (\S+\.html)", line.inner_text()).group(1))
+    report = Path(re.search(r"report:? (\S+\.html)", log_line(page, re.compile(r"report:? \S+\.html"))).group(1))
     assert report.parent == airflow_warehouse / "_reports" / VIEW
 
     page.goto(report.as_uri())
