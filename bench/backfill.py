@@ -177,7 +177,7 @@ def main() -> int:
     settings = warehouse(root / "base", defs, args.master)
     with console.status(f"generating {args.events:,} events"):
         write_events(root / "base" / "raw" / "events", args.events, args.keys, args.days)
-    spark = get_spark(args.master)
+    spark = get_spark(settings)
     last = START + timedelta(days=args.days - 1)
 
     rows: dict[str, float] = {}

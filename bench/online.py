@@ -225,7 +225,7 @@ def main() -> int:
     root = Path(tempfile.mkdtemp(prefix="kiln-bench-online-"))
     servers = []
     try:
-        spark = get_spark(args.master)
+        spark = get_spark(Settings(warehouse=str(root), spark_master=args.master))
         with console.status(f"writing the feature table ({args.keys * args.days:,} rows)"):
             path = feature_table(spark, root, args.keys, args.days)
         urls = {"sqlite": f"sqlite:///{root / 'online.db'}"}

@@ -185,7 +185,7 @@ def main() -> None:
         for name, (keys, features) in VIEWS.items():
             (defs / f"{name}.yaml").write_text(yaml.safe_dump(definition(name, keys, features)))
         settings = Settings(defs_dir=defs, warehouse=str(root / "wh"))
-        spark = get_spark("local[*]")
+        spark = get_spark(Settings(spark_master="local[*]"))
         write_tables(spark, settings, args.keys, args.days)
         warm = str(root / "spine_warm")
         write_spine(spark, warm, 100_000, args.keys, args.days)

@@ -53,11 +53,13 @@ def main() -> None:
     parser.add_argument("--views", default="", help="comma-separated view names (default: every sample view)")
     args = parser.parse_args()
 
-    spark = get_spark("local[2]", {"spark.sql.shuffle.partitions": "4"})
-    spark.sparkContext.setLogLevel("ERROR")
     warehouse = Path(tempfile.mkdtemp(prefix="kiln-bench-validation-"))
+    settings = Settings(
+        defs_dir=ROOT / "feature_defs", expectations_dir=ROOT / "expectations", warehouse=str(warehouse), spark_master="local[2]"
+    )
+    spark = get_spark(settings, {"spark.sql.shuffle.partitions": "4"})
+    spark.sparkContext.setLogLevel("ERROR")
     write_sample_sources(warehouse, start=START, days=args.days, users=args.users)
-    settings = Settings(defs_dir=ROOT / "feature_defs", expectations_dir=ROOT / "expectations", warehouse=str(warehouse))
     last = START + timedelta(days=args.days - 1)
     first = last - timedelta(days=args.chunk_days - 1)
     views = load_catalog(settings.defs_dir)

@@ -140,10 +140,10 @@ def _view(name: str) -> FeatureView:
 
 
 def _spark():  # noqa: ANN202 - pyspark is imported lazily
-    from featurekiln.compute.session import session_for
+    from featurekiln.compute.session import get_spark
 
     with err.status("starting Spark ..."):
-        return session_for(state.settings)
+        return get_spark(state.settings)
 
 
 @command()
@@ -584,9 +584,7 @@ def sample_data(
     """Write the deterministic sample sources (raw/purchases, raw/clicks) into the warehouse."""
     from featurekiln.samples import write_sample_sources
 
-    counts = write_sample_sources(
-        state.settings.warehouse, start=_parse_day(start, "--start"), days=days, users=users, seed=seed
-    )
+    counts = write_sample_sources(state.settings, start=_parse_day(start, "--start"), days=days, users=users, seed=seed)
     for name, rows in counts.items():
         out.print(f"wrote {rows} rows to {state.settings.warehouse_path('raw', name)}")
 

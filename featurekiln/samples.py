@@ -16,7 +16,7 @@ Every ``event_ts`` is a tz-aware UTC timestamp with microsecond precision.
 
 from __future__ import annotations
 
-import shutil
+import io
 from datetime import date
 from pathlib import Path
 
@@ -24,6 +24,9 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
+
+from featurekiln.settings import Settings
+from featurekiln.warehouse_files import files_for
 
 MICROS_PER_DAY = 86_400_000_000
 MICROS_PER_HOUR = 3_600_000_000
@@ -264,22 +267,15 @@ def clicks_frame(start: date, days: int, users: int, seed: int) -> pd.DataFrame:
     return frame.astype({"user_id": "int64", "page": str, "dwell_ms": "Int64", "event_ts": "datetime64[us, UTC]"})
 
 
-def _fresh_dir(path: Path) -> Path:
-    if path.exists():
-        shutil.rmtree(path)
-    path.mkdir(parents=True)
-    return path
-
-
 def write_sample_sources(
-    warehouse: str | Path,
+    warehouse: str | Path | Settings,
     *,
     start: date = date(2025, 1, 1),
     days: int = 90,
     users: int = 2000,
     seed: int = 7,
 ) -> dict[str, int]:
-    """Write the sample sources below a local warehouse, replacing earlier output.
+    """Write the sample sources below a warehouse, replacing earlier output.
 
     Writes ``<warehouse>/raw/purchases/part-00000.parquet`` (timestamps as UTC
     microseconds) and ``<warehouse>/raw/clicks/part-00000.csv`` (with a header,
@@ -287,7 +283,8 @@ def write_sample_sources(
     ``dwell_ms``).
 
     Args:
-        warehouse: local warehouse root; created if missing.
+        warehouse: a local warehouse root (created if missing), or Settings whose
+            warehouse may also be in an object store (``s3a://bucket/prefix``).
         start: first day of events (UTC).
         days: number of days of events.
         users: number of distinct users.
@@ -296,15 +293,20 @@ def write_sample_sources(
     Returns:
         Rows written per source: ``{"purchases": n, "clicks": m}``.
     """
-    root = Path(warehouse)
+    settings = warehouse if isinstance(warehouse, Settings) else Settings(warehouse=str(warehouse))
+    files = files_for(settings.warehouse, settings)
     purchases = purchases_frame(start, days, users, seed)
     clicks = clicks_frame(start, days, users, seed)
 
-    purchases_dir = _fresh_dir(root / "raw" / "purchases")
+    purchases_dir = settings.warehouse_path("raw", "purchases")
     table = pa.Table.from_pandas(purchases, schema=PURCHASES_SCHEMA, preserve_index=False)
-    pq.write_table(table.replace_schema_metadata(None), purchases_dir / "part-00000.parquet")
+    buffer = io.BytesIO()
+    pq.write_table(table.replace_schema_metadata(None), buffer)
+    files.remove_tree(purchases_dir)
+    files.write(f"{purchases_dir}/part-00000.parquet", buffer.getvalue())
 
-    clicks_dir = _fresh_dir(root / "raw" / "clicks")
+    clicks_dir = settings.warehouse_path("raw", "clicks")
     text = clicks.assign(event_ts=clicks["event_ts"].dt.strftime(CSV_TIMESTAMP_FORMAT))
-    text.to_csv(clicks_dir / "part-00000.csv", index=False, na_rep="")
+    files.remove_tree(clicks_dir)
+    files.write(f"{clicks_dir}/part-00000.csv", text.to_csv(index=False, na_rep="").encode("utf-8"), "text/csv")
     return {"purchases": len(purchases), "clicks": len(clicks)}

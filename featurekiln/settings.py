@@ -70,6 +70,12 @@ class Settings:
             ``KILN_VERIFY_ONLINE``, default false).
         verify_sample: keys that ``verify_online`` checks each way; 0 checks every key (env
             ``KILN_VERIFY_SAMPLE``).
+        s3_endpoint: the S3-compatible endpoint of an ``s3a://`` warehouse, such as
+            MinIO's ``http://minio:9000`` (env ``AWS_ENDPOINT_URL_S3``, else
+            ``AWS_ENDPOINT_URL``, as boto3 reads them); None means AWS's own endpoint.
+        aws_region: the AWS region (env ``AWS_REGION``, else ``AWS_DEFAULT_REGION``);
+            None means the profile's region. Credentials and path-style access come
+            from boto3's own chain (see :mod:`featurekiln.s3`).
     """
 
     defs_dir: Path = Path(DEFAULT_DEFS)
@@ -87,6 +93,8 @@ class Settings:
     materialize_job: str | None = None
     verify_online: bool = False
     verify_sample: int = DEFAULT_VERIFY_SAMPLE
+    s3_endpoint: str | None = None
+    aws_region: str | None = None
 
     @classmethod
     def from_env(cls, **overrides: object) -> Settings:
@@ -107,6 +115,8 @@ class Settings:
             materialize_job=_env_optional("KILN_MATERIALIZE_JOB"),
             verify_online=_env_bool("KILN_VERIFY_ONLINE", False),
             verify_sample=int(os.environ.get("KILN_VERIFY_SAMPLE", DEFAULT_VERIFY_SAMPLE)),
+            s3_endpoint=_env_optional("AWS_ENDPOINT_URL_S3") or _env_optional("AWS_ENDPOINT_URL"),
+            aws_region=_env_optional("AWS_REGION") or _env_optional("AWS_DEFAULT_REGION"),
         )
         given = {k: v for k, v in overrides.items() if v is not None}
         for name in ("defs_dir", "expectations_dir"):

@@ -67,14 +67,13 @@ def main(argv: list[str] | None = None) -> int:
 
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    settings = Settings.from_env(defs_dir=args.defs, warehouse=args.warehouse)
+    settings = Settings.from_env(defs_dir=args.defs, warehouse=args.warehouse, spark_master=args.master)
     try:
         catalog = load_catalog(settings.defs_dir)
         if args.view not in catalog:
             raise UnknownViewError(f"no view named {args.view!r} in {settings.defs_dir}")
         under_submit = under_spark_submit()
-        spark = get_spark(None if under_submit and not args.master else (args.master or settings.spark_master),
-                          warehouse=settings.warehouse, debug=settings.debug)
+        spark = get_spark(settings, submitted=under_submit and not args.master)
         view = catalog[args.view]
         if args.stage:
             chunk = plan_backfill(view, args.start, args.end, (args.end - args.start).days + 1).chunks[0]

@@ -1,16 +1,29 @@
-"""Shared fixtures: the one session-scoped Spark session and a temporary warehouse."""
+"""Shared fixtures: the one session-scoped Spark session, a temporary warehouse, moto's server.
+
+Dummy AWS credentials are set at import (if unset), before the session's Spark
+starts, so that every boto3 client and Spark's executors find them, and no
+test can reach a real AWS account.
+"""
 
 from __future__ import annotations
 
+import itertools
+import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
 
+from tests.online.servers import AWS_ENV, MotoServer, free_port, serve
+
 if TYPE_CHECKING:
     import pandas as pd
     from pyspark.sql import DataFrame, SparkSession
+
+for _name, _value in AWS_ENV.items():
+    os.environ.setdefault(_name, _value)
+_buckets = itertools.count()
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "slow: end-to-end test")
@@ -20,10 +33,29 @@ def pytest_configure(config: pytest.Config) -> None:
 def spark() -> Iterator[SparkSession]:
     """The one Spark session of the test run: local[2], 2 shuffle partitions, Delta, UTC."""
     from featurekiln.compute.session import get_spark
+    from featurekiln.settings import Settings
 
-    session = get_spark(master="local[2]", conf={"spark.sql.shuffle.partitions": "2"})
+    session = get_spark(Settings(spark_master="local[2]"), conf={"spark.sql.shuffle.partitions": "2"})
     yield session
     session.stop()
+
+
+@pytest.fixture(scope="session")
+def moto_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MotoServer]:
+    """moto's server (DynamoDB and S3 over HTTP) on a free loopback port, one per test session."""
+    yield from serve(MotoServer(free_port(), tmp_path_factory.mktemp("moto")))
+
+
+@pytest.fixture
+def s3_bucket(moto_server: MotoServer) -> str:
+    """A new, empty bucket on the moto server (its name)."""
+    import boto3
+
+    name = f"kiln-test-{os.getpid()}-{next(_buckets)}"
+    boto3.client("s3", endpoint_url=moto_server.endpoint_url, region_name=AWS_ENV["AWS_DEFAULT_REGION"]).create_bucket(
+        Bucket=name
+    )
+    return name
 
 
 @pytest.fixture

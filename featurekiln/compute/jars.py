@@ -32,7 +32,8 @@ from featurekiln.settings import prepare_process_environment
 
 # Maven coordinates that match pyspark 4.2 / delta-spark 4.4 (pinned in requirements.txt).
 DELTA_PACKAGE = "io.delta:delta-spark_4.2_2.13:4.4.0"
-HADOOP_AWS_PACKAGE = "org.apache.hadoop:hadoop-aws:3.4.2"
+# hadoop-aws must match the Hadoop of pyspark's jars (3.5.0); it brings the AWS SDK v2 bundle (~690 MB).
+HADOOP_AWS_PACKAGE = "org.apache.hadoop:hadoop-aws:3.5.0"
 
 _PRINT_JARS = """
 from pyspark import SparkConf, SparkContext

@@ -17,12 +17,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from featurekiln.compute.jars import DELTA_PACKAGE, HADOOP_AWS_PACKAGE, resolved_jars
-from featurekiln.settings import prepare_process_environment, under_spark_submit
+from featurekiln.settings import Settings, prepare_process_environment, under_spark_submit
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
-
-    from featurekiln.settings import Settings
 
 LOG4J_CONFIG = Path(__file__).with_name("log4j2.properties")
 JAVA_OPTIONS = f"-Duser.timezone=UTC -Dlog4j2.configurationFile={LOG4J_CONFIG.as_uri()}"
@@ -58,7 +56,9 @@ _jvm_log: dict[str, object] = {"path": None, "keep": False}
 
 def spark_packages(warehouse: str) -> list[str]:
     """Maven packages a session needs: Delta, and hadoop-aws for an ``s3a://`` warehouse."""
-    return [DELTA_PACKAGE, *([HADOOP_AWS_PACKAGE] if warehouse.startswith("s3a://") else [])]
+    from featurekiln.s3 import is_s3
+
+    return [DELTA_PACKAGE, *([HADOOP_AWS_PACKAGE] if is_s3(warehouse) else [])]
 
 
 def keep_jvm_log() -> str | None:
@@ -91,55 +91,61 @@ def _launch_quiet_gateway(conf: dict[str, str]) -> None:
 
 
 def get_spark(
-    master: str | None = "local[*]",
-    conf: dict[str, str] | None = None,
-    app_name: str = "featurekiln",
-    *,
-    warehouse: str = "",
-    debug: bool = False,
+    settings: Settings, conf: dict[str, str] | None = None, app_name: str = "featurekiln", *, submitted: bool = False
 ) -> SparkSession:
     """Return the Spark session, creating it on first use.
 
     Args:
-        master: Spark master URL; ``local[...]`` also applies small-machine defaults.
-            None leaves the master to ``spark-submit`` (the ``jobs/`` entry points).
+        settings: ``spark_master`` is the master (``local[...]`` also applies
+            small-machine defaults); an ``s3a://`` warehouse adds hadoop-aws and
+            points s3a at the store as :mod:`featurekiln.s3` resolves it;
+            ``debug`` lets the JVM print to the terminal (WARN and above) instead
+            of a log file.
         conf: extra Spark settings; they win over the defaults.
         app_name: the application name shown in the Spark UI.
-        warehouse: the warehouse root; an ``s3a://`` one adds the hadoop-aws jars.
-        debug: let the JVM print to the terminal (WARN and above) instead of a log file.
+        submitted: the process runs under ``spark-submit`` (the ``jobs/`` entry
+            points), which sets the master and the jars.
 
     Returns:
         A session with Delta Lake (pre-resolved jars, see :mod:`featurekiln.compute.jars`)
         and the SQL session time zone set to UTC. If a session already exists it
-        is reused and only the SQL settings are applied to it.
+        is reused: the SQL and s3a settings are applied to it.
 
     Raises:
         JarResolutionError: the pinned jars are not resolved yet and Maven Central
             cannot be reached.
+        ObjectStoreError: the warehouse is on S3 and boto3 finds no credentials.
     """
     from pyspark import SparkContext
     from pyspark.sql import SparkSession
 
+    from featurekiln.s3 import is_s3, s3a_conf
+
     prepare_process_environment()
-    settings = dict(BASE_CONF)
+    submitted = submitted or under_spark_submit()
+    master = None if submitted else settings.spark_master
+    options = dict(BASE_CONF)
     if master is not None and master.startswith("local"):
-        settings.update(LOCAL_CONF)
-    settings.update(conf or {})
-    submitted = under_spark_submit()
+        options.update(LOCAL_CONF)
+    if is_s3(settings.warehouse):
+        options.update(s3a_conf(settings))
+    options.update(conf or {})
     if not submitted:
-        settings["spark.jars"] = ",".join(resolved_jars(spark_packages(warehouse)))
-    launch = {**settings, "spark.app.name": app_name, **({"spark.master": master} if master is not None else {})}
-    if SparkContext._gateway is None and not submitted and not debug:  # noqa: SLF001
+        options["spark.jars"] = ",".join(resolved_jars(spark_packages(settings.warehouse)))
+    launch = {**options, "spark.app.name": app_name, **({"spark.master": master} if master is not None else {})}
+    if SparkContext._gateway is None and not submitted and not settings.debug:  # noqa: SLF001
         _launch_quiet_gateway(launch)
     builder = SparkSession.builder
     for key, value in launch.items():
         builder = builder.config(key, value)
     spark = builder.getOrCreate()
-    for key, value in settings.items():
+    for key, value in options.items():
         if key.startswith("spark.sql.") and not key.startswith(("spark.sql.extensions", "spark.sql.catalog")):
             spark.conf.set(key, value)
-    spark.sparkContext.setLogLevel("WARN" if debug else "ERROR")
-    _quiet_python_loggers(debug)
+        elif key.startswith("spark.hadoop."):
+            spark.sparkContext._jsc.hadoopConfiguration().set(key[len("spark.hadoop."):], value)  # noqa: SLF001
+    spark.sparkContext.setLogLevel("WARN" if settings.debug else "ERROR")
+    _quiet_python_loggers(settings.debug)
     return spark
 
 
@@ -150,7 +156,3 @@ def _quiet_python_loggers(debug: bool) -> None:
     for name in ("SQLQueryContextLogger", "DataFrameQueryContextLogger"):
         PySparkLogger.getLogger(name).setLevel(logging.ERROR if debug else logging.CRITICAL)
 
-
-def session_for(settings: Settings, conf: dict[str, str] | None = None) -> SparkSession:
-    """The session for ``settings``: its Spark master, its warehouse's jars, its debug switch."""
-    return get_spark(settings.spark_master, conf, warehouse=settings.warehouse, debug=settings.debug)

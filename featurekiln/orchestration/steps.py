@@ -128,10 +128,10 @@ def materialize_chunk(view: FeatureView, chunk: ChunkSpec, settings: Settings, *
     Returns:
         A JSON-able summary: the view, the days and the rows staged.
     """
-    from featurekiln.compute.session import session_for
+    from featurekiln.compute.session import get_spark
     from featurekiln.runner import stage
 
-    spark = session_for(settings)
+    spark = get_spark(settings)
     log.info("%s: materializing %s..%s on %s", view.name, chunk["start"], chunk["end"], settings.spark_master)
     rows = stage(view, chunk_of(chunk), settings=settings, spark=spark, run_id=run_id)
     return {"view": view.name, "start": chunk["start"], "end": chunk["end"], "rows": rows}
@@ -148,13 +148,13 @@ def validate_chunks(
     Raises:
         QualityError: a chunk failed a blocking expectation (logged with the report path).
     """
-    from featurekiln.compute.session import session_for
+    from featurekiln.compute.session import get_spark
     from featurekiln.errors import QualityError
     from featurekiln.runner import audit
 
     if not chunks:
         return {"chunks": [], "validations": []}
-    spark = session_for(settings)
+    spark = get_spark(settings)
     try:
         validations = audit(
             view, [chunk_of(c) for c in chunks], settings=settings, spark=spark, run_id=run_id, trigger=trigger,
@@ -178,7 +178,7 @@ def publish_chunks(
         The first and last day published, the rows and the report path; None when
         the run computed nothing.
     """
-    from featurekiln.compute.session import session_for
+    from featurekiln.compute.session import get_spark
     from featurekiln.quality.results import ChunkValidation
     from featurekiln.runner import publish
 
@@ -190,7 +190,7 @@ def publish_chunks(
         [chunk_of(c) for c in chunks],
         [ChunkValidation.from_dict(v) for v in audited["validations"]],
         settings=settings,
-        spark=session_for(settings),
+        spark=get_spark(settings),
         run_id=run_id,
         trigger=trigger,
         started_at=started_at,
@@ -217,11 +217,11 @@ def push_snapshot(view: FeatureView, published: dict[str, Any] | None, settings:
         log.warning("%s: snapshots %s..%s have no rows; nothing pushed, the online store keeps its values",
                     view.name, published["start"], published["end"])
         return None
-    from featurekiln.compute.session import session_for
+    from featurekiln.compute.session import get_spark
     from featurekiln.online.push import push_view
     from featurekiln.quality.history import require_validated
 
-    spark = session_for(settings)
+    spark = get_spark(settings)
     ds = date.fromisoformat(published["end"])
     require_validated(spark, settings, view.name, ds)
     result = push_view(spark, view, settings, ds)
@@ -244,7 +244,7 @@ def verify_pushed(view: FeatureView, pushed: dict[str, Any] | None, settings: Se
     from featurekiln.compute.session import get_spark
     from featurekiln.online.consistency import OnlineMismatchError, check_online
 
-    report = check_online(get_spark(settings.spark_master), view, settings, settings.verify_sample or None)
+    report = check_online(get_spark(settings), view, settings, settings.verify_sample or None)
     if not report.ok:
         log.error("%s", "\n".join([report.summary(), *report.examples]))
         raise OnlineMismatchError(report)

@@ -1,21 +1,17 @@
 """Data-quality run reports: one self-contained HTML page per run, the RunReport JSON next to it.
 
-Reports live under ``<warehouse>/_reports/<view>/<run id>.html`` (and ``.json``)
-when the warehouse is local (a path or a ``file://`` URI). For a remote
-warehouse (``s3a://...``) they are written under ``./_reports/<view>/`` of the
-working directory instead, since a browser cannot open a report on S3.
+Reports live in the warehouse, at ``<warehouse>/_reports/<view>/<run id>.html``
+(and ``.json``), on a local disk or in the object store of an ``s3a://``
+warehouse (:mod:`featurekiln.warehouse_files`), so that ``kiln report`` reads
+them from any machine that reaches the warehouse.
 """
 
 from __future__ import annotations
 
 import io
 import json
-import os
-import tempfile
 from collections.abc import Sequence
 from datetime import datetime, timezone
-from pathlib import Path
-from urllib.parse import unquote, urlparse
 
 from jinja2 import Environment
 from rich import box
@@ -27,25 +23,21 @@ from featurekiln.errors import KilnError
 from featurekiln.layout import REPORTS_DIR, safe_run_id
 from featurekiln.quality.results import Outcome, RunReport
 from featurekiln.settings import Settings
+from featurekiln.warehouse_files import files_for, local_path
 
 TEXT_WIDTH = 160
 SAMPLE_CHARS = 300
 
 
-def reports_root(settings: Settings) -> Path:
-    """``<warehouse>/_reports`` for a local warehouse, else ``./_reports`` (absolute)."""
-    warehouse = settings.warehouse
-    if warehouse.startswith("file://"):
-        return Path(unquote(urlparse(warehouse).path)).resolve() / REPORTS_DIR
-    if "://" in warehouse:
-        return Path(REPORTS_DIR).resolve()
-    return Path(settings.warehouse_path(REPORTS_DIR))
+def reports_root(settings: Settings) -> str:
+    """``<warehouse>/_reports``: an absolute local path, or a URI for an object-store warehouse."""
+    return local_path(settings.warehouse_path(REPORTS_DIR))
 
 
-def report_paths(settings: Settings, view: str, run_id: str) -> tuple[Path, Path]:
+def report_paths(settings: Settings, view: str, run_id: str) -> tuple[str, str]:
     """The HTML and JSON paths of the report of ``run_id`` of ``view``."""
-    stem = reports_root(settings) / view / safe_run_id(run_id)
-    return stem.with_name(stem.name + ".html"), stem.with_name(stem.name + ".json")
+    stem = "/".join([reports_root(settings), view, safe_run_id(run_id)])
+    return stem + ".html", stem + ".json"
 
 
 def result_label(outcome: Outcome) -> str:
@@ -198,58 +190,53 @@ def render_html(report: RunReport) -> str:
     )
 
 
-def _write_atomically(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file, so readers never see half a file."""
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as file:
-            file.write(text)
-        os.chmod(temporary, 0o644)  # mkstemp creates 0600; reports are meant to be read by others
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-
-
 def write_report(report: RunReport, settings: Settings) -> str:
     """Write the HTML report and the RunReport JSON of a run, replacing earlier ones of the same run.
 
     Sets ``report.report`` to the HTML path (also in the JSON).
 
     Returns:
-        The HTML report's path: ``<warehouse>/_reports/<view>/<run id>.html`` for a
-        local warehouse, ``./_reports/<view>/<run id>.html`` for a remote one; the
-        run id is made safe by :func:`safe_run_id`.
+        The HTML report's path, ``<warehouse>/_reports/<view>/<run id>.html`` (a
+        URI for an object-store warehouse); the run id is made safe by
+        :func:`safe_run_id`.
 
     Raises:
-        KilnError: the report directory cannot be written.
+        KilnError: the report cannot be written.
     """
     html_path, json_path = report_paths(settings, report.view, report.run_id)
-    report.report = str(html_path)
+    report.report = html_path
     try:
-        html_path.parent.mkdir(parents=True, exist_ok=True)
-        _write_atomically(json_path, json.dumps(report.to_dict(), indent=2) + "\n")
-        _write_atomically(html_path, render_html(report))
-    except OSError as error:
-        raise KilnError(f"cannot write the report of run {report.run_id!r} to {html_path.parent}: {error}") from error
-    return str(html_path)
+        files = files_for(html_path, settings)
+        files.write(json_path, (json.dumps(report.to_dict(), indent=2) + "\n").encode("utf-8"), "application/json")
+        files.write(html_path, render_html(report).encode("utf-8"), "text/html; charset=utf-8")
+    except (OSError, KilnError) as error:
+        folder = html_path.rsplit("/", 1)[0]
+        raise KilnError(f"cannot write the report of run {report.run_id!r} to {folder}: {error}") from error
+    return html_path
 
 
 def read_report(settings: Settings, view: str, run_id: str) -> RunReport:
-    """Read the RunReport of ``run_id`` of ``view`` from its JSON file.
+    """Read the RunReport of ``run_id`` of ``view`` from its JSON file (local or in the object store).
 
     Raises:
         KilnError: there is no report of that run (the message lists the latest
             runs that have one), or the file is not a RunReport.
     """
     _, json_path = report_paths(settings, view, run_id)
-    if not json_path.is_file():
-        known = sorted(json_path.parent.glob("*.json"), key=lambda p: p.stat().st_mtime, reverse=True)
-        latest = ", ".join(p.stem for p in known[:5]) or "none"
-        raise KilnError(f"no report of run {run_id!r} of view {view!r}: {json_path} does not exist (latest: {latest})")
+    files = files_for(json_path, settings)
     try:
-        return RunReport.from_dict(json.loads(json_path.read_text(encoding="utf-8")))
-    except (OSError, ValueError, KeyError, TypeError) as error:
+        text = files.read(json_path).decode("utf-8")
+    except FileNotFoundError:
+        known = [e for e in files.listing(json_path.rsplit("/", 1)[0]) if e.name.endswith(".json")]
+        latest = ", ".join(e.name[: -len(".json")] for e in sorted(known, key=lambda e: e.modified, reverse=True)[:5])
+        raise KilnError(
+            f"no report of run {run_id!r} of view {view!r}: {json_path} does not exist (latest: {latest or 'none'})"
+        ) from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise KilnError(f"{json_path} is not a readable run report: {error}") from error
+    try:
+        return RunReport.from_dict(json.loads(text))
+    except (ValueError, KeyError, TypeError) as error:
         raise KilnError(f"{json_path} is not a readable run report: {error}") from error
 
 

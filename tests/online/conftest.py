@@ -1,8 +1,4 @@
-"""Fixtures of the online-store tests: a real redis-server and a real moto server on loopback.
-
-Dummy AWS credentials are set at import (if unset), before the session's Spark
-starts, so that the Spark executors' boto3 finds them too.
-"""
+"""Fixtures of the online-store tests: a real redis-server on loopback (moto's server is in tests/conftest.py)."""
 
 from __future__ import annotations
 
@@ -14,31 +10,16 @@ from pathlib import Path
 import pytest
 
 from featurekiln.online import close_stores
-from tests.online.servers import AWS_ENV, MotoServer, RedisServer, Server, free_port
-
-for _name, _value in AWS_ENV.items():
-    os.environ.setdefault(_name, _value)
+from tests.online.servers import RedisServer, free_port, serve
 
 BACKENDS = ("sqlite", "redis", "dynamodb")
 _names = itertools.count()
 
 
-def _serve(server: Server) -> Iterator[Server]:
-    server.start()
-    yield server
-    server.kill()
-
-
 @pytest.fixture(scope="session")
 def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
     """``/usr/bin/redis-server`` on a free loopback port, no persistence; killed at the end."""
-    yield from _serve(RedisServer(free_port(), tmp_path_factory.mktemp("redis")))
-
-
-@pytest.fixture(scope="session")
-def moto_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MotoServer]:
-    """moto's server (DynamoDB over HTTP) on a free loopback port; killed at the end."""
-    yield from _serve(MotoServer(free_port(), tmp_path_factory.mktemp("moto")))
+    yield from serve(RedisServer(free_port(), tmp_path_factory.mktemp("redis")))
 
 
 def store_url(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> str:

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 REDIS_SERVER = "/usr/bin/redis-server"
@@ -73,6 +74,13 @@ class Server:
         self.process = None
 
 
+def serve(server: Server) -> Iterator[Server]:
+    """Start ``server``, yield it, kill it (the body of a fixture)."""
+    server.start()
+    yield server
+    server.kill()
+
+
 class RedisServer(Server):
     """``redis-server`` without persistence, or with an append-only file (``durable=True``)."""
 
@@ -98,7 +106,7 @@ class RedisServer(Server):
 
 
 class MotoServer(Server):
-    """moto in server mode: a DynamoDB-compatible endpoint over real HTTP (state in memory).
+    """moto in server mode: DynamoDB- and S3-compatible endpoints over real HTTP (state in memory).
 
     Runs moto's server app through :mod:`tests.online.moto_serialized` (one request at a
     time, for DynamoDB's atomic conditional writes); ``serialized=False`` runs the stock

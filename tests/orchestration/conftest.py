@@ -123,3 +123,17 @@ def table_rows(spark, collect_frame) -> Callable[..., object]:
         return collect_frame(frame.orderBy("ds", "user_id")).reset_index(drop=True)
 
     return rows
+
+
+@pytest.fixture(scope="session")
+def airflow_warehouse(sample_warehouse) -> Path:
+    """The warehouse of the session's ``airflow standalone``: the sample sources."""
+    return sample_warehouse("standalone")
+
+
+@pytest.fixture(scope="session")
+def airflow_server(tmp_path_factory, airflow_warehouse):
+    """The one ``airflow standalone`` of the test session (tests/orchestration/standalone.py)."""
+    from tests.orchestration.standalone import run_standalone
+
+    yield from run_standalone(tmp_path_factory.mktemp("airflow_standalone"), airflow_warehouse)

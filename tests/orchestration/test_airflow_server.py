@@ -12,148 +12,28 @@ Each task runs in its own process with its own local Spark, as in production.
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import signal
-import socket
-import subprocess
-import sys
-import time
-from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 
 import pytest
 
-from tests.orchestration.conftest import DAGS_FOLDER, REPO_ROOT, SAMPLE_DEFS, VIEW
+from tests.orchestration.conftest import VIEW
+from tests.orchestration.standalone import DAG_ID, RUN_SECONDS, Airflow, wait_for
 
 pytestmark = pytest.mark.slow
 
-DAG_ID = f"kiln_{VIEW}"
 NATIVE = ("2025-01-05", "2025-01-06")
 TRIGGERED = ("2025-01-08", "2025-01-10")
-PASSWORD = "kiln-test-password"
-STARTUP_SECONDS = 240
-RUN_SECONDS = 900  # each run has four tasks that start their own JVM (materialize, validate, publish, push_online)
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+@pytest.fixture
+def warehouse(airflow_warehouse) -> Path:
+    return airflow_warehouse
 
 
-class Airflow:
-    """A running ``airflow standalone`` and a small REST client for it."""
-
-    def __init__(self, env: dict[str, str], port: int, process: subprocess.Popen, log: Path) -> None:
-        self.env, self.port, self.process, self.log = env, port, process, log
-        self.base = f"http://127.0.0.1:{port}"
-        self.token: str | None = None
-
-    def request(self, method: str, path: str, body: object | None = None) -> tuple[int, object]:
-        import httpx
-
-        headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
-        response = httpx.request(method, self.base + path, json=body, headers=headers, timeout=30)
-        try:
-            return response.status_code, response.json()
-        except ValueError:
-            return response.status_code, response.text
-
-    def cli(self, *args: str, attempts: int = 6) -> subprocess.CompletedProcess:
-        """Run an ``airflow`` command against this server's database (retried while SQLite is locked)."""
-        for _ in range(attempts):
-            done = subprocess.run(
-                [sys.executable, "-m", "airflow", *args], env=self.env, capture_output=True, text=True, timeout=300
-            )
-            if done.returncode == 0 or "database is locked" not in done.stderr:
-                return done
-            time.sleep(5)
-        return done
-
-    def tail(self) -> str:
-        return self.log.read_text(errors="replace")[-4000:] if self.log.exists() else ""
-
-
-def wait_for(what: str, check, seconds: float, server: Airflow, every: float = 3.0):
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if server.process.poll() is not None:
-            raise RuntimeError(f"airflow standalone exited while waiting for {what}:\n{server.tail()}")
-        try:
-            found = check()
-        except Exception:  # noqa: BLE001 - the server is still starting
-            found = None
-        if found:
-            return found
-        time.sleep(every)
-    raise TimeoutError(f"timed out waiting for {what}:\n{server.tail()}")
-
-
-@pytest.fixture(scope="module")
-def warehouse(sample_warehouse) -> Path:
-    return sample_warehouse("standalone")
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory, warehouse) -> Iterator[Airflow]:
-    home = tmp_path_factory.mktemp("airflow_standalone")
-    defs = home / "defs"
-    defs.mkdir()
-    shutil.copy(SAMPLE_DEFS / f"{VIEW}.yaml", defs)
-    (home / "passwords.json").write_text(json.dumps({"admin": PASSWORD}))
-    port = free_port()
-    env = {
-        **os.environ,
-        "AIRFLOW_HOME": str(home),
-        "AIRFLOW__CORE__DAGS_FOLDER": str(DAGS_FOLDER),
-        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home}/airflow.db",
-        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-        "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
-        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "admin:admin",
-        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(home / "passwords.json"),
-        "AIRFLOW__CORE__PARALLELISM": "4",
-        "AIRFLOW__API__HOST": "127.0.0.1",
-        "AIRFLOW__API__PORT": str(port),
-        "AIRFLOW__API__WORKERS": "1",
-        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{port}/execution/",
-        "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
-        "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "2",
-        "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
-        "KILN_DEFS": str(defs),
-        "KILN_WAREHOUSE": str(warehouse),
-        "KILN_SPARK_MASTER": "local[2]",
-        "KILN_MAX_PARALLEL_CHUNKS": "1",
-        "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]),
-        "PYTHONPATH": str(REPO_ROOT),
-    }
-    log = home / "standalone.log"
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "airflow", "standalone"], env=env, stdout=out, stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    airflow = Airflow(env, port, process, log)
-    try:
-        def logged_in() -> bool:
-            status, body = airflow.request("POST", "/auth/token", {"username": "admin", "password": PASSWORD})
-            if status in (200, 201):
-                airflow.token = body["access_token"]
-                return True
-            return False
-
-        wait_for("the api-server", logged_in, STARTUP_SECONDS, airflow)
-        wait_for(
-            f"DAG {DAG_ID}", lambda: airflow.request("GET", f"/api/v2/dags/{DAG_ID}")[0] == 200, STARTUP_SECONDS, airflow
-        )
-        yield airflow
-    finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
+@pytest.fixture
+def server(airflow_server) -> Airflow:
+    return airflow_server
 
 
 def finished_runs(server: Airflow, run_type: str, count: int) -> list[dict] | None:
@@ -185,12 +65,7 @@ def test_rest_trigger_with_params_equals_the_cli(server, warehouse, cli_referenc
     )
     assert status == 200, body
     run_id = body["dag_run_id"]
-
-    def finished():
-        _, run = server.request("GET", f"/api/v2/dags/{DAG_ID}/dagRuns/{run_id}")
-        return run if run["state"] in ("success", "failed") else None
-
-    run = wait_for("the triggered run", finished, RUN_SECONDS, server, every=5)
+    run = wait_for("the triggered run", lambda: server.run_state(run_id), RUN_SECONDS, server, every=5)
     assert run["state"] == "success", run
     _, tis = server.request("GET", f"/api/v2/dags/{DAG_ID}/dagRuns/{run_id}/taskInstances")
     labels = sorted(t["rendered_map_index"] for t in tis["task_instances"] if t["task_id"] == "materialize")

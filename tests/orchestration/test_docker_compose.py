@@ -23,9 +23,12 @@ REQUIRED_SERVICES = {
     "redis",
     "dynamodb",
     "minio",
+    "minio-init",
 }
-# Variables read by third-party software in the images, not by featurekiln.
-THIRD_PARTY = re.compile(r"^(POSTGRES_[A-Z_]+|MINIO_ROOT_(USER|PASSWORD)|MOTO_PORT|PYTHONPATH)$")
+# Variables read by third-party software in the images, not by featurekiln (boto3 reads the AWS keys).
+THIRD_PARTY = re.compile(r"^(POSTGRES_[A-Z_]+|MINIO_ROOT_(USER|PASSWORD)|MOTO_PORT|PYTHONPATH|AWS_(ACCESS_KEY_ID|SECRET_ACCESS_KEY))$")
+# Standard AWS variables that featurekiln's Settings read (and hand to Spark's s3a and boto3).
+READ_BY_KILN = re.compile(r"^(KILN_[A-Z_]+|AWS_ENDPOINT_URL(_S3)?|AWS_REGION|AWS_DEFAULT_REGION)$")
 
 
 @pytest.fixture(scope="module")
@@ -61,7 +64,7 @@ def test_every_service_has_an_image_or_a_build(services) -> None:
 
 def test_kiln_settings_are_ones_the_code_reads(services) -> None:
     code = code_text()
-    names = {k for s in services.values() for k in environment(s) if k.startswith("KILN_")}
+    names = {k for s in services.values() for k in environment(s) if READ_BY_KILN.match(k)}
     assert {"KILN_DEFS", "KILN_WAREHOUSE", "KILN_SPARK_CONN_ID"} <= names
     for name in names:
         assert f'"{name}"' in code, f"{name} is set in docker-compose.yaml but no code reads it"
@@ -89,7 +92,7 @@ def test_airflow_settings_exist_in_airflow(services) -> None:
 def test_other_variables_are_known(services) -> None:
     for name, service in services.items():
         for key in environment(service):
-            if key.startswith(("KILN_", "AIRFLOW__")):
+            if READ_BY_KILN.match(key) or key.startswith("AIRFLOW__"):
                 continue
             if key.startswith("AIRFLOW_CONN_"):
                 conn_id = key[len("AIRFLOW_CONN_") :].lower()
@@ -125,11 +128,22 @@ def test_volumes_and_ports_are_consistent(compose, services) -> None:
     assert len(host_ports) == len(set(host_ports)), f"a host port is published twice: {sorted(host_ports)}"
 
 
-def test_the_warehouse_is_shared_by_the_driver_and_the_executors(services) -> None:
-    warehouse = environment(services["airflow-scheduler"])["KILN_WAREHOUSE"]
-    for name in ("airflow-scheduler", "spark-worker"):
-        mounts = {v.split(":")[1] for v in services[name]["volumes"]}
-        assert warehouse in mounts, f"{name} does not mount the warehouse {warehouse}"
+def test_the_warehouse_lives_in_minio(services) -> None:
+    minio, init = services["minio"], services["minio-init"]
+    assert "9000:9000" in minio["ports"] and "--console-address" in minio["command"]  # S3 API on 9000, console apart
+    root = environment(minio)
+    bucket = environment(services["airflow-scheduler"])["KILN_WAREHOUSE"].removeprefix("s3a://").split("/")[0]
+    assert f'create_bucket(Bucket="{bucket}")' in " ".join(init["command"])
+    for name in ("airflow-apiserver", "airflow-scheduler", "airflow-dag-processor", "airflow-triggerer", "minio-init"):
+        env = environment(services[name])
+        assert env.get("KILN_WAREHOUSE", f"s3a://{bucket}/").startswith(f"s3a://{bucket}/"), name
+        assert env["AWS_ENDPOINT_URL_S3"] == "http://minio:9000", name
+        assert (env["AWS_ACCESS_KEY_ID"], env["AWS_SECRET_ACCESS_KEY"]) == (
+            root["MINIO_ROOT_USER"], root["MINIO_ROOT_PASSWORD"]), name
+        if name != "minio-init":
+            assert services[name]["depends_on"]["minio-init"] == {"condition": "service_completed_successfully"}, name
+    for name, service in services.items():
+        assert not any(":/opt/warehouse" in v for v in service.get("volumes", [])), f"{name} mounts a local warehouse"
 
 
 def test_airflow_components_use_postgres_and_the_project(services) -> None:

@@ -140,11 +140,29 @@ def test_safe_run_id() -> None:
     assert len(safe_run_id("x" * 500)) == 129 and safe_run_id("") != ""
 
 
-def test_reports_of_a_remote_warehouse_stay_local(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_reports_live_in_the_warehouse(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
-    assert reports_root(Settings(warehouse="s3a://bucket/wh")) == tmp_path / "_reports"
-    assert reports_root(Settings(warehouse=f"file://{tmp_path}/wh")) == tmp_path / "wh" / "_reports"
-    assert reports_root(Settings(warehouse="wh")) == tmp_path / "wh" / "_reports"
+    assert reports_root(Settings(warehouse="s3a://bucket/wh/")) == "s3a://bucket/wh/_reports"
+    assert reports_root(Settings(warehouse=f"file://{tmp_path}/wh")) == f"{tmp_path}/wh/_reports"
+    assert reports_root(Settings(warehouse="wh")) == f"{tmp_path}/wh/_reports"
+
+
+def test_write_and_read_round_trip_on_s3(report: RunReport, moto_server, s3_bucket: str, tmp_path: Path) -> None:
+    import boto3
+
+    settings = Settings(warehouse=f"s3a://{s3_bucket}/wh", s3_endpoint=moto_server.endpoint_url, aws_region="us-east-1")
+    path = write_report(report, settings)
+    key = f"wh/_reports/user_purchases/{safe_run_id(RUN_ID)}"
+    assert path == f"s3a://{s3_bucket}/{key}.html" and report.report == path
+    assert read_report(settings, "user_purchases", RUN_ID) == report
+    s3 = boto3.client("s3", endpoint_url=moto_server.endpoint_url)
+    page = s3.get_object(Bucket=s3_bucket, Key=f"{key}.html")
+    assert page["ContentType"] == "text/html; charset=utf-8"
+    (tmp_path / "page.html").write_bytes(page["Body"].read())
+    assert "expect_column_values_to_be_between(spend_30d): observed 3 of 5000" in page_text(tmp_path / "page.html")
+    with pytest.raises(KilnError, match=rf"no report of run 'nope' .*s3a://{s3_bucket}/wh/_reports/user_purchases/nope.json "
+                                        r"does not exist \(latest: manual__"):
+        read_report(settings, "user_purchases", "nope")
 
 
 def test_outcome_table_is_plain_text_failures_first() -> None:
