@@ -11,9 +11,9 @@ or days.
 - :func:`block_scan` (van Herk / Gil-Werman) for any associative ufunc with an
   identity: cut the array into blocks of ``width``; a window is the suffix scan
   of its first block from its start, merged with the prefix scan of the next
-  block up to its end. Float sums add the window's own values only, so there is
-  no cancellation against values outside the window (which a prefix sum minus a
-  shifted prefix sum would suffer).
+  block up to its end. Exact for min, max and exact number types.
+- :func:`ordered_sum` for floats: the window's values added oldest first, so the
+  rounding does not depend on the layout (O(width) per element).
 - :func:`latest_present` / :func:`earliest_present`: the index of the last (first)
   marked element inside the window, by a running max (min) of indices.
 - :func:`distinct_counts`: exact distinct counts by a difference array.
@@ -47,6 +47,23 @@ def block_scan(values: np.ndarray, width: int, op: np.ufunc, identity: object) -
         # A window ending at a block end is that whole block: merge with the identity.
         prefix[width - 1 :: width] = identity
         out[width - 1 :] = op(suffix[: size - width + 1], prefix[width - 1 : size])
+    return out
+
+
+def ordered_sum(values: np.ndarray, width: int) -> np.ndarray:
+    """Window sums of a float array, added oldest first: ``((0 + v[t-w+1]) + ...) + v[t]``.
+
+    O(width) per element, unlike the other kernels, for one reason: the result
+    depends only on the window's values in order, and the empty rows between
+    tiles (zeros) change nothing, so a snapshot's float sum is the same bit for
+    bit whatever range, chunking or grid layout computed it (a backfill, a
+    nightly run and an Airflow chunk must give identical tables). A block scan
+    is O(1) per element but rounds differently with every block alignment.
+    """
+    size = len(values)
+    out = np.zeros(size, dtype=values.dtype)
+    for lag in range(min(width, size) - 1, -1, -1):
+        out[lag:] += values[: size - lag]
     return out
 
 

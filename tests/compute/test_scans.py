@@ -48,3 +48,18 @@ def test_float_window_sums_do_not_cancel_against_values_outside_the_window() -> 
     """A prefix sum minus a shifted prefix sum would lose the small values next to 1e17."""
     values = np.array([1e17, -1e17, 0.25, 0.5, 0.125, 1.0])
     assert scans.block_scan(values, 2, np.add, 0.0).tolist()[3:] == [0.75, 0.625, 1.125]
+
+
+def test_ordered_sum_is_the_same_bit_for_bit_whatever_the_layout() -> None:
+    """Zeros between values (empty rows) and where the array starts never change a float window sum."""
+    rng = np.random.default_rng(3)
+    values = rng.uniform(-1e6, 1e6, 40) * rng.choice([1e-9, 1.0, 1e9], 40)
+    width = 7
+    plain = scans.ordered_sum(values, width)
+    spaced = np.zeros(len(values) * 2)
+    spaced[1::2] = values  # every value followed by an empty row: windows of 2 * width rows hold the same values
+    assert np.array_equal(scans.ordered_sum(spaced, 2 * width)[1::2], plain)
+    shifted = np.concatenate([np.zeros(5), values])
+    assert np.array_equal(scans.ordered_sum(shifted, width)[5:], plain)
+    brute = [sum(values[max(0, t - width + 1): t + 1], 0.0) for t in range(len(values))]
+    assert np.array_equal(plain, np.array(brute))
