@@ -200,8 +200,15 @@ def backfill(
     no_validate: Annotated[
         bool, typer.Option("--no-validate", help="Skip the quality gate (the run is recorded as unvalidated).")
     ] = False,
+    retile: Annotated[
+        bool, typer.Option("--retile", help="Re-read the source for every event day the range reads, even where "
+                           "tiles are stored (after a fix to raw data).")
+    ] = False,
 ) -> None:
-    """Compute snapshots START..END (END included), validate them, publish them to the views' Delta tables."""
+    """Compute snapshots START..END (END included), validate them, publish them to the views' Delta tables.
+
+    Stored tiles are reused: only event days without stored tiles are read from the source, unless --retile.
+    """
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from featurekiln import runner
@@ -234,6 +241,7 @@ def backfill(
                     spark=spark,
                     chunk_days=chunk_days,
                     validate=not no_validate,
+                    retile=retile,
                     on_chunk=lambda _: progress.advance(task),
                 )
             except QualityError as error:
@@ -274,7 +282,10 @@ def plan(
     until: Annotated[str | None, typer.Option("--until", help="Last snapshot day wanted (default: yesterday, UTC).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON list, one object per view.")] = False,
 ) -> None:
-    """Per view: the days materialized, missing, stale, and what `kiln run` would compute and read."""
+    """Per view: the days materialized, missing, stale, and what `kiln run` would compute and read.
+
+    "reads events" are the event days read from the source; every other tile day comes from the stored tiles.
+    """
     from featurekiln import runner
     from featurekiln.planning.materialization import inclusive
 
@@ -284,10 +295,11 @@ def plan(
     if as_json:
         typer.echo(json.dumps([p.to_json() for p in plans]))
         return
-    table = Table("view", "materialized", "missing", "stale", "will compute", "reads events", title=f"plan until {last}")
+    table = Table("view", "materialized", "missing", "stale", "will compute", "reads events", "tiles stored",
+                  title=f"plan until {last}")
     for item in plans:
         cells = [_inclusive_text(inclusive(getattr(item, name))) for name in
-                 ("materialized", "missing", "stale", "will_compute", "reads_events")]
+                 ("materialized", "missing", "stale", "will_compute", "reads_events", "tiles")]
         table.add_row(item.view, cells[0], cells[1], f"[red]{cells[2]}[/red]" if item.stale else cells[2], *cells[3:])
     out.print(table)
     for item in plans:

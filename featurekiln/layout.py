@@ -3,6 +3,8 @@
 Below the warehouse root (a local path or a URI such as ``s3a://bucket/prefix``)::
 
     features/<view>                          the feature table (Delta, by ds)
+    _tiles/<view>                            its daily tiles (Delta, by _day)
+    _rebuild/<view>/<fingerprint>            a rebuild with a new schema, until it replaces the table
     _staging/<view>/<run>/<first>_<last>     a chunk waiting for the quality gate (Delta)
     _quarantine/<view>/<run>/<first>_<last>  a chunk that failed it (Delta)
     _kiln/runs                               the run history (Delta)
@@ -20,6 +22,8 @@ from datetime import date
 from featurekiln.settings import Settings
 
 REPORTS_DIR = "_reports"
+# The tile tables' day column (days since 1970-01-01, UTC), their partition column.
+TILE_DAY = "_day"
 MAX_RUN_ID_CHARS = 120
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
 
@@ -44,6 +48,16 @@ def safe_run_id(run_id: str) -> str:
 def table_path(settings: Settings, name: str) -> str:
     """Location of the feature table of view ``name``."""
     return settings.warehouse_path("features", name)
+
+
+def tiles_path(settings: Settings, name: str) -> str:
+    """Location of the stored daily tiles of view ``name``."""
+    return settings.warehouse_path("_tiles", name)
+
+
+def rebuild_path(settings: Settings, name: str, fingerprint: str) -> str:
+    """Where a rebuild of view ``name`` with another schema collects its days before it replaces the table."""
+    return settings.warehouse_path("_rebuild", name, fingerprint)
 
 
 def _chunk_name(first: date, last: date) -> str:

@@ -1,15 +1,19 @@
 """The one runner: computes, validates and publishes snapshots. The CLI, the jobs and Airflow call it.
 
-Write-audit-publish: a chunk of snapshots is computed, validated against the
-view's expectations (the built-in baseline plus its suite), and only then
-committed to the feature table in one atomic ``replaceWhere`` commit. A chunk
-that fails a blocking expectation is kept in the quarantine and the run stops
-with :class:`~featurekiln.errors.QualityError`; the feature table is untouched.
+One pipeline: plan -> tiles -> snapshots -> validate -> publish (with the
+ledger in each commit) -> push. The tiles a run needs are stored first
+(:func:`ensure_tiles`); the snapshots are assembled from them, every chunk is
+validated against the view's expectations (the built-in baseline plus its
+suite), and only when every chunk passes is each committed to the feature table
+in one atomic ``replaceWhere`` commit. One failure policy for every entry
+point: a chunk that fails a blocking expectation is kept in the quarantine, no
+chunk of the run is published, and the run stops with
+:class:`~featurekiln.errors.QualityError`.
 
-In one process (``kiln backfill``, ``jobs/materialize.py``) :func:`backfill`
-does all three steps per chunk on the cached chunk. Airflow splits them over
-its tasks: :func:`stage` (``materialize``), :func:`audit` (``validate``) and
-:func:`publish` (``publish``), with the chunks staged as Delta tables in
+In one process (``kiln backfill``, ``kiln run``, ``jobs/materialize.py``)
+:func:`backfill` does the steps on the cached snapshots. Airflow splits them
+over its tasks: :func:`stage` (``materialize``), :func:`audit` (``validate``)
+and :func:`publish` (``publish``), with the chunks staged as Delta tables in
 between. Both paths compute with the same functions and commit with the same
 ``replace_days``, so they produce identical tables. Every run ends with an HTML
 report and a row in the run history, whatever its outcome.
@@ -27,6 +31,7 @@ from datetime import date, datetime, timezone
 from typing import TYPE_CHECKING
 
 from featurekiln.errors import KilnError, QualityError, StaleTableError
+from featurekiln.planning.intervals import ONE_DAY, Interval
 from featurekiln.planning.plan import BackfillPlan, Chunk, plan_backfill
 from featurekiln.quality.results import ChunkValidation, RunReport
 from featurekiln.settings import Settings
@@ -36,7 +41,7 @@ if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
     from featurekiln.online.push import PushResult
-    from featurekiln.planning.materialization import ViewPlan
+    from featurekiln.planning.materialization import TilePlan, ViewPlan
 
     from featurekiln.quality.suites import Suite
 
@@ -188,27 +193,35 @@ def backfill(
     run_id: str | None = None,
     trigger: str = "cli",
     validate: bool = True,
+    retile: bool = False,
+    refresh: Sequence[Interval] = (),
     on_chunk: Callable[[ChunkResult], None] | None = None,
 ) -> BackfillResult:
     """Compute, validate and publish snapshots ``first`` .. ``last`` (both included) of ``view``.
 
-    Events are read once and tiled once for the whole range; the snapshots are
-    then handled chunk by chunk (``chunk_days`` each): the chunk is cached,
-    validated, and committed in one atomic ``replaceWhere`` commit. Rerunning
-    gives identical contents. Chunks committed before a failing chunk stay
-    published (each passed its expectations).
+    First the tiles: the tile days the range reads that are not stored (or lack
+    a partial group of the definition) are computed from the source and stored
+    (:func:`ensure_tiles`); the snapshots are then assembled from the stored
+    tiles and cached. Every chunk (``chunk_days`` days) is validated, and only
+    when all pass is each committed in one atomic ``replaceWhere`` commit: a run
+    publishes all its chunks or none, as Airflow's ``validate`` and ``publish``
+    tasks do. Rerunning gives identical contents.
 
     Args:
         validate: run the quality gate (the baseline and the view's suite). When
             False the run is recorded as ``unvalidated`` and its snapshots cannot
             be pushed online.
+        retile: re-read the source for every tile day the range reads (after a
+            fix to raw data), even where tiles are stored.
+        refresh: tile days to re-read from the source although stored (the late-data
+            range of :func:`run`).
 
     Raises:
         PlanError: the range is not valid for the view.
         SpecError: the view's expectation suite is broken.
-        QualityError: a chunk failed a blocking expectation (it is quarantined).
+        QualityError: a chunk failed a blocking expectation (every failing chunk is
+            quarantined; nothing is published).
         SourceError: the source cannot be read as the definition says.
-        TableError: the existing table does not match the definition.
         SparkFailure: Spark failed otherwise.
     """
     from pyspark import StorageLevel
@@ -225,22 +238,20 @@ def backfill(
     if not validate:
         log.info("%s: validation is switched off (--no-validate); run %s is recorded as unvalidated", view.name, run_id)
     with _recorded(spark, settings, report):
+        ensure_tiles(spark, view, settings, [plan.events], [plan.events] if retile else refresh, run_id=run_id,
+                     trigger=trigger)
         frame = compute_snapshots(spark, view, settings, plan)
-        cached = len(plan.chunks) > 1
+        target, chunks = _target(spark, view, settings, plan, frame, result.table)
+        cached = validate or len(chunks) > 1
         if cached:
             frame = frame.persist(StorageLevel.MEMORY_AND_DISK)
         try:
-            for chunk in plan.chunks:
-                part = frame.where((frame.ds >= chunk.start) & (frame.ds < chunk.end)).persist(StorageLevel.MEMORY_AND_DISK)
-                try:
-                    checked = _check(part, view, suites, chunk, report) if validate else None
-                    if checked is not None and checked.failed:
-                        raise _reject(spark, settings, part, chunk, report, checked)
-                    metadata = chunk_metadata(view.name, view.fingerprint(), chunk.interval, run_id, trigger)
-                    commit = replace_days(spark, result.table, part, chunk.interval, metadata, view.name)
-                finally:
-                    part.unpersist()
-                done = ChunkResult(chunk, commit.rows, commit.version, checked)
+            checks = _audit_all(spark, settings, view, suites, frame, chunks, report) if validate else {}
+            for chunk in chunks:
+                part = frame.where((frame.ds >= chunk.start) & (frame.ds < chunk.end))
+                metadata = chunk_metadata(view.name, view.fingerprint(), chunk.interval, run_id, trigger)
+                commit = replace_days(spark, target, part, chunk.interval, metadata, view.name)
+                done = ChunkResult(chunk, commit.rows, commit.version, checks.get(chunk))
                 _published(report, chunk, commit.rows)
                 result.chunks.append(done)
                 log.info("%s: chunk %s committed as version %d (%d rows)", view.name, chunk, commit.version, commit.rows)
@@ -249,9 +260,92 @@ def backfill(
         finally:
             if cached:
                 frame.unpersist()
+        if target != result.table:
+            _adopt_rebuild(spark, view, target, result.table, run_id, trigger)
         if not validate:
             report.status = "unvalidated"
     return result
+
+
+def _target(
+    spark: SparkSession, view: FeatureView, settings: Settings, plan: BackfillPlan, frame: DataFrame, table: str
+) -> tuple[str, tuple[Chunk, ...]]:
+    """Where the chunks of a backfill are committed, and which chunks.
+
+    Normally the feature table, every chunk. When the definition gives other
+    columns than the table has (a feature added, removed or retyped), the days
+    are rebuilt into ``_rebuild/<view>/<fingerprint>`` instead, skipping chunks an
+    interrupted rebuild already committed there; the rebuild replaces the table
+    once it holds every day the table holds (:func:`_adopt_rebuild`).
+    """
+    from featurekiln.layout import rebuild_path
+    from featurekiln.offline.delta_table import day_fingerprints, schema_differs
+    from featurekiln.planning.intervals import days
+
+    if not schema_differs(spark, table, frame):
+        return table, plan.chunks
+    side = rebuild_path(settings, view.name, view.fingerprint())
+    done = day_fingerprints(spark, side)
+    chunks = tuple(c for c in plan.chunks if any(done.get(d) != view.fingerprint() for d in days(c.interval)))
+    log.info("%s: the definition changes the table's columns: rebuilding %d chunk(s) into %s (%d already there)",
+             view.name, len(chunks), side, len(plan.chunks) - len(chunks))
+    return side, chunks
+
+
+def _adopt_rebuild(spark: SparkSession, view: FeatureView, side: str, table: str, run_id: str, trigger: str) -> None:
+    """Replace the feature table by the rebuild in one commit, once the rebuild holds every day the table holds."""
+    from featurekiln.offline.delta_table import chunk_metadata, day_fingerprints, replace_table
+    from featurekiln.offline.staging import remove
+    from featurekiln.planning.intervals import merge
+
+    current = view.fingerprint()
+    rebuilt = {d for d, f in day_fingerprints(spark, side).items() if f == current}
+    left = sorted(set(day_fingerprints(spark, table)) - rebuilt)
+    if left:
+        log.warning("%s: the rebuild with the new columns holds %d day(s); it replaces the table once the %d other "
+                    "day(s) the table holds are rebuilt too (first: %s)", view.name, len(rebuilt), len(left), left[0])
+        return
+    ranges = merge((d, d + ONE_DAY) for d in rebuilt)
+    metadata = chunk_metadata(view.name, current, (ranges[0][0], ranges[-1][1]), run_id, trigger)
+    replace_table(spark, table, spark.read.format("delta").load(side), ranges, metadata)
+    remove(spark, side)
+    log.info("%s: the rebuild replaced the feature table (%d day(s), new columns)", view.name, len(rebuilt))
+
+
+def _audit_all(
+    spark: SparkSession,
+    settings: Settings,
+    view: FeatureView,
+    suites: Sequence[Suite],
+    frame: DataFrame,
+    chunks: Sequence[Chunk],
+    report: RunReport,
+) -> dict[Chunk, ChunkValidation]:
+    """Validate every chunk before any is published; failing chunks go to the quarantine.
+
+    Raises:
+        QualityError: a chunk failed a blocking expectation: nothing of the run is published.
+    """
+    from pyspark import StorageLevel
+
+    checks: dict[Chunk, ChunkValidation] = {}
+    failures: list[QualityError] = []
+    for chunk in chunks:
+        part = frame.where((frame.ds >= chunk.start) & (frame.ds < chunk.end)).persist(StorageLevel.MEMORY_AND_DISK)
+        try:
+            checks[chunk] = _check(part, view, suites, chunk, report)
+            if checks[chunk].failed:
+                failures.append(_reject(spark, settings, part, chunk, report, checks[chunk]))
+        finally:
+            part.unpersist()
+    if failures:
+        raise _failed_run(failures)
+    return checks
+
+
+def _failed_run(failures: Sequence[QualityError]) -> QualityError:
+    """One error for every chunk of a run that failed the gate."""
+    return QualityError(" ".join(str(f) for f in failures), [line for f in failures for line in f.lines])
 
 
 def _published(report: RunReport, chunk: Chunk, rows: int) -> None:
@@ -259,39 +353,97 @@ def _published(report: RunReport, chunk: Chunk, rows: int) -> None:
     report.rows += rows
 
 
-def compute_snapshots(spark: SparkSession, view: FeatureView, settings: Settings, plan: BackfillPlan) -> DataFrame:
-    """The snapshots of ``plan`` (lazy): events read once, tiled once, windows assembled."""
+def ensure_tiles(
+    spark: SparkSession,
+    view: FeatureView,
+    settings: Settings,
+    needed: Sequence[Interval],
+    refresh: Sequence[Interval] = (),
+    *,
+    run_id: str,
+    trigger: str,
+) -> TilePlan:
+    """Store the tiles of the days ``needed`` that are not stored with every partial group of ``view``.
+
+    Tile days not stored (or stored for another source, filter or keys), and the
+    days in ``refresh``, are computed from the source, every group, and replace
+    what was stored. Days stored without some groups (a feature was added) get
+    just those groups from the source, joined to what is stored. Each range is
+    one atomic commit that records its days and groups (the ledger).
+
+    Returns:
+        What was done (nothing when every needed day is stored).
+    """
+    from pyspark.sql import functions as F
+
     from featurekiln.compute.sources import read_events
-    from featurekiln.compute.tiles import build_tiles
+    from featurekiln.compute.tiles import DAY, build_tiles, feature_columns
+    from featurekiln.layout import tiles_path
+    from featurekiln.offline.tile_store import held_tiles, read_tiles, tile_metadata, write_tiles
+    from featurekiln.planning.materialization import plan_tiles
+
+    path = tiles_path(settings, view.name)
+    groups = view.partial_groups()
+    work = plan_tiles(groups, held_tiles(spark, path), needed, refresh)
+    for interval in work.from_source:
+        log.info("%s: tiling event days %s..%s from the source", view.name, interval[0], interval[1] - ONE_DAY)
+        tiles = build_tiles(read_events(spark, view, settings, interval), view)
+        metadata = tile_metadata(view.name, list(groups), interval, read="source", run_id=run_id, trigger=trigger)
+        write_tiles(spark, path, tiles, interval, metadata, view.name)
+    for have, new, spans in work.add:
+        columns = {c for i in (groups[g] for g in new) for c in feature_columns(view, i)}
+        for interval in spans:
+            log.info("%s: adding %d partial group(s) to the stored tiles of %s..%s", view.name, len(new),
+                     interval[0], interval[1] - ONE_DAY)
+            stored = spark.read.format("delta").load(path)
+            kept = [c for c in stored.columns if c not in columns]
+            added = build_tiles(read_events(spark, view, settings, interval), view, sorted(new))
+            added = added.withColumn(DAY, F.col(DAY).cast(stored.schema[DAY].dataType))
+            tiles = read_tiles(spark, path, interval, kept).join(added, on=[*view.keys, DAY], how="full")
+            metadata = tile_metadata(view.name, sorted(have | new), interval, read="tiles+source", run_id=run_id,
+                                     trigger=trigger)
+            write_tiles(spark, path, tiles, interval, metadata, view.name)
+    return work
+
+
+def compute_snapshots(spark: SparkSession, view: FeatureView, settings: Settings, plan: BackfillPlan) -> DataFrame:
+    """The snapshots of ``plan`` (lazy), assembled from the stored tiles (see :func:`ensure_tiles`)."""
+    from featurekiln.compute.tiles import DAY, feature_columns
     from featurekiln.compute.windows import snapshots
+    from featurekiln.layout import tiles_path
+    from featurekiln.offline.tile_store import read_tiles
 
-    events = read_events(spark, view, settings, plan.events)
-    return snapshots(build_tiles(events, view), view, plan.snapshots)
+    columns = list(dict.fromkeys(c for i in range(len(view.features)) for c in feature_columns(view, i)))
+    tiles = read_tiles(spark, tiles_path(settings, view.name), plan.events, [*view.keys, DAY, *columns])
+    return snapshots(tiles, view, plan.snapshots)
 
 
-def stage(view: FeatureView, chunk: Chunk, *, settings: Settings, spark: SparkSession, run_id: str) -> int:
+def stage(
+    view: FeatureView, chunk: Chunk, *, settings: Settings, spark: SparkSession, run_id: str, trigger: str = "backfill"
+) -> int:
     """Compute the snapshots of ``chunk`` into the run's staging table (Airflow's ``materialize``).
 
-    Rerunning replaces what an earlier attempt staged. Nothing is published.
+    The chunk reads the stored tiles (the ``tiles`` task stored them); a tile day
+    that is still missing is tiled here first. Rerunning replaces what an
+    earlier attempt staged. Nothing is published.
 
     Returns:
         The number of rows staged.
 
     Raises:
-        PlanError, SourceError, SparkFailure: as :func:`backfill`.
+        PlanError, SourceError, SparkFailure: as :func:`backfill`; the failure is
+            recorded in the run history with a report, as every run's is.
     """
-    from pyspark.errors import PySparkException
-
     from featurekiln.layout import staging_path
     from featurekiln.offline.staging import write_chunk
 
     plan = plan_backfill(view, chunk.start, chunk.last, (chunk.end - chunk.start).days)
     path = staging_path(settings, view.name, run_id, chunk.start, chunk.last)
-    try:
+    report = RunReport(view.name, run_id, trigger, chunk.start, chunk.last, started_at=_now())
+    with _recorded(spark, settings, report, success=False):  # a failure is recorded and reported like any run's
+        ensure_tiles(spark, view, settings, [plan.events], run_id=run_id, trigger=trigger)
         write_chunk(compute_snapshots(spark, view, settings, plan), path)
         rows = spark.read.format("delta").load(path).count()
-    except PySparkException as error:
-        raise spark_failure(view.name, error) from error
     log.info("%s: staged %s (%d rows) at %s", view.name, chunk, rows, path)
     return rows
 
@@ -336,8 +488,7 @@ def audit(
         if failures:
             for chunk in chunks:
                 remove(spark, staging_path(settings, view.name, run_id, chunk.start, chunk.last))
-            lines = [line for failure in failures for line in failure.lines]
-            raise QualityError(" ".join(str(f) for f in failures), lines)
+            raise _failed_run(failures)
     return report.chunks
 
 
@@ -389,11 +540,13 @@ class RunResult:
 
 def plan_run(view: FeatureView, until: date, *, settings: Settings, spark: SparkSession) -> ViewPlan:
     """The plan of a run of ``view`` up to ``until`` (included), from what its table holds (``kiln plan``)."""
-    from featurekiln.layout import table_path
+    from featurekiln.layout import table_path, tiles_path
     from featurekiln.offline.delta_table import day_fingerprints
+    from featurekiln.offline.tile_store import held_tiles
     from featurekiln.planning.materialization import plan_view
 
-    return plan_view(view, day_fingerprints(spark, table_path(settings, view.name)), until)
+    held = day_fingerprints(spark, table_path(settings, view.name))
+    return plan_view(view, held, until, held_tiles(spark, tiles_path(settings, view.name)))
 
 
 def run(
@@ -415,15 +568,14 @@ def run(
             says ``on_change: refuse``; nothing is computed.
         QualityError, SourceError, TableError, SparkFailure: as :func:`backfill`.
     """
-    from featurekiln.planning.intervals import ONE_DAY
-
     plan = plan_run(view, until, settings=settings, spark=spark)
     if plan.refused:
         raise StaleTableError(plan.refused)
     result = RunResult(plan)
     for start, end in plan.will_compute:
         result.backfills.append(
-            backfill(view, start, end - ONE_DAY, settings=settings, spark=spark, trigger=trigger, on_chunk=on_chunk)
+            backfill(view, start, end - ONE_DAY, settings=settings, spark=spark, trigger=trigger, refresh=plan.refresh,
+                     on_chunk=on_chunk)
         )
     if view.online and result.backfills and result.backfills[-1].rows:
         result.pushed = push(view, None, settings=settings, spark=spark)

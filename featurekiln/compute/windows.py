@@ -44,8 +44,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from featurekiln.compute import aggregations, scans
-from featurekiln.compute.tiles import DAY, partial_column
+from featurekiln.compute import scans
+from featurekiln.compute.tiles import DAY, feature_columns
 from featurekiln.definitions.models import FeatureView
 from featurekiln.planning.intervals import Interval
 
@@ -293,7 +293,7 @@ def _output_schema(tiles: StructType, view: FeatureView) -> StructType:
     fields = [tiles[k] for k in view.keys]
     fields += [StructField("ds", DateType()), StructField("feature_ts", TimestampType())]
     for i, feature in enumerate(view.features):
-        first_partial = partial_column(i, aggregations.partials(feature.agg)[0].suffix)
+        first_partial = feature_columns(view, i)[0]
         if feature.agg in ("count", "count_distinct"):
             kind = LongType()
         elif feature.agg == "avg":
@@ -328,14 +328,14 @@ def snapshots(tiles: DataFrame, view: FeatureView, interval: Interval) -> DataFr
             name=feature.name,
             agg=feature.agg,
             width=view.window_days(feature),
-            columns=tuple(partial_column(i, p.suffix) for p in aggregations.partials(feature.agg)),
+            columns=feature_columns(view, i),
         )
         for i, feature in enumerate(view.features)
     )
     assembler = Assembler(
         keys=tuple(view.keys), first=first, stop=stop, ttl=view.ttl_days, horizon=view.horizon_days, features=features
     )
-    columns = [c for f in features for c in f.columns]
+    columns = list(dict.fromkeys(c for f in features for c in f.columns))  # features may share partials
     seen = (F.col(DAY) > first - view.horizon_days) & (F.col(DAY) < stop)
     ordered = (
         tiles.where(seen)

@@ -181,3 +181,24 @@ class FeatureView(_Model):
             }
         )
         return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+    def partial_group(self, feature: Feature) -> str:
+        """A short hash naming the daily partials of ``feature`` in the stored tiles.
+
+        Covered: what a tile depends on: the source (path, format, timestamp,
+        filter, query), the keys, and the feature's aggregation and expr. Not
+        covered: the feature's name and window and the view's ttl (snapshots are
+        assembled from the same tiles whatever they are). Two features with the
+        same aggregation of the same expr share one group.
+        """
+        payload = self.model_dump_json(
+            include={"entity": {"keys"}, "source": {"path", "format", "timestamp", "filter", "query"}}
+        ) + feature.model_dump_json(include={"agg", "expr"})
+        return hashlib.sha256(payload.encode()).hexdigest()[:10]
+
+    def partial_groups(self) -> dict[str, int]:
+        """Every partial group of the view, with the index of the first feature that has it."""
+        groups: dict[str, int] = {}
+        for index, feature in enumerate(self.features):
+            groups.setdefault(self.partial_group(feature), index)
+        return groups

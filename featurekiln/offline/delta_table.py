@@ -16,12 +16,13 @@ from datetime import date, timedelta
 from typing import TYPE_CHECKING
 
 from featurekiln.errors import TableError
-from featurekiln.layout import table_path
+from featurekiln.layout import TILE_DAY, table_path
 from featurekiln.planning.intervals import ONE_DAY, Interval, merge
 from featurekiln.settings import Settings
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
+    from pyspark.sql.types import StructType
 
 log = logging.getLogger(__name__)
 
@@ -76,14 +77,28 @@ class CommitInfo:
     rows: int
 
 
-def _predicate(interval: Interval) -> str:
-    return f"ds >= '{interval[0].isoformat()}' AND ds < '{interval[1].isoformat()}'"
+EPOCH = date(1970, 1, 1)
+
+
+def _predicate(interval: Interval, partition: str) -> str:
+    if partition == TILE_DAY:  # days since 1970-01-01
+        return f"{partition} >= {(interval[0] - EPOCH).days} AND {partition} < {(interval[1] - EPOCH).days}"
+    return f"{partition} >= '{interval[0].isoformat()}' AND {partition} < '{interval[1].isoformat()}'"
+
+
+def schema_differs(spark: SparkSession, path: str, frame: DataFrame) -> bool:
+    """Whether the table at ``path`` exists with other columns (names, types or order) than ``frame``."""
+    if not table_exists(spark, path):
+        return False
+    return _columns(spark.read.format("delta").load(path).schema) != _columns(frame.schema)
+
+
+def _columns(schema: StructType) -> list[tuple[str, str]]:
+    return [(f.name, f.dataType.simpleString()) for f in schema.fields]
 
 
 def _check_schema(spark: SparkSession, path: str, frame: DataFrame, name: str) -> None:
-    existing = spark.read.format("delta").load(path).schema
-    want = [(f.name, f.dataType.simpleString()) for f in frame.schema.fields]
-    have = [(f.name, f.dataType.simpleString()) for f in existing.fields]
+    want, have = _columns(frame.schema), _columns(spark.read.format("delta").load(path).schema)
     if want != have:
         raise TableError(
             f"{name}: the feature table at {path} has columns {', '.join(f'{n} {t}' for n, t in have)}, "
@@ -99,13 +114,21 @@ def replace_days(
     interval: Interval,
     metadata: dict[str, object],
     name: str,
+    *,
+    partition: str = "ds",
+    evolve: bool = False,
 ) -> CommitInfo:
     """Replace the days ``interval`` of the table at ``path`` by ``frame`` in one commit.
 
     Args:
-        frame: rows whose ``ds`` all lie in ``interval`` (may be empty: the days
-            are then cleared).
+        frame: rows whose ``partition`` day all lie in ``interval`` (may be empty:
+            the days are then cleared).
         metadata: recorded as the commit's ``userMetadata`` (JSON).
+        partition: the day column the table is partitioned by: ``ds`` (a date),
+            or ``_day`` (days since 1970-01-01) for tile tables.
+        evolve: new columns of ``frame`` are added to the table and columns it
+            lacks are null in the days written (tile tables); otherwise the
+            schemas must be equal.
 
     A commit that loses a race with another writer of the same table (see
     :func:`lost_commit_race`) is retried, up to 8 attempts with growing pauses.
@@ -119,13 +142,16 @@ def replace_days(
 
     text = json.dumps(metadata, sort_keys=True)
     writer = frame.write.format("delta").option("userMetadata", text)
+    if evolve:
+        writer = writer.option("mergeSchema", "true")
     for attempt in range(1, COMMIT_ATTEMPTS + 1):
         try:
             if table_exists(spark, path):
-                _check_schema(spark, path, frame, name)
-                writer.mode("overwrite").option("replaceWhere", _predicate(interval)).save(path)
+                if not evolve:
+                    _check_schema(spark, path, frame, name)
+                writer.mode("overwrite").option("replaceWhere", _predicate(interval, partition)).save(path)
             else:
-                writer.mode("append").partitionBy("ds").save(path)
+                writer.mode("append").partitionBy(partition).save(path)
             break
         except Exception as error:  # noqa: BLE001 - only a lost commit race is retried
             if not lost_commit_race(error):
@@ -169,6 +195,19 @@ def day_fingerprints(spark: SparkSession, path: str) -> dict[date, str]:
 def held_days(spark: SparkSession, path: str) -> list[Interval]:
     """The days the table at ``path`` holds (see :func:`day_fingerprints`), as merged intervals."""
     return merge((day, day + ONE_DAY) for day in day_fingerprints(spark, path))
+
+
+def replace_table(
+    spark: SparkSession, path: str, frame: DataFrame, ranges: list[Interval], metadata: dict[str, object]
+) -> None:
+    """Replace the whole table at ``path`` (rows and schema) by ``frame`` in one commit.
+
+    The commit's metadata says so (``replaces_table``) and lists the day ``ranges``
+    it holds, so the ledger forgets every day before it.
+    """
+    body = {**metadata, "replaces_table": True, "ranges": [[a.isoformat(), (b - ONE_DAY).isoformat()] for a, b in ranges]}
+    (frame.write.format("delta").mode("overwrite").option("overwriteSchema", "true").option("userMetadata", json.dumps(body, sort_keys=True))
+     .partitionBy("ds").save(path))
 
 
 def chunk_metadata(view_name: str, fingerprint: str, interval: Interval, run_id: str, trigger: str) -> dict[str, object]:

@@ -1,13 +1,17 @@
-"""Which snapshot days a feature table holds, and which definition built each, from its Delta commits.
+"""The ledger: which days a table holds, and which definition built each, from its own Delta commits.
 
-Every chunk commit of :func:`featurekiln.offline.delta_table.replace_days` records
-``userMetadata`` = ``{view, fingerprint, start, end (inclusive), run_id, trigger}``.
-Replaying those commits in version order gives, per ``ds``, the fingerprint of the
-commit that last replaced it. Commits without such metadata (OPTIMIZE, a manual
-write) are ignored. This stands in for the ledger: callers use :func:`materialized_days`
-only, so the ledger can replace it behind the same function. Delta keeps commit
-history for ``delta.logRetentionDuration`` (30 days by default): days committed
-before that are no longer known here.
+Every featurekiln commit records what it wrote in the commit's ``userMetadata``:
+a feature table chunk ``{view, fingerprint, start, end (inclusive), run_id,
+trigger}``, a tile commit ``{view, groups, start, end, read, run_id, trigger}``
+(:mod:`featurekiln.offline.tile_store`). Replaying those commits in version order
+gives, per day, what the commit that last replaced it wrote. Commits without
+such metadata (OPTIMIZE, a manual write) are ignored.
+
+The ledger is the table's Delta log itself, so it cannot disagree with the data:
+a day and its record are one atomic commit, and a process killed at any point
+leaves both or neither. featurekiln's Spark sessions keep the log for ten years
+(``delta.logRetentionDuration``, see :mod:`featurekiln.compute.session`); days
+committed before the retained log are reported as ``unknown``.
 """
 
 from __future__ import annotations
@@ -38,14 +42,31 @@ class Materialized:
     fingerprint: str | None = None
 
 
-def _chunk(metadata: str | None) -> tuple[date, date, str] | None:
-    if not metadata:
-        return None
+def _chunk(body: dict[str, object]) -> tuple[date, date, str] | None:
     try:
-        body = json.loads(metadata)
-        return date.fromisoformat(body["start"]), date.fromisoformat(body["end"]), str(body["fingerprint"])
+        return date.fromisoformat(str(body["start"])), date.fromisoformat(str(body["end"])), str(body["fingerprint"])
     except (ValueError, KeyError, TypeError):
         return None
+
+
+def commits(spark: SparkSession, path: str) -> list[tuple[int, dict[str, object]]]:
+    """Every commit of the Delta table at ``path`` in version order, with its ``userMetadata`` as a dict
+    (empty when the commit has none or it is not featurekiln's JSON)."""
+    from delta.tables import DeltaTable
+
+    out = []
+    for commit in DeltaTable.forPath(spark, path).history().select("version", "userMetadata").collect():
+        try:
+            body = json.loads(commit["userMetadata"] or "{}")
+        except ValueError:
+            body = {}
+        out.append((int(commit["version"]), body if isinstance(body, dict) else {}))
+    return sorted(out, key=lambda c: c[0])
+
+
+def each_day(first: date, last: date) -> list[date]:
+    """``first`` .. ``last``, both included."""
+    return [first + timedelta(days=n) for n in range((last - first).days + 1)]
 
 
 def materialized_days(spark: SparkSession, path: str, name: str, version: int | None = None) -> Materialized:
@@ -58,20 +79,23 @@ def materialized_days(spark: SparkSession, path: str, name: str, version: int | 
 
     if not DeltaTable.isDeltaTable(spark, path):
         raise TableError(f"{name}: no feature table at {path}; run `kiln backfill {name} --start ... --end ...` first")
-    commits = DeltaTable.forPath(spark, path).history().select("version", "userMetadata").collect()
-    latest = max(int(c["version"]) for c in commits)
+    log = commits(spark, path)
+    latest = log[-1][0]
     wanted = latest if version is None else version
     if not 0 <= wanted <= latest:
         raise TableError(f"{name}: the feature table has no version {version} (versions 0..{latest})")
     days: dict[date, str] = {}
     fingerprint = None
-    for commit in sorted(commits, key=lambda c: int(c["version"])):
-        chunk = _chunk(commit["userMetadata"])
-        if int(commit["version"]) > wanted or chunk is None:
+    for number, body in log:
+        chunk = _chunk(body)
+        if number > wanted or chunk is None:
             continue
         first, last, fingerprint = chunk
-        day = first
-        while day <= last:
-            days[day] = fingerprint
-            day += timedelta(days=1)
+        if body.get("replaces_table"):  # a rebuild that replaced the whole table: its ranges are all there is
+            days = {}
+            spans = [(date.fromisoformat(a), date.fromisoformat(b)) for a, b in body.get("ranges", [])]  # type: ignore[union-attr]
+        else:
+            spans = [(first, last)]
+        for a, b in spans:
+            days.update(dict.fromkeys(each_day(a, b), fingerprint))
     return Materialized(version=wanted, days=days, fingerprint=fingerprint)

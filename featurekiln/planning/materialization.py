@@ -8,10 +8,16 @@ wanted (``until``, by default yesterday UTC). Output, as half-open intervals:
 * ``missing``: days from the view's ``start`` to ``until`` that the table lacks;
 * ``stale``: days held with another definition;
 * ``will_compute``: what a run computes: the missing days, the ``lookback`` days
-  before ``until`` when ``until`` itself is new (late data), and the stale days
-  when the view says ``on_change: rebuild``;
-* ``reads_events``: the event days those snapshots read (each computed range
-  widened back by the horizon, the longest of ttl and windows, minus one day).
+  before the newest missing range when it ends at ``until`` (late data: a run
+  after missed nights covers the lookback of every night it missed), and the
+  stale days when the view says ``on_change: rebuild``;
+* ``refresh``: the tile days a run re-reads from the source although they are
+  stored: the same late-data range (the lookback days and the new days);
+* ``tiles``: the tile days stored with every partial group of the definition;
+* ``reads_events``: the event days a run reads from the source (:func:`plan_tiles`):
+  the tile days its snapshots need (each computed range widened back by the
+  horizon, the longest of ttl and windows, minus one day) that are not stored,
+  lack a partial group, or are refreshed. The others are read from the stored tiles.
 
 With stale days and ``on_change: refuse`` (the default) a run computes nothing:
 a new day would publish new semantics into an old-semantics table. The plan says
@@ -20,12 +26,70 @@ why and the one command that rebuilds the stale days.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Collection, Iterable, Mapping
+from dataclasses import dataclass, field
 from datetime import date, timedelta
 
 from featurekiln.definitions.models import FeatureView
-from featurekiln.planning.intervals import ONE_DAY, Interval, from_inclusive, merge, missing, widen_back
+from featurekiln.planning.intervals import ONE_DAY, Interval, days, from_inclusive, merge, missing, widen_back
+
+
+@dataclass(frozen=True)
+class TilePlan:
+    """What a run does with tiles before it assembles snapshots.
+
+    Attributes:
+        needed: the tile days the snapshots read.
+        from_source: tile days computed from the source events, every group.
+        add: tile days that are stored with some groups: the groups they already
+            hold, the missing groups to compute from the source, and the days.
+    """
+
+    needed: tuple[Interval, ...] = ()
+    from_source: tuple[Interval, ...] = ()
+    add: tuple[tuple[frozenset[str], frozenset[str], tuple[Interval, ...]], ...] = ()
+
+    @property
+    def reads_events(self) -> tuple[Interval, ...]:
+        """The event days read from the source."""
+        return tuple(merge([*self.from_source, *(i for _, _, spans in self.add for i in spans)]))
+
+
+def plan_tiles(
+    groups: Collection[str],
+    held: Mapping[date, frozenset[str]],
+    needed: Iterable[Interval],
+    refresh: Iterable[Interval] = (),
+) -> TilePlan:
+    """Which tile days to compute from the source, and which to complete with new partial groups.
+
+    Args:
+        groups: the partial groups of the current definition.
+        held: tile day -> the groups stored for it.
+        needed: the tile days the snapshots read.
+        refresh: tile days to re-read from the source even when stored (late data, ``--retile``).
+    """
+    wanted = frozenset(groups)
+    needed = merge(needed)
+    fresh = {d for interval in merge(refresh) for d in days(interval)}
+    whole: list[date] = []
+    partial: dict[frozenset[str], list[date]] = {}
+    for interval in needed:
+        for day in days(interval):
+            have = held.get(day, frozenset()) & wanted
+            if day in fresh or not have:
+                whole.append(day)
+            elif have != wanted:
+                partial.setdefault(have, []).append(day)
+    return TilePlan(
+        needed=tuple(needed),
+        from_source=tuple(_runs(whole)),
+        add=tuple((have, wanted - have, tuple(_runs(spans))) for have, spans in sorted(partial.items(), key=_first)),
+    )
+
+
+def _first(item: tuple[frozenset[str], list[date]]) -> date:
+    return min(item[1])
 
 
 @dataclass(frozen=True)
@@ -41,6 +105,9 @@ class ViewPlan:
     will_compute: tuple[Interval, ...]
     reads_events: tuple[Interval, ...]
     refused: str | None = None
+    refresh: tuple[Interval, ...] = ()
+    tiles: tuple[Interval, ...] = ()
+    tile_plan: TilePlan = field(default_factory=TilePlan)
 
     @property
     def nothing_to_do(self) -> bool:
@@ -53,7 +120,7 @@ class ViewPlan:
             "fingerprint": self.fingerprint,
             "until": self.until.isoformat(),
             **{name: inclusive(getattr(self, name)) for name in
-               ("materialized", "missing", "stale", "will_compute", "reads_events")},
+               ("materialized", "missing", "stale", "will_compute", "reads_events", "refresh", "tiles")},
             "refused": self.refused,
         }
 
@@ -67,13 +134,16 @@ def _runs(days: list[date]) -> list[Interval]:
     return merge((day, day + ONE_DAY) for day in days)
 
 
-def plan_view(view: FeatureView, held: Mapping[date, str], until: date) -> ViewPlan:
-    """Plan a run of ``view`` up to snapshot day ``until`` (included), given the days its table holds.
+def plan_view(
+    view: FeatureView, held: Mapping[date, str], until: date, tiles: Mapping[date, frozenset[str]] | None = None
+) -> ViewPlan:
+    """Plan a run of ``view`` up to snapshot day ``until`` (included), given the days its tables hold.
 
     Args:
         view: the current definition.
         held: snapshot day -> fingerprint of the definition that computed it.
         until: the last snapshot day wanted.
+        tiles: tile day -> partial groups stored (none stored when omitted).
     """
     current = view.fingerprint()
     materialized = _runs([d for d, f in held.items() if f == current])
@@ -81,8 +151,11 @@ def plan_view(view: FeatureView, held: Mapping[date, str], until: date) -> ViewP
     wanted = from_inclusive(view.start, until) if until >= view.start else (view.start, view.start)
     absent = missing(wanted, _runs(list(held)))
     compute = list(absent)
-    if absent and absent[-1][1] == wanted[1] and view.lookback_days:
-        compute.append((max(view.start, until - timedelta(days=view.lookback_days)), wanted[1]))
+    refresh: list[Interval] = []
+    if absent and absent[-1][1] == wanted[1]:
+        late = absent[-1][0] - timedelta(days=view.lookback_days)
+        refresh = [(late, wanted[1])]  # tile days, also before the view's start
+        compute.append((max(view.start, late), wanted[1]))
     refused = None
     if stale and view.on_change == "rebuild":
         compute += stale
@@ -94,9 +167,11 @@ def plan_view(view: FeatureView, held: Mapping[date, str], until: date) -> ViewP
             f"two semantics. Rebuild them with `kiln backfill {view.name} --start {first} --end {last}`, or set "
             "`on_change: rebuild` in the definition"
         )
-        compute = []
+        compute, refresh = [], []
     will_compute = merge(compute)
-    reads = merge(widen_back(interval, view.horizon_days - 1) for interval in will_compute)
+    groups = view.partial_groups()
+    stored = tiles or {}
+    tile_plan = plan_tiles(groups, stored, (widen_back(i, view.horizon_days - 1) for i in will_compute), refresh)
     return ViewPlan(
         view=view.name,
         fingerprint=current,
@@ -105,6 +180,9 @@ def plan_view(view: FeatureView, held: Mapping[date, str], until: date) -> ViewP
         missing=tuple(absent),
         stale=tuple(stale),
         will_compute=tuple(will_compute),
-        reads_events=tuple(reads),
+        reads_events=tile_plan.reads_events,
         refused=refused,
+        refresh=tuple(refresh),
+        tiles=tuple(_runs([d for d, g in stored.items() if g >= frozenset(groups)])),
+        tile_plan=tile_plan,
     )

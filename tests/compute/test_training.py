@@ -90,18 +90,21 @@ def write_events(spark: SparkSession, settings: Settings, events: pd.DataFrame) 
     spark.createDataFrame(rows, schema).write.mode("overwrite").parquet(settings.warehouse_path("raw", "events"))
 
 
-def backfill(spark: SparkSession, settings: Settings, names: list[str] | None = None) -> None:
-    """Materialize FIRST..LAST (or from the view's start) of each view, one chunk commit with its metadata."""
+def backfill(spark: SparkSession, settings: Settings, names: list[str] | None = None, retile: bool = False) -> None:
+    """Materialize FIRST..LAST (or from the view's start) of each view, one chunk commit with its metadata.
+
+    With ``retile`` the tiles are computed from the events again (they changed)."""
     from featurekiln.definitions import load_catalog
     from featurekiln.offline.delta_table import chunk_metadata, replace_days, table_path
     from featurekiln.planning.plan import plan_backfill
-    from featurekiln.runner import compute_snapshots
+    from featurekiln.runner import compute_snapshots, ensure_tiles
 
     for view in load_catalog(settings.defs_dir).values():
         if names is not None and view.name not in names:
             continue
         plan = plan_backfill(view, max(FIRST, view.start), LAST, 100)
         metadata = chunk_metadata(view.name, view.fingerprint(), plan.snapshots, "test", "cli")
+        ensure_tiles(spark, view, settings, [plan.events], [plan.events] if retile else [], run_id="test", trigger="cli")
         frame = compute_snapshots(spark, view, settings, plan)
         replace_days(spark, table_path(settings, view.name), frame, plan.snapshots, metadata, view.name)
 
@@ -291,7 +294,7 @@ def test_written_output_records_versions_and_rebuilds_as_of(spark, world, tmp_pa
 
     changed = events.assign(amount=events.amount * 2)
     write_events(spark, own, changed)
-    backfill(spark, own, ["user_purchases"])
+    backfill(spark, own, ["user_purchases"], retile=True)
     pinned = TrainingRequest(tuple(FEATURES), "ts", KEY_MAP, as_of=record["as_of_version"])
     write_training_set(spark, spine_path, str(tmp_path / "v2"), pinned, own)
     latest = write_training_set(spark, spine_path, str(tmp_path / "v3"), request, own)

@@ -222,13 +222,13 @@ def test_killed_backfill_leaves_each_day_old_or_new(
     for ds in (day(n) for n in range(1, 11)):
         assert frame_differences(_rows_of_day(old, ds), _rows_of_day(new, ds), keys), f"old and new agree on {ds}"
 
-    write_sample_sources(warehouse, seed=2, **sample)  # the events change; the table still holds the old days
+    write_sample_sources(warehouse, seed=2, **sample)  # the events change (hence --retile); the table holds the old days
     path = table_path(warehouse)
     before = set(_commit_files(path))
     log = tmp_path / "cli.log"
     command = [
         sys.executable, "-m", "featurekiln", "--defs", str(SAMPLE_DEFS), "--warehouse", str(warehouse),
-        "backfill", VIEW, "--start", first.isoformat(), "--end", last.isoformat(), "--chunk-days", "1",
+        "backfill", VIEW, "--start", first.isoformat(), "--end", last.isoformat(), "--chunk-days", "1", "--retile",
     ]
     with log.open("w") as output:
         child = subprocess.Popen(

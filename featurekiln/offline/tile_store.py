@@ -1,0 +1,74 @@
+"""Stored daily tiles: one Delta table per view under ``_tiles/<view>``, partitioned by ``_day``.
+
+A tile holds the mergeable partials of every feature of a view per key and
+event day (:mod:`featurekiln.compute.tiles`), in columns named by partial group
+(:meth:`FeatureView.partial_group`). Every write replaces whole days in one
+commit whose ``userMetadata`` says which days and which groups they now hold::
+
+    {"view", "kind": "tiles", "groups": [...], "start", "end", "read": "source" | "tiles+source",
+     "run_id", "trigger"}
+
+so the table's own Delta log is its ledger (:func:`held_tiles`): a tile day is
+known with exactly the groups of the last commit that wrote it, whatever
+happened to the process after that commit.
+"""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from typing import TYPE_CHECKING
+
+from featurekiln.layout import TILE_DAY
+from featurekiln.offline.delta_table import EPOCH, CommitInfo, replace_days, table_exists
+from featurekiln.offline.materialized import commits, each_day
+from featurekiln.planning.intervals import Interval
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
+
+KIND = "tiles"
+
+
+def held_tiles(spark: SparkSession, path: str) -> dict[date, frozenset[str]]:
+    """Every tile day the table at ``path`` holds, with the partial groups it holds them for."""
+    if not table_exists(spark, path):
+        return {}
+    held: dict[date, frozenset[str]] = {}
+    for _, body in commits(spark, path):
+        if body.get("kind") != KIND:
+            continue
+        first, last = date.fromisoformat(str(body["start"])), date.fromisoformat(str(body["end"]))
+        held.update(dict.fromkeys(each_day(first, last), frozenset(map(str, body["groups"]))))  # type: ignore[call-overload]
+    return held
+
+
+def tile_metadata(
+    view: str, groups: list[str], interval: Interval, *, read: str, run_id: str, trigger: str
+) -> dict[str, object]:
+    """The commit metadata of a tile write: its inclusive day range and the groups those days now hold."""
+    return {
+        "view": view,
+        "kind": KIND,
+        "groups": sorted(groups),
+        "start": interval[0].isoformat(),
+        "end": (interval[1] - timedelta(days=1)).isoformat(),
+        "read": read,
+        "run_id": run_id,
+        "trigger": trigger,
+    }
+
+
+def write_tiles(
+    spark: SparkSession, path: str, tiles: DataFrame, interval: Interval, metadata: dict[str, object], name: str
+) -> CommitInfo:
+    """Replace the tile days ``interval`` by ``tiles`` in one commit (new partial columns are added)."""
+    return replace_days(spark, path, tiles, interval, metadata, name, partition=TILE_DAY, evolve=True)
+
+
+def read_tiles(spark: SparkSession, path: str, interval: Interval, columns: list[str]) -> DataFrame:
+    """The stored tiles of days ``interval`` with the keys and ``columns`` asked for (pruned by ``_day``)."""
+    from pyspark.sql import functions as F
+
+    first, stop = (interval[0] - EPOCH).days, (interval[1] - EPOCH).days
+    frame = spark.read.format("delta").load(path)
+    return frame.where((F.col(TILE_DAY) >= first) & (F.col(TILE_DAY) < stop)).select(*columns)
