@@ -11,6 +11,7 @@ import json
 import logging
 import random
 import time
+import uuid
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import TYPE_CHECKING
@@ -166,8 +167,32 @@ def replace_days(
     # Our own commit, found by its metadata: another writer may have committed after it.
     ours = DeltaTable.forPath(spark, path).history(20).where(F.col("userMetadata") == F.lit(text))
     last = ours.orderBy("version", ascending=False).select("version", "operationMetrics").first()
+    if last is None:  # Delta commits nothing for no rows over days that hold none; the ledger needs a commit
+        return CommitInfo(version=_record_empty_write(spark, path, text), rows=0)
     metrics = last["operationMetrics"] or {}
     return CommitInfo(version=int(last["version"]), rows=int(metrics.get("numOutputRows", 0)))
+
+
+_USER_METADATA = "spark.databricks.delta.commitInfo.userMetadata"
+
+
+def _record_empty_write(spark: SparkSession, path: str, text: str) -> int:
+    """Commit ``text`` as the metadata of a table-property change: the record of a write that had no rows."""
+    from delta.tables import DeltaTable
+
+    spark.conf.set(_USER_METADATA, text)
+    try:
+        for attempt in range(1, COMMIT_ATTEMPTS + 1):
+            try:
+                spark.sql(f"ALTER TABLE delta.`{path}` SET TBLPROPERTIES ('featurekiln.empty_write' = '{uuid.uuid4().hex}')")
+                break
+            except Exception as error:  # noqa: BLE001 - only a lost commit race is retried
+                if not lost_commit_race(error) or attempt == COMMIT_ATTEMPTS:
+                    raise
+                time.sleep(RETRY_SECONDS * attempt * (1 + random.random()))  # noqa: S311 - jitter
+    finally:
+        spark.conf.unset(_USER_METADATA)
+    return int(DeltaTable.forPath(spark, path).history(1).first()["version"])
 
 
 UNKNOWN_FINGERPRINT = "unknown"

@@ -59,10 +59,12 @@ def view_doc(view: FeatureView, file: str, table: str, lookback: int) -> str:
         "",
         "## Runs",
         "",
-        f"- A scheduled run computes the snapshot of each day its data interval ends"
-        f"{f', plus {lookback} earlier days for late data' if lookback else ''}.",
+        f"- A scheduled run computes what `kiln run {view.name} --until <its day>` would: its day"
+        f"{f', the {lookback} days before it (late data)' if lookback else ''} and any day a missed night left out;"
+        " the `plan` task logs that plan.",
         "- **Backfill:** trigger with params `start` and `end` (days, both included), or use"
-        " Airflow's Backfill; each chunk of days is one task and retries alone.",
+        " Airflow's Backfill; days already materialized with this definition are skipped unless `force`;"
+        " `retile` re-reads their events from the source. Each chunk of days is one task and retries alone.",
         "- A manual run without params computes the latest complete day at its logical date.",
     ]
     return "\n".join(lines)

@@ -8,9 +8,13 @@ whose doc lists them, so one broken file hides nothing else.
 
 Task layout of a view's DAG::
 
-    plan -> materialize (mapped, one task per chunk) -> validate -> publish -> push_online [-> verify_online]
+    plan -> tiles -> materialize (mapped, one task per chunk) -> validate -> publish -> push_online [-> verify_online]
 
-Write-audit-publish: ``materialize`` stages each chunk, ``validate`` runs the
+``plan`` decides the run's days from the view's ledger (a nightly run computes
+what ``kiln run --until <its day>`` would, and logs that plan), ``tiles`` stores
+the daily tiles every chunk reads (reading from the source only the tile days
+not stored yet and the late-data days), so that the mapped chunks read stored
+tiles only. Write-audit-publish: ``materialize`` stages each chunk, ``validate`` runs the
 quality gate on the staged chunks (a failure fails the task, so nothing is
 published or pushed), ``publish`` commits them to the feature table and updates
 its Asset, ``push_online`` pushes the run's last snapshot to the online store,
@@ -191,7 +195,31 @@ def _params(view: FeatureView, settings: Settings) -> dict[str, Any]:
             description="Each chunk of days is one task, committed atomically and retried alone.",
             schema=_schema("Days per chunk", type="integer", minimum=1),
         ),
+        "force": Param(
+            False,
+            description="Recompute days of the range that are already materialized with the current definition "
+            "(by default they are skipped).",
+            schema=_schema("Backfill: recompute materialized days", type="boolean"),
+        ),
+        "retile": Param(
+            False,
+            description="Re-read the events of the range from the source even where daily tiles are stored "
+            "(after a fix to raw data); use with force to recompute materialized days.",
+            schema=_schema("Backfill: re-read the source", type="boolean"),
+        ),
     }
+
+
+def _run_facts(*, with_start: bool) -> dict[str, Any]:
+    """The run id, the trigger it is recorded with, and (``with_start``) when it started."""
+    from airflow.sdk import get_current_context
+
+    context = get_current_context()
+    dag_run = context["dag_run"]
+    facts = {"run_id": context["run_id"], "trigger": steps.trigger_of(getattr(dag_run, "run_type", None))}
+    if with_start:
+        facts["started_at"] = dag_run.start_date or datetime.now(timezone.utc)
+    return facts
 
 
 def build_view_dag(view: FeatureView, file: str, settings: Settings) -> DAG:
@@ -222,22 +250,28 @@ def build_view_dag(view: FeatureView, file: str, settings: Settings) -> DAG:
 
         @task(task_id="plan", retries=0)
         def plan() -> list[steps.ChunkSpec]:
-            """Decide the snapshot days of this run and split them into chunks."""
+            """Decide the snapshot days of this run from the view's ledger and split them into chunks."""
             context = get_current_context()
-            params = context["params"]
             dag_run = context["dag_run"]
-            days = steps.run_range(
+            return steps.plan_run_chunks(
                 view,
-                dict(params),
+                dict(context["params"]),
+                settings,
                 interval_start=context.get("data_interval_start"),
                 interval_end=context.get("data_interval_end"),
                 reference=context.get("logical_date") or dag_run.run_after,
                 now=datetime.now(timezone.utc),
+                run_id=context["run_id"],
             )
-            chunk_days = steps.chunk_days_param(params.get("chunk_days"), settings.chunk_days)
-            return steps.plan_chunks(view, days, chunk_days, run_id=context["run_id"])
 
         chunks = plan()
+
+        @task(task_id="tiles")
+        def tiles(planned: list[steps.ChunkSpec]) -> dict[str, Any]:
+            """Store the daily tiles the chunks read; only tile days not stored yet and late-data days read the source."""
+            return steps.store_tiles(view, planned, settings, **_run_facts(with_start=False))
+
+        stored = tiles(chunks)
         if settings.spark_conn_id:
             from featurekiln.orchestration.spark_submit import materialize_operator
 
@@ -252,25 +286,17 @@ def build_view_dag(view: FeatureView, file: str, settings: Settings) -> DAG:
                 return steps.materialize_chunk(view, chunk, settings, run_id=context["run_id"])
 
             materialized = materialize.expand(chunk=chunks)
-
-        def run_facts() -> dict[str, Any]:
-            context = get_current_context()
-            dag_run = context["dag_run"]
-            return {
-                "run_id": context["run_id"],
-                "trigger": steps.trigger_of(getattr(dag_run, "run_type", None)),
-                "started_at": dag_run.start_date or datetime.now(timezone.utc),
-            }
+        stored >> materialized
 
         @task(task_id="validate", retries=0)
         def validate(planned: list[steps.ChunkSpec]) -> dict[str, Any]:
             """The quality gate: validate the staged chunks; fail (and publish nothing) on a blocking failure."""
-            return steps.validate_chunks(view, planned, settings, **run_facts())
+            return steps.validate_chunks(view, planned, settings, **_run_facts(with_start=True))
 
         @task(task_id="publish", outlets=[asset])
         def publish(audited: dict[str, Any]) -> dict[str, Any] | None:
             """Commit the validated chunks to the feature table; an event on the table's Asset."""
-            published = steps.publish_chunks(view, audited, settings, **run_facts())
+            published = steps.publish_chunks(view, audited, settings, **_run_facts(with_start=True))
             if published:
                 extra = {"view": view.name, "start": published["start"], "end": published["end"]}
                 get_current_context()["outlet_events"][asset].extra = extra

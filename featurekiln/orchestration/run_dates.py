@@ -14,15 +14,15 @@ Rules (all days UTC; a snapshot ``ds`` has its cut-off at ``ds + 1 day`` 00:00):
   ``date(reference) - 1 day``. This is the same snapshot the nightly run right
   after that moment computes, and the one the point-in-time rule serves at it.
 
-The view's ``lookback`` (days of late data to absorb) widens the nightly range
-backwards; it never applies to an explicit backfill range, nor before the
-view's ``start``.
+A run without params then computes what ``kiln run --until <its last day>``
+would (:func:`featurekiln.orchestration.steps.plan_run_chunks`): its days, the
+``lookback`` days before them (late data) and any day a missed night left out.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 
 from featurekiln.errors import PlanError
 from featurekiln.planning.intervals import ONE_DAY, latest_complete_day
@@ -121,7 +121,6 @@ def scheduled_range(
     interval_end: datetime | None,
     reference: datetime,
     *,
-    lookback: int = 0,
     view_start: date | None = None,
 ) -> DayRange:
     """The snapshot days of a run without params (see the module rules).
@@ -131,7 +130,6 @@ def scheduled_range(
         interval_end: the run's data interval end, or None.
         reference: the run's logical date, or when it may run if it has none;
             used only when the data interval is missing or empty.
-        lookback: extra days before the first day, to absorb late data.
         view_start: clip the range so that it never starts before the view's start.
     """
     if interval_start is not None and interval_end is not None and interval_end > interval_start:
@@ -140,9 +138,6 @@ def scheduled_range(
     else:
         first = last = latest_complete_day(reference)
         reason = f"latest complete day at {_utc(reference).isoformat()}"
-    if first <= last and lookback > 0:
-        first -= timedelta(days=lookback)
-        reason += f", lookback {lookback}d"
     if view_start is not None and first < view_start:
         first = view_start
         reason += f", clipped to the view's start {view_start}"

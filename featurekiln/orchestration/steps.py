@@ -8,13 +8,14 @@ chunk is materialized, never when a DAG file is parsed.
 
 from __future__ import annotations
 
+import json
 import logging
 from datetime import date, datetime
 from typing import Any
 
 from featurekiln.errors import PlanError
 from featurekiln.orchestration.run_dates import DayRange, requested_range, scheduled_range
-from featurekiln.planning.intervals import ONE_DAY
+from featurekiln.planning.intervals import ONE_DAY, missing
 from featurekiln.planning.plan import Chunk, plan_backfill
 from featurekiln.settings import Settings
 from featurekiln.definitions.models import FeatureView
@@ -60,9 +61,106 @@ def run_range(
     requested = requested_range(params.get("start"), params.get("end"), view.start, now)
     if requested is not None:
         return requested
-    return scheduled_range(
-        interval_start, interval_end, reference, lookback=view.lookback_days, view_start=view.start
-    )
+    return scheduled_range(interval_start, interval_end, reference, view_start=view.start)
+
+
+def _flag(params: dict[str, Any], name: str) -> bool:
+    return str(params.get(name) or "").lower() in ("true", "1", "yes")
+
+
+def plan_run_chunks(
+    view: FeatureView,
+    params: dict[str, Any],
+    settings: Settings,
+    *,
+    interval_start: datetime | None,
+    interval_end: datetime | None,
+    reference: datetime,
+    now: datetime,
+    run_id: str,
+) -> list[ChunkSpec]:
+    """The ``plan`` task: what this run computes, from the view's ledger, split into chunks.
+
+    * Without ``start``/``end`` params (the nightly run, a plain manual run):
+      what ``kiln run VIEW --until <its last day>`` would compute (the plan is
+      logged): its days, the ``lookback`` days before them, and every day a
+      missed night left out. A table that holds days of another definition is
+      refused (or rebuilt with ``on_change: rebuild``), as by ``kiln run``.
+    * With them (the trigger form): the days of the range that are not
+      materialized with the current definition, or all of them with ``force``;
+      ``retile`` re-reads their events from the source.
+
+    Every chunk carries ``refresh``: the tile days the ``tiles`` task re-reads
+    from the source although they are stored.
+
+    Raises:
+        PlanError: the params ask for an invalid range.
+        StaleTableError: the nightly plan is refused (the message says how to rebuild).
+    """
+    from featurekiln.compute.session import get_spark
+    from featurekiln.errors import StaleTableError
+    from featurekiln.planning.intervals import from_inclusive, widen_back
+    from featurekiln.planning.materialization import inclusive
+    from featurekiln.runner import plan_run
+
+    chunk_days = chunk_days_param(params.get("chunk_days"), settings.chunk_days)
+    days = run_range(view, params, interval_start=interval_start, interval_end=interval_end, reference=reference, now=now)
+    if days.empty:
+        log.info("%s: %s", view.name, days)
+        return []
+    plan = plan_run(view, days.last, settings=settings, spark=get_spark(settings))
+    if requested_range(params.get("start"), params.get("end"), view.start, now) is None:
+        log.info("%s: plan until %s (as `kiln run %s --until %s`):\n%s", view.name, days.last, view.name, days.last,
+                 json.dumps(plan.to_json(), indent=2))
+        if plan.refused:
+            raise StaleTableError(plan.refused)
+        ranges, refresh = list(plan.will_compute), list(plan.refresh)
+    else:
+        wanted = from_inclusive(days.first, days.last)
+        ranges = [wanted] if _flag(params, "force") else missing(wanted, plan.materialized)
+        refresh = [widen_back(r, view.horizon_days - 1) for r in ranges] if _flag(params, "retile") else []
+        log.info("%s: trigger form %s: %s (force=%s, retile=%s)", view.name, days,
+                 ", ".join(f"{a}..{b}" for a, b in inclusive(ranges)) or "every day is materialized already",
+                 _flag(params, "force"), _flag(params, "retile"))
+    chunks = []
+    for start, end in ranges:
+        chunks += plan_chunks(view, DayRange(start, end - ONE_DAY, days.reason), chunk_days, run_id)
+    for chunk in chunks:
+        chunk["refresh"] = inclusive(refresh)
+    return chunks
+
+
+def store_tiles(view: FeatureView, chunks: list[ChunkSpec], settings: Settings, *, run_id: str, trigger: str) -> dict[str, Any]:
+    """The ``tiles`` task: store the tiles every chunk reads, once, before the chunks run in parallel.
+
+    Tile days not stored (or without a partial group of the definition) and the
+    plan's ``refresh`` days are computed from the source; the mapped
+    ``materialize`` tasks then read stored tiles only.
+
+    Returns:
+        The event days read from the source (inclusive ISO ranges).
+    """
+    from featurekiln.compute.session import get_spark
+    from featurekiln.planning.intervals import from_inclusive, widen_back
+    from featurekiln.planning.materialization import inclusive
+    from featurekiln.runner import ensure_tiles
+
+    if not chunks:
+        return {"reads_events": []}
+    from pyspark.errors import PySparkException
+
+    from featurekiln.runner import spark_failure
+
+    needed = [widen_back(chunk_of(c).interval, view.horizon_days - 1) for c in chunks]
+    refresh = [from_inclusive(date.fromisoformat(a), date.fromisoformat(b)) for a, b in chunks[0].get("refresh", [])]
+    try:
+        done = ensure_tiles(get_spark(settings), view, settings, needed, refresh, run_id=run_id, trigger=trigger)
+    except PySparkException as error:
+        raise spark_failure(view.name, error) from error
+    read = inclusive(done.reads_events)
+    log.info("%s: tiles stored; event days read from the source: %s", view.name,
+             ", ".join(f"{a}..{b}" for a, b in read) or "none")
+    return {"reads_events": read}
 
 
 def plan_chunks(view: FeatureView, days: DayRange, chunk_days: int, run_id: str = "") -> list[ChunkSpec]:

@@ -19,7 +19,7 @@ from featurekiln.settings import Settings
 from featurekiln.definitions.loader import load_definitions
 
 VIEWS = sorted(load_definitions(SAMPLE_DEFS).views)
-TASKS = {"plan", "materialize", "validate", "publish", "push_online"}
+TASKS = {"plan", "tiles", "materialize", "validate", "publish", "push_online"}
 
 
 @pytest.fixture(scope="module")
@@ -57,14 +57,15 @@ def test_dag_carries_the_definition(bag) -> None:
             assert f"| {feature.name} | {feature.agg} |" in dag.doc_md
         assert ", ".join(f"`{k}`" for k in view.keys) in dag.doc_md
         assert view.source.path in dag.doc_md
-        assert set(dag.params.keys()) == {"start", "end", "chunk_days"}
+        assert set(dag.params.keys()) == {"start", "end", "chunk_days", "force", "retile"}
 
 
 def test_layout_and_mapping(bag) -> None:
     dag = bag.dags["kiln_user_purchases"]
     down = {t.task_id: sorted(t.downstream_task_ids) for t in dag.tasks}
     assert down == {
-        "plan": ["materialize", "validate"],
+        "plan": ["materialize", "tiles", "validate"],
+        "tiles": ["materialize"],
         "materialize": ["validate"],
         "validate": ["publish"],
         "publish": ["push_online"],

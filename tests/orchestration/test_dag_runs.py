@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.orchestration.conftest import SAMPLE_DEFS, VIEW
+from tests.orchestration.conftest import REFERENCE_DAYS, SAMPLE_DEFS, VIEW
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("airflow_db")]
 
@@ -59,7 +59,7 @@ def test_trigger_form_backfill_equals_the_cli(dag, warehouse, cli_reference, tab
     assert ours.equals(table_rows(cli_reference, BACKFILL))
 
 
-def test_rerun_changes_nothing(dag, warehouse, table_rows) -> None:
+def test_rerun_skips_materialized_days_unless_forced(dag, warehouse, table_rows) -> None:
     table = str(warehouse / "features" / VIEW)
     before = table_rows(table)
     run = dag.test(
@@ -67,6 +67,14 @@ def test_rerun_changes_nothing(dag, warehouse, table_rows) -> None:
         run_conf={"start": BACKFILL[0], "end": BACKFILL[1], "chunk_days": 30},
     )
     assert run.state == "success", states(run)
+    assert not [ti for ti in run.get_task_instances() if ti.task_id == "materialize" and str(ti.state) == "success"]
+    assert table_rows(table).equals(before)
+    forced = dag.test(
+        logical_date=datetime(2025, 1, 22, tzinfo=timezone.utc),
+        run_conf={"start": BACKFILL[0], "end": BACKFILL[1], "chunk_days": 30, "force": True},
+    )
+    assert forced.state == "success", states(forced)
+    assert [str(ti.state) for ti in forced.get_task_instances() if ti.task_id == "materialize"] == ["success"]
     assert table_rows(table).equals(before)
 
 
@@ -81,7 +89,10 @@ def test_nightly_run_computes_the_latest_complete_day(dag, warehouse, cli_refere
     ours = table_rows(str(warehouse / "features" / VIEW), day)
     assert len(ours) > 0
     assert ours.equals(table_rows(cli_reference, day))
-    assert states(run) == {t: "success" for t in ("plan", "materialize", "validate", "publish", "push_online")}
+    assert states(run) == {t: "success" for t in ("plan", "tiles", "materialize", "validate", "publish", "push_online")}
+    healed = table_rows(str(warehouse / "features" / VIEW))
+    assert sorted(set(healed["ds"])) == [date(2025, 1, d) for d in range(1, 14)], \
+        "the nightly run computes what `kiln run --until 2025-01-13` would: the days a missed night left out too"
 
 
 def test_nightly_run_serves_the_latest_snapshot_online(dag, warehouse, table_rows, monkeypatch) -> None:
@@ -143,10 +154,10 @@ def test_nightly_run_during_a_cli_backfill_of_the_same_days(
 
     thread = threading.Thread(target=cli_backfill)
     thread.start()
-    run = dag.test(logical_date=NIGHTLY_LOGICAL_DATE)  # computes ds 2025-01-13, the backfill's last day
+    run = dag.test(logical_date=NIGHTLY_LOGICAL_DATE)  # `kiln run --until 2025-01-13`: the empty table from its start
     thread.join()
     assert run.state == "success", states(run)
     assert not errors, errors
     table = str(root / "features" / VIEW)
-    assert held_days(spark, table) == [(date(2025, 1, 5), date(2025, 1, 14))]
-    assert table_rows(table).equals(table_rows(cli_reference))
+    assert held_days(spark, table) == [(date(2025, 1, 1), date(2025, 1, 14))]
+    assert table_rows(table, REFERENCE_DAYS).equals(table_rows(cli_reference))

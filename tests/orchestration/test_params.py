@@ -38,7 +38,7 @@ def test_airflow_rejects_a_malformed_param_with_a_readable_message(dag, given, f
 
 
 def test_defaults_are_valid_and_mean_the_scheduled_days(dag) -> None:
-    assert copy.deepcopy(dag.params).validate() == {"start": None, "end": None, "chunk_days": 30}
+    assert copy.deepcopy(dag.params).validate() == {"start": None, "end": None, "chunk_days": 30, "force": False, "retile": False}
 
 
 def test_form_fields_have_titles_and_date_pickers(dag) -> None:

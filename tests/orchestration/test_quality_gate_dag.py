@@ -61,3 +61,49 @@ def test_failing_suite_fails_validate_and_publishes_nothing(sample_warehouse, tm
     logged = caplog.text  # the validate task's log: a summary table per chunk, then the failure and the report
     assert "expect_column_max_to_be_between" in logged and "FAIL" in logged and "observed" in logged
     assert f"report: {history['report']}" in logged
+
+
+def test_a_failing_later_chunk_ends_the_same_through_the_cli_and_airflow(
+    sample_warehouse, tmp_path, monkeypatch, spark
+) -> None:
+    """One failure policy: the first chunk passes, the second fails; neither entry point publishes anything."""
+    from typer.testing import CliRunner
+
+    from featurekiln.cli import app
+    from featurekiln.offline.delta_table import table_exists
+    from featurekiln.orchestration import build_dags
+    from featurekiln.quality.history import read_runs
+    from featurekiln.settings import Settings
+
+    suites = tmp_path / "suites"
+    suites.mkdir()
+    late = {"type": "unexpected_rows_expectation",
+            "kwargs": {"unexpected_rows_query": "SELECT * FROM {batch} WHERE ds > DATE '2025-01-06'"}}
+    (suites / f"{VIEW}.json").write_text(json.dumps({"name": VIEW, "expectations": [late]}))
+    days = {"start": "2025-01-05", "end": "2025-01-08", "chunk_days": 2}
+
+    def outcome(warehouse: Path) -> tuple[bool, list[str], str]:
+        settings = Settings(defs_dir=SAMPLE_DEFS, warehouse=str(warehouse))
+        [history] = read_runs(spark, settings, VIEW)
+        published = table_exists(spark, str(warehouse / "features" / VIEW))
+        return published, sorted(p.name for p in Path(history["quarantine"]).iterdir()), history["status"]
+
+    cli_warehouse = sample_warehouse("policy_cli")
+    result = CliRunner().invoke(app, ["--defs", str(SAMPLE_DEFS), "--warehouse", str(cli_warehouse), "--expectations",
+                                      str(suites), "backfill", VIEW, "--start", days["start"], "--end", days["end"],
+                                      "--chunk-days", "2"])
+    assert result.exit_code == 1, result.output
+
+    airflow_warehouse = sample_warehouse("policy_airflow")
+    env = {"KILN_DEFS": str(SAMPLE_DEFS), "KILN_WAREHOUSE": str(airflow_warehouse), "KILN_SPARK_MASTER": "local[2]",
+           "KILN_EXPECTATIONS": str(suites)}
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.delenv("KILN_SPARK_CONN_ID", raising=False)
+    dag = build_dags(settings=Settings.from_env(), only=f"kiln_{VIEW}").dags[f"kiln_{VIEW}"]
+    run = dag.test(logical_date=datetime(2025, 1, 20, tzinfo=timezone.utc), run_conf=days)
+    assert run.state == "failed"
+
+    expected = (False, ["2025-01-07_2025-01-08"], "failed")
+    assert outcome(cli_warehouse) == expected, "CLI"
+    assert outcome(airflow_warehouse) == expected, "Airflow"

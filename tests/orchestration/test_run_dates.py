@@ -53,13 +53,6 @@ def test_manual_run_with_empty_interval_computes_the_latest_complete_day() -> No
         assert "latest complete day" in days.reason
 
 
-def test_lookback_widens_the_nightly_range_and_is_clipped_at_the_view_start() -> None:
-    days = scheduled_range(at(2025, 1, 10), at(2025, 1, 11), at(2025, 1, 10), lookback=3)
-    assert (days.first, days.last) == (date(2025, 1, 7), date(2025, 1, 10))
-    days = scheduled_range(at(2025, 1, 2), at(2025, 1, 3), at(2025, 1, 2), lookback=3, view_start=VIEW_START)
-    assert (days.first, days.last) == (VIEW_START, date(2025, 1, 2))
-
-
 def test_a_run_before_the_view_start_computes_nothing() -> None:
     assert scheduled_range(at(2024, 12, 1), at(2024, 12, 2), at(2024, 12, 1), view_start=VIEW_START).empty
 
@@ -89,13 +82,13 @@ def test_requested_range_errors_name_the_param(start, end, message) -> None:
     assert message in str(error.value)
 
 
-def test_run_range_prefers_params_and_reads_lookback_when_the_view_has_one() -> None:
+def test_run_range_prefers_params_else_the_scheduled_days() -> None:
     view = SimpleNamespace(name="v", start=VIEW_START, lookback_days=2)
     interval = {"interval_start": at(2025, 1, 10), "interval_end": at(2025, 1, 11), "reference": at(2025, 1, 10)}
     days = steps.run_range(view, {"start": "2025-01-02", "end": "2025-01-04"}, now=NOW, **interval)
     assert (days.first, days.last) == (date(2025, 1, 2), date(2025, 1, 4))
     days = steps.run_range(view, {"start": None, "end": None}, now=NOW, **interval)
-    assert (days.first, days.last) == (date(2025, 1, 8), date(2025, 1, 10))
+    assert (days.first, days.last) == (date(2025, 1, 10), date(2025, 1, 10)), "the plan adds the lookback"
 
 
 def test_chunk_days_param() -> None:
