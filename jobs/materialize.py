@@ -3,7 +3,7 @@
 Usage (the arguments of ``kiln backfill``)::
 
     spark-submit jobs/materialize.py [--defs DIR] [--warehouse W] VIEW --start YYYY-MM-DD --end YYYY-MM-DD \
-        [--chunk-days N] [--no-validate] [--run-id ID]
+        [--chunk-days N] [--no-validate] [--retile] [--run-id ID]
     spark-submit jobs/materialize.py ... VIEW --start ... --end ... --stage --run-id ID
 
 Without ``--stage`` the job computes, validates and publishes like ``kiln backfill``.
@@ -49,6 +49,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--chunk-days", type=int, default=None, help="days per atomic commit")
     parser.add_argument("--run-id", default=None, help="recorded in the Delta commits; names the staging table")
     parser.add_argument("--no-validate", action="store_true", help="skip the quality gate (recorded as unvalidated)")
+    parser.add_argument("--retile", action="store_true",
+                        help="re-read the source for every event day the range reads, even where tiles are stored")
     parser.add_argument("--stage", action="store_true", help="only compute into the run's staging table (needs --run-id)")
     args = parser.parse_args(argv)
     if args.stage and not args.run_id:
@@ -90,6 +92,7 @@ def main(argv: list[str] | None = None) -> int:
             run_id=args.run_id,
             trigger="spark-submit",
             validate=not args.no_validate,
+            retile=args.retile,
         )
     except KilnError as error:
         for line in error.problems:

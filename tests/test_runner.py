@@ -1,4 +1,6 @@
-"""``kiln run``: day-by-day runs equal one backfill; a changed definition is refused or rebuilt (real Spark, Delta)."""
+"""``kiln run``: a changed definition is refused or rebuilt (real Spark, Delta).
+
+Night-by-night runs against the oracle: ``tests/offline/test_incremental.py``."""
 
 from __future__ import annotations
 
@@ -52,23 +54,6 @@ def table(spark: SparkSession, settings: Settings, collect_frame):  # noqa: ANN0
     from featurekiln.offline.delta_table import read_table
 
     return collect_frame(read_table(spark, settings, VIEW))
-
-
-def test_day_by_day_runs_equal_one_backfill_and_then_nothing_is_left(
-    spark: SparkSession, settings: Settings, collect_frame
-) -> None:
-    from featurekiln import runner
-
-    raw = raw_definition(start="2025-01-01", online=False)
-    view = FeatureView.model_validate(raw)
-    first = runner.run(view, day(8), settings=settings, spark=spark)
-    assert [(b.plan.snapshots) for b in first.backfills] == [(day(1), day(9))], "an empty table backfills from start"
-    for n in range(9, 12):
-        nightly = runner.run(view, day(n), settings=settings, spark=spark)
-        assert nightly.plan.will_compute == ((day(n), day(n + 1)),)
-    assert runner.plan_run(view, day(11), settings=settings, spark=spark).nothing_to_do
-    assert runner.run(view, day(11), settings=settings, spark=spark).backfills == []
-    assert_frames_match(table(spark, settings, collect_frame), expected(raw, day(1), day(11)), ["user_id"])
 
 
 def test_a_changed_window_is_refused_then_rebuilt_with_on_change_rebuild(

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import random
+import re
 import time
 import uuid
 from dataclasses import dataclass
@@ -212,9 +213,18 @@ def day_fingerprints(spark: SparkSession, path: str) -> dict[date, str]:
 
     if not table_exists(spark, path):
         return {}
-    held = {row[0]: UNKNOWN_FINGERPRINT for row in spark.read.format("delta").load(path).select("ds").distinct().collect()}
+    held = dict.fromkeys(_partition_days(spark, path), UNKNOWN_FINGERPRINT)
     held.update(materialized_days(spark, path, path).days)
     return held
+
+
+_DS_DIR = re.compile(r"/ds=(\d{4}-\d{2}-\d{2})/")
+
+
+def _partition_days(spark: SparkSession, path: str) -> set[date]:
+    """The ``ds`` values that have rows, from the file list of the table's current snapshot (no data is read)."""
+    files = spark.read.format("delta").load(path).inputFiles()
+    return {date.fromisoformat(m.group(1)) for m in map(_DS_DIR.search, files) if m}
 
 
 def held_days(spark: SparkSession, path: str) -> list[Interval]:

@@ -167,6 +167,23 @@ def test_fingerprint_ignores_fields_that_do_not_change_results(where: str | None
     assert _changed(raw, where, field, value).fingerprint() == FeatureView.model_validate(raw).fingerprint()
 
 
+@pytest.mark.parametrize(
+    ("where", "field", "value", "changes"),
+    [
+        ("features", "agg", "max", True), ("features", "expr", "duration_s * 2", True),
+        ("source", "filter", "duration_s > 0", True), ("source", "timestamp", "other_ts", True),
+        ("entity", "keys", ["user_id", "page"], True),
+        ("features", "name", "renamed", False), ("features", "window", "3d", False), (None, "ttl", "60d", False),
+        ("features", "description", "words", False), ("source", "partition_by", "landed", False),
+    ],
+)
+def test_partial_group_covers_what_a_tile_depends_on(where: str | None, field: str, value: object, changes: bool) -> None:
+    raw = yaml.safe_load((ROOT / "feature_defs" / "user_clicks.yaml").read_text())
+    before = FeatureView.model_validate(raw)
+    after = _changed(raw, where, field, value)
+    assert (after.partial_group(after.features[1]) != before.partial_group(before.features[1])) is changes
+
+
 def test_json_schema_accepts_samples_and_rejects_broken() -> None:
     schema = FeatureView.model_json_schema()
     for path in sorted((ROOT / "feature_defs").glob("*.yaml")):

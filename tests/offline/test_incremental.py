@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
 START = date(2025, 3, 1)
-NIGHTS = 24
+NIGHTS = 18
 LOOKBACK = 2
 VIEW = "events_view"
 RAW: dict[str, Any] = {

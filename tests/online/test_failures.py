@@ -18,7 +18,7 @@ import pytest
 from featurekiln.errors import OnlineStoreError
 from featurekiln.online import open_store, parse_store_url
 from featurekiln.online.errors import StoreUnavailableError
-from featurekiln.online.push import push_rows, write_batches
+from featurekiln.online.push import write_batches
 from featurekiln.online.read import decode_rows
 from tests.online.servers import MotoServer, RedisServer, free_port
 from tests.online.test_contract import TABLE, expected, push, snapshot

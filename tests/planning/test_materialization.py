@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, timedelta
 
 from featurekiln.definitions.models import FeatureView
-from featurekiln.planning.materialization import inclusive, plan_view
+from featurekiln.planning.materialization import inclusive, plan_tiles, plan_view
 
 
 def jan(day: int) -> date:
@@ -90,3 +90,48 @@ def test_json_lists_inclusive_iso_ranges() -> None:
     assert set(document) >= {"view", "fingerprint", "materialized", "missing", "stale", "will_compute", "reads_events"}
     assert document["materialized"] == [["2025-01-01", "2025-01-02"]]
     assert document["will_compute"] == [["2025-01-03", "2025-01-03"]]
+
+
+def tiles(v: FeatureView, first: int, last: int, groups: frozenset[str] | None = None) -> dict[date, frozenset[str]]:
+    return {jan(d): frozenset(v.partial_groups()) if groups is None else groups for d in range(first, last + 1)}
+
+
+def test_with_stored_tiles_a_nightly_run_reads_its_day_and_lookback_only() -> None:
+    v = view(lookback="2d")
+    plan = plan_view(v, held(v, 1, 10), jan(11), tiles(v, -5, 10))
+    assert inclusive(plan.will_compute) == [["2025-01-09", "2025-01-11"]]
+    assert inclusive(plan.refresh) == [["2025-01-09", "2025-01-11"]]
+    assert inclusive(plan.reads_events) == [["2025-01-09", "2025-01-11"]], "1 + lookback days, not the window"
+    assert inclusive(plan.tiles) == [["2024-12-26", "2025-01-10"]]
+
+
+def test_missed_nights_refresh_the_lookback_of_the_first_missed_day_even_before_the_start() -> None:
+    v = view(lookback="3d")
+    plan = plan_view(v, held(v, 1, 2), jan(6), tiles(v, -6, 2))
+    assert inclusive(plan.will_compute) == [["2025-01-01", "2025-01-06"]]
+    assert inclusive(plan.refresh) == [["2024-12-31", "2025-01-06"]], "tile days before the start get late events too"
+    assert inclusive(plan.reads_events) == [["2024-12-31", "2025-01-06"]]
+
+
+def test_a_window_change_rebuilds_from_tiles_and_a_new_feature_reads_only_its_partials() -> None:
+    v = view(lookback="2d")
+    stored = tiles(v, -5, 10)
+    wider = view(lookback="2d", on_change="rebuild", features=[{"name": "n_7d", "agg": "count", "window": "5d"}])
+    plan = plan_view(wider, held(v, 1, 10), jan(10), stored)
+    assert inclusive(plan.will_compute) == [["2025-01-01", "2025-01-10"]] and plan.reads_events == ()
+    added = view(on_change="rebuild", features=[{"name": "n_7d", "agg": "count", "window": "7d"},
+                                                {"name": "s", "agg": "sum", "expr": "x", "window": "7d"}])
+    plan = plan_view(added, held(v, 1, 10), jan(10), stored)
+    new = added.partial_group(added.features[1])
+    assert plan.tile_plan.from_source == ()
+    assert [(sorted(g), inclusive(spans)) for _, g, spans in plan.tile_plan.add] == [
+        ([new], [["2024-12-26", "2025-01-10"]])
+    ]
+    assert inclusive(plan.reads_events) == [["2024-12-26", "2025-01-10"]]
+
+
+def test_tile_days_of_another_source_are_tiled_again() -> None:
+    v = view()
+    other = frozenset({"0123456789"})
+    plan = plan_tiles(v.partial_groups(), tiles(v, 1, 5, other), [(jan(1), jan(6))])
+    assert plan.from_source == ((jan(1), jan(6)),) and plan.add == ()
