@@ -270,26 +270,35 @@ def backfill(
 def _target(
     spark: SparkSession, view: FeatureView, settings: Settings, plan: BackfillPlan, frame: DataFrame, table: str
 ) -> tuple[str, tuple[Chunk, ...]]:
-    """Where the chunks of a backfill are committed, and which chunks.
+    """Where the chunks of a backfill are committed (:func:`_commit_target`), and which chunks.
 
-    Normally the feature table, every chunk. When the definition gives other
-    columns than the table has (a feature added, removed or retyped), the days
-    are rebuilt into ``_rebuild/<view>/<fingerprint>`` instead, skipping chunks an
-    interrupted rebuild already committed there; the rebuild replaces the table
-    once it holds every day the table holds (:func:`_adopt_rebuild`).
+    A rebuild into ``_rebuild/<view>/<fingerprint>`` skips the chunks an
+    interrupted rebuild already committed there.
     """
-    from featurekiln.layout import rebuild_path
-    from featurekiln.offline.delta_table import day_fingerprints, schema_differs
+    from featurekiln.offline.delta_table import day_fingerprints
     from featurekiln.planning.intervals import days
 
-    if not schema_differs(spark, table, frame):
+    target = _commit_target(spark, view, settings, table, frame)
+    if target == table:
         return table, plan.chunks
-    side = rebuild_path(settings, view.name, view.fingerprint())
-    done = day_fingerprints(spark, side)
+    done = day_fingerprints(spark, target)
     chunks = tuple(c for c in plan.chunks if any(done.get(d) != view.fingerprint() for d in days(c.interval)))
     log.info("%s: the definition changes the table's columns: rebuilding %d chunk(s) into %s (%d already there)",
-             view.name, len(chunks), side, len(plan.chunks) - len(chunks))
-    return side, chunks
+             view.name, len(chunks), target, len(plan.chunks) - len(chunks))
+    return target, chunks
+
+
+def _commit_target(spark: SparkSession, view: FeatureView, settings: Settings, table: str, frame: DataFrame) -> str:
+    """The feature table, or ``_rebuild/<view>/<fingerprint>`` when ``frame`` has other columns than the table.
+
+    A definition that adds, removes or retypes a feature cannot be committed a
+    chunk at a time into the old table; its days are collected aside and replace
+    the table once it holds every day the table holds (:func:`_adopt_rebuild`).
+    """
+    from featurekiln.layout import rebuild_path
+    from featurekiln.offline.delta_table import schema_differs
+
+    return rebuild_path(settings, view.name, view.fingerprint()) if schema_differs(spark, table, frame) else table
 
 
 def _adopt_rebuild(spark: SparkSession, view: FeatureView, side: str, table: str, run_id: str, trigger: str) -> None:
@@ -507,7 +516,8 @@ def publish(
 
     The staging tables are removed once their chunk is committed, so a retry
     after a crash commits only what is left; the run is recorded as ``success``
-    (or ``warned``) with its report.
+    (or ``warned``) with its report. Chunks with other columns than the table (a
+    schema change) are collected aside and replace the table as in :func:`backfill`.
     """
     from featurekiln.layout import staging_path, table_path
     from featurekiln.offline.delta_table import chunk_metadata, replace_days, table_exists
@@ -515,17 +525,23 @@ def publish(
 
     first, last = min(c.start for c in chunks), max(c.last for c in chunks)
     report = RunReport(view.name, run_id, trigger, first, last, started_at, chunks=list(validations))
+    table = table_path(settings, view.name)
+    target = table
     with _recorded(spark, settings, report):
         for chunk in chunks:
             path = staging_path(settings, view.name, run_id, chunk.start, chunk.last)
             if not table_exists(spark, path):
                 log.warning("%s: chunk %s has no staging table: published by an earlier attempt", view.name, chunk)
                 continue
+            staged = read_chunk(spark, path)
+            target = _commit_target(spark, view, settings, table, staged)
             metadata = chunk_metadata(view.name, view.fingerprint(), chunk.interval, run_id, trigger)
-            commit = replace_days(spark, table_path(settings, view.name), read_chunk(spark, path), chunk.interval, metadata, view.name)
+            commit = replace_days(spark, target, staged, chunk.interval, metadata, view.name)
             _published(report, chunk, commit.rows)
             remove(spark, path)
             log.info("%s: chunk %s published as version %d (%d rows)", view.name, chunk, commit.version, commit.rows)
+        if target != table:
+            _adopt_rebuild(spark, view, target, table, run_id, trigger)
     return report
 
 

@@ -161,3 +161,48 @@ def test_nightly_run_during_a_cli_backfill_of_the_same_days(
     table = str(root / "features" / VIEW)
     assert held_days(spark, table) == [(date(2025, 1, 1), date(2025, 1, 14))]
     assert table_rows(table, REFERENCE_DAYS).equals(table_rows(cli_reference))
+
+
+def test_a_feature_added_with_on_change_rebuild_is_rebuilt_by_the_nightly_run(
+    spark, sample_warehouse, monkeypatch, tmp_path, table_rows
+) -> None:
+    """A schema change: the nightly run rebuilds every day aside and `publish` swaps the table in one commit."""
+    import yaml
+
+    from featurekiln.definitions import load_catalog
+    from featurekiln.offline.delta_table import held_days
+    from featurekiln.orchestration import build_dags
+    from featurekiln.runner import plan_run
+    from featurekiln.settings import Settings
+
+    root, defs = sample_warehouse("schema_change"), tmp_path / "defs"
+    defs.mkdir()
+    raw = yaml.safe_load((SAMPLE_DEFS / f"{VIEW}.yaml").read_text())
+    raw.pop("expectations", None)
+    (defs / f"{VIEW}.yaml").write_text(yaml.safe_dump(raw))
+    env = {"KILN_DEFS": str(defs), "KILN_WAREHOUSE": str(root), "KILN_SPARK_MASTER": "local[2]",
+           "KILN_EXPECTATIONS": str(tmp_path / "no_suites")}
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.delenv("KILN_SPARK_CONN_ID", raising=False)
+
+    def dag():  # noqa: ANN202
+        return build_dags(settings=Settings.from_env(), only=f"kiln_{VIEW}").dags[f"kiln_{VIEW}"]
+
+    first = dag().test(logical_date=datetime(2025, 1, 20, tzinfo=timezone.utc),
+                       run_conf={"start": "2025-01-05", "end": "2025-01-06"})
+    assert first.state == "success", states(first)
+
+    raw["features"].append({"name": "min_amount_7d", "agg": "min", "expr": "amount", "window": "7d"})
+    raw["on_change"] = "rebuild"
+    (defs / f"{VIEW}.yaml").write_text(yaml.safe_dump(raw))
+    nightly = dag().test(logical_date=datetime(2025, 1, 7, tzinfo=timezone.utc))  # until 2025-01-06
+    assert nightly.state == "success", states(nightly)
+
+    table = str(root / "features" / VIEW)
+    rows = table_rows(table)
+    assert list(rows.columns)[-1] == "min_amount_7d" and rows["min_amount_7d"].notna().any()
+    assert held_days(spark, table) == [(date(2025, 1, 1), date(2025, 1, 7))]
+    assert not (root / "_rebuild" / VIEW).exists() or not any((root / "_rebuild" / VIEW).iterdir())
+    view = load_catalog(defs)[VIEW]
+    assert plan_run(view, date(2025, 1, 6), settings=Settings.from_env(), spark=spark).nothing_to_do
