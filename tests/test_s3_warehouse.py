@@ -100,7 +100,7 @@ def test_an_s3a_warehouse_end_to_end(moto_server, s3_bucket: str, spark, collect
     # The bucket holds everything, and the feature table is right (against the oracle).
     s3 = boto3.client("s3", endpoint_url=moto_server.endpoint_url)
     keys = [o["Key"] for page in s3.get_paginator("list_objects_v2").paginate(Bucket=s3_bucket) for o in page["Contents"]]
-    assert {key.split("/")[1] for key in keys} == {"raw", "features", "_quarantine", "_kiln", "_reports"}
+    assert {key.split("/")[1] for key in keys} == {"raw", "features", "_tiles", "_quarantine", "_kiln", "_reports"}
     table = download(s3, s3_bucket, f"lake/features/{VIEW}/", tmp_path / "table")
     actual = collect_frame(spark.read.format("delta").load(str(table)))
     events = purchases_frame(SAMPLE["start"], SAMPLE["days"], SAMPLE["users"], SAMPLE["seed"])

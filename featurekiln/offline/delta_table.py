@@ -148,12 +148,11 @@ def replace_days(
         writer = writer.option("mergeSchema", "true")
     for attempt in range(1, COMMIT_ATTEMPTS + 1):
         try:
-            if table_exists(spark, path):
-                if not evolve:
-                    _check_schema(spark, path, frame, name)
-                writer.mode("overwrite").option("replaceWhere", _predicate(interval, partition)).save(path)
-            else:
-                writer.mode("append").partitionBy(partition).save(path)
+            if not evolve and table_exists(spark, path):
+                _check_schema(spark, path, frame, name)
+            # Also when the table does not exist yet: a plain append could land on a table another run
+            # created in between and duplicate its days, where an overwrite of these days conflicts.
+            writer.mode("overwrite").option("replaceWhere", _predicate(interval, partition)).partitionBy(partition).save(path)
             break
         except Exception as error:  # noqa: BLE001 - only a lost commit race is retried
             if not lost_commit_race(error):

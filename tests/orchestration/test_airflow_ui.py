@@ -132,7 +132,12 @@ def add_bad_purchase(warehouse: Path) -> None:
 
 def test_failed_run_report_shows_the_failed_expectation(page, airflow_server, airflow_warehouse, table_rows) -> None:
     add_bad_purchase(airflow_warehouse)
-    run_id = trigger_from_the_form(page, BAD_DAY, BAD_DAY)
+    # The server's scheduled run (a `kiln run` up to yesterday) may have materialized and tiled BAD_DAY
+    # already: recompute it from the changed source (force, retile), through the REST API.
+    status, body = airflow_server.request("POST", f"/api/v2/dags/{DAG_ID}/dagRuns", {
+        "logical_date": None, "conf": {"start": BAD_DAY, "end": BAD_DAY, "force": True, "retile": True}})
+    assert status == 200, body
+    run_id = body["dag_run_id"]
     assert finished(airflow_server, run_id)["state"] == "failed"
 
     # The validate task's log, in the UI, names the run's report.
