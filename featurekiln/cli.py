@@ -290,8 +290,7 @@ def plan(
     from featurekiln.planning.materialization import inclusive
 
     selected, last = _selected(views), _until(until)
-    spark = _spark()
-    plans = [runner.plan_run(view, last, settings=state.settings, spark=spark) for view in selected]
+    plans = [runner.plan_run(view, last, settings=state.settings) for view in selected]
     if as_json:
         typer.echo(json.dumps([p.to_json() for p in plans]))
         return
@@ -393,7 +392,7 @@ def status(
             continue
         frame = spark.read.format("delta").load(path)
         stats = frame.selectExpr("count(*)", "max(ds)").first()
-        held = held_days(spark, path)
+        held = held_days(state.settings, path)
         holes = gaps(held)
         table.add_row(view.name, str(stats[0]), _ranges(held), f"[red]{_ranges(holes)}[/red]" if holes else "none", path)
         if rows and stats[1] is not None:

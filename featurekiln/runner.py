@@ -238,15 +238,16 @@ def backfill(
     if not validate:
         log.info("%s: validation is switched off (--no-validate); run %s is recorded as unvalidated", view.name, run_id)
     with _recorded(spark, settings, report):
-        ensure_tiles(spark, view, settings, [plan.events], [plan.events] if retile else refresh, run_id=run_id,
-                     trigger=trigger)
+        work = tile_work(view, settings, [plan.events], [plan.events] if retile else refresh)
+        ensure_tiles(spark, view, settings, work, run_id=run_id, trigger=trigger)
         frame = compute_snapshots(spark, view, settings, plan)
         target, chunks = _target(spark, view, settings, plan, frame, result.table)
         cached = validate or len(chunks) > 1
         if cached:
             frame = frame.persist(StorageLevel.MEMORY_AND_DISK)
         try:
-            checks = _audit_all(spark, settings, view, suites, frame, chunks, report) if validate else {}
+            checks = _audit_all(spark, settings, view, suites, frame, chunks, report, whole=len(plan.chunks) == 1) \
+                if validate else {}
             for chunk in chunks:
                 part = frame.where((frame.ds >= chunk.start) & (frame.ds < chunk.end))
                 metadata = chunk_metadata(view.name, view.fingerprint(), chunk.interval, run_id, trigger)
@@ -261,7 +262,7 @@ def backfill(
             if cached:
                 frame.unpersist()
         if target != result.table:
-            _adopt_rebuild(spark, view, target, result.table, run_id, trigger)
+            _adopt_rebuild(spark, settings, view, target, result.table, run_id, trigger)
         if not validate:
             report.status = "unvalidated"
     return result
@@ -281,7 +282,7 @@ def _target(
     target = _commit_target(spark, view, settings, table, frame)
     if target == table:
         return table, plan.chunks
-    done = day_fingerprints(spark, target)
+    done = day_fingerprints(settings, target)
     chunks = tuple(c for c in plan.chunks if any(done.get(d) != view.fingerprint() for d in days(c.interval)))
     log.info("%s: the definition changes the table's columns: rebuilding %d chunk(s) into %s (%d already there)",
              view.name, len(chunks), target, len(plan.chunks) - len(chunks))
@@ -301,15 +302,17 @@ def _commit_target(spark: SparkSession, view: FeatureView, settings: Settings, t
     return rebuild_path(settings, view.name, view.fingerprint()) if schema_differs(spark, table, frame) else table
 
 
-def _adopt_rebuild(spark: SparkSession, view: FeatureView, side: str, table: str, run_id: str, trigger: str) -> None:
+def _adopt_rebuild(
+    spark: SparkSession, settings: Settings, view: FeatureView, side: str, table: str, run_id: str, trigger: str
+) -> None:
     """Replace the feature table by the rebuild in one commit, once the rebuild holds every day the table holds."""
     from featurekiln.offline.delta_table import chunk_metadata, day_fingerprints, replace_table
     from featurekiln.offline.staging import remove
     from featurekiln.planning.intervals import merge
 
     current = view.fingerprint()
-    rebuilt = {d for d, f in day_fingerprints(spark, side).items() if f == current}
-    left = sorted(set(day_fingerprints(spark, table)) - rebuilt)
+    rebuilt = {d for d, f in day_fingerprints(settings, side).items() if f == current}
+    left = sorted(set(day_fingerprints(settings, table)) - rebuilt)
     if left:
         log.warning("%s: the rebuild with the new columns holds %d day(s); it replaces the table once the %d other "
                     "day(s) the table holds are rebuilt too (first: %s)", view.name, len(rebuilt), len(left), left[0])
@@ -329,8 +332,13 @@ def _audit_all(
     frame: DataFrame,
     chunks: Sequence[Chunk],
     report: RunReport,
+    *,
+    whole: bool,
 ) -> dict[Chunk, ChunkValidation]:
     """Validate every chunk before any is published; failing chunks go to the quarantine.
+
+    With ``whole`` the (cached) ``frame`` is the one chunk; otherwise each chunk
+    gets a cached part, so that each of the gate's passes reads its chunk only.
 
     Raises:
         QualityError: a chunk failed a blocking expectation: nothing of the run is published.
@@ -340,13 +348,16 @@ def _audit_all(
     checks: dict[Chunk, ChunkValidation] = {}
     failures: list[QualityError] = []
     for chunk in chunks:
-        part = frame.where((frame.ds >= chunk.start) & (frame.ds < chunk.end)).persist(StorageLevel.MEMORY_AND_DISK)
+        part = frame if whole else frame.where((frame.ds >= chunk.start) & (frame.ds < chunk.end))
+        if not whole:
+            part = part.persist(StorageLevel.MEMORY_AND_DISK)
         try:
             checks[chunk] = _check(part, view, suites, chunk, report)
             if checks[chunk].failed:
                 failures.append(_reject(spark, settings, part, chunk, report, checks[chunk]))
         finally:
-            part.unpersist()
+            if not whole:
+                part.unpersist()
     if failures:
         raise _failed_run(failures)
     return checks
@@ -362,38 +373,43 @@ def _published(report: RunReport, chunk: Chunk, rows: int) -> None:
     report.rows += rows
 
 
-def ensure_tiles(
-    spark: SparkSession,
-    view: FeatureView,
-    settings: Settings,
-    needed: Sequence[Interval],
-    refresh: Sequence[Interval] = (),
-    *,
-    run_id: str,
-    trigger: str,
+def tile_work(
+    view: FeatureView, settings: Settings, needed: Sequence[Interval], refresh: Sequence[Interval] = ()
 ) -> TilePlan:
-    """Store the tiles of the days ``needed`` that are not stored with every partial group of ``view``.
+    """What :func:`ensure_tiles` must do so that the tile days ``needed`` are stored with every partial group
+    of ``view`` (from the tile table's Delta log; no Spark).
 
     Tile days not stored (or stored for another source, filter or keys), and the
-    days in ``refresh``, are computed from the source, every group, and replace
-    what was stored. Days stored without some groups (a feature was added) get
-    just those groups from the source, joined to what is stored. Each range is
-    one atomic commit that records its days and groups (the ledger).
+    days in ``refresh``, are to be computed from the source with every group;
+    days stored without some groups (a feature was added) get just those groups.
+    """
+    from featurekiln.layout import tiles_path
+    from featurekiln.offline.tile_store import held_tiles
+    from featurekiln.planning.materialization import plan_tiles
+
+    return plan_tiles(view.partial_groups(), held_tiles(settings, tiles_path(settings, view.name)), needed, refresh)
+
+
+def ensure_tiles(spark: SparkSession, view: FeatureView, settings: Settings, work: TilePlan, *, run_id: str,
+                 trigger: str) -> TilePlan:
+    """Do the tile ``work`` of :func:`tile_work`: compute tiles from the source and store them.
+
+    Days to compute from the source replace what was stored; days that lack some
+    groups get those from the source, joined to what is stored. Each range is one
+    atomic commit that records its days and groups (the ledger).
 
     Returns:
-        What was done (nothing when every needed day is stored).
+        ``work`` (nothing was done when it is empty).
     """
     from pyspark.sql import functions as F
 
     from featurekiln.compute.sources import read_events
     from featurekiln.compute.tiles import DAY, build_tiles, feature_columns
     from featurekiln.layout import tiles_path
-    from featurekiln.offline.tile_store import held_tiles, read_tiles, tile_metadata, write_tiles
-    from featurekiln.planning.materialization import plan_tiles
+    from featurekiln.offline.tile_store import read_tiles, tile_metadata, write_tiles
 
     path = tiles_path(settings, view.name)
     groups = view.partial_groups()
-    work = plan_tiles(groups, held_tiles(spark, path), needed, refresh)
     for interval in work.from_source:
         log.info("%s: tiling event days %s..%s from the source", view.name, interval[0], interval[1] - ONE_DAY)
         tiles = build_tiles(read_events(spark, view, settings, interval), view)
@@ -450,7 +466,7 @@ def stage(
     path = staging_path(settings, view.name, run_id, chunk.start, chunk.last)
     report = RunReport(view.name, run_id, trigger, chunk.start, chunk.last, started_at=_now())
     with _recorded(spark, settings, report, success=False):  # a failure is recorded and reported like any run's
-        ensure_tiles(spark, view, settings, [plan.events], run_id=run_id, trigger=trigger)
+        ensure_tiles(spark, view, settings, tile_work(view, settings, [plan.events]), run_id=run_id, trigger=trigger)
         write_chunk(compute_snapshots(spark, view, settings, plan), path)
         rows = spark.read.format("delta").load(path).count()
     log.info("%s: staged %s (%d rows) at %s", view.name, chunk, rows, path)
@@ -541,7 +557,7 @@ def publish(
             remove(spark, path)
             log.info("%s: chunk %s published as version %d (%d rows)", view.name, chunk, commit.version, commit.rows)
         if target != table:
-            _adopt_rebuild(spark, view, target, table, run_id, trigger)
+            _adopt_rebuild(spark, settings, view, target, table, run_id, trigger)
     return report
 
 
@@ -554,15 +570,16 @@ class RunResult:
     pushed: PushResult | None = None
 
 
-def plan_run(view: FeatureView, until: date, *, settings: Settings, spark: SparkSession) -> ViewPlan:
-    """The plan of a run of ``view`` up to ``until`` (included), from what its table holds (``kiln plan``)."""
+def plan_run(view: FeatureView, until: date, *, settings: Settings) -> ViewPlan:
+    """The plan of a run of ``view`` up to ``until`` (included), from what its tables' Delta logs hold
+    (``kiln plan``); no Spark."""
     from featurekiln.layout import table_path, tiles_path
     from featurekiln.offline.delta_table import day_fingerprints
     from featurekiln.offline.tile_store import held_tiles
     from featurekiln.planning.materialization import plan_view
 
-    held = day_fingerprints(spark, table_path(settings, view.name))
-    return plan_view(view, held, until, held_tiles(spark, tiles_path(settings, view.name)))
+    held = day_fingerprints(settings, table_path(settings, view.name))
+    return plan_view(view, held, until, held_tiles(settings, tiles_path(settings, view.name)))
 
 
 def run(
@@ -584,7 +601,7 @@ def run(
             says ``on_change: refuse``; nothing is computed.
         QualityError, SourceError, TableError, SparkFailure: as :func:`backfill`.
     """
-    plan = plan_run(view, until, settings=settings, spark=spark)
+    plan = plan_run(view, until, settings=settings)
     if plan.refused:
         raise StaleTableError(plan.refused)
     result = RunResult(plan)
@@ -614,7 +631,7 @@ def push(view: FeatureView, ds: date | None, *, settings: Settings, spark: Spark
 
     require_online(view)
     day = ds or latest_snapshot_day(spark, settings, view)
-    written_by = day_fingerprints(spark, table_path(settings, view.name)).get(day)
+    written_by = day_fingerprints(settings, table_path(settings, view.name)).get(day)
     if written_by is not None and written_by != view.fingerprint():
         raise StaleTableError(
             f"{view.name}: snapshot {day} was computed with another version of the definition; rebuild it with "

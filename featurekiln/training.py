@@ -25,6 +25,7 @@ from featurekiln.compute.training import FeatureInput, point_in_time_join, spine
 from featurekiln.definitions.loader import load_catalog
 from featurekiln.errors import TrainingSetError
 from featurekiln.offline.delta_table import table_path
+from featurekiln.offline.delta_log import DeltaLog
 from featurekiln.offline.materialized import materialized_days
 from featurekiln.offline.training_output import OutputFormat, write_output, write_record
 from featurekiln.planning.intervals import length
@@ -90,7 +91,7 @@ def _view_read(
 
     view = selection.view
     path = table_path(settings, view.table_name)
-    materialized = materialized_days(spark, path, view.name, version)
+    materialized = materialized_days(DeltaLog.of(path, settings), view.name, version)
     # Pinned to an old version, a day is judged by the definition in force at that version.
     expected = view.fingerprint() if version is None else (materialized.fingerprint or view.fingerprint())
     needed = [d for d in days if d is not None]

@@ -67,12 +67,12 @@ def test_a_changed_window_is_refused_then_rebuilt_with_on_change_rebuild(
     changed = copy.deepcopy(raw)
     changed["features"][0]["window"] = "3d"
     view = FeatureView.model_validate(changed)
-    plan = runner.plan_run(view, day(7), settings=settings, spark=spark)
+    plan = runner.plan_run(view, day(7), settings=settings)
     assert plan.stale == ((day(1), day(7)),) and plan.missing == ((day(7), day(8)),)
     with pytest.raises(StaleTableError, match=r"kiln backfill user_purchases --start 2025-01-01 --end 2025-01-06"):
         runner.run(view, day(7), settings=settings, spark=spark)
 
     rebuilt = runner.run(view.model_copy(update={"on_change": "rebuild"}), day(7), settings=settings, spark=spark)
     assert rebuilt.plan.will_compute == ((day(1), day(8)),)
-    assert runner.plan_run(view, day(7), settings=settings, spark=spark).stale == ()
+    assert runner.plan_run(view, day(7), settings=settings).stale == ()
     assert_frames_match(table(spark, settings, collect_frame), expected(changed, day(1), day(7)), ["user_id"])

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import logging
 import random
-import re
 import time
 import uuid
 from dataclasses import dataclass
@@ -198,7 +197,7 @@ def _record_empty_write(spark: SparkSession, path: str, text: str) -> int:
 UNKNOWN_FINGERPRINT = "unknown"
 
 
-def day_fingerprints(spark: SparkSession, path: str) -> dict[date, str]:
+def day_fingerprints(settings: Settings, path: str) -> dict[date, str]:
     """Every snapshot day the table at ``path`` holds, with the fingerprint of the definition that wrote it.
 
     The featurekiln commits still in the table's Delta history say which days
@@ -206,29 +205,22 @@ def day_fingerprints(spark: SparkSession, path: str) -> dict[date, str]:
     (:func:`featurekiln.offline.materialized.materialized_days`); a chunk covers
     its days even when a day has no rows (no active key). A day with rows that
     no surviving commit names has the fingerprint ``"unknown"``. An absent table
-    holds no days.
+    holds no days. The table's log is read as files (:mod:`featurekiln.offline.delta_log`), no Spark.
     """
+    from featurekiln.offline.delta_log import DeltaLog
     from featurekiln.offline.materialized import materialized_days
 
-    if not table_exists(spark, path):
+    log = DeltaLog.of(path, settings)
+    if not log.exists():
         return {}
-    held = dict.fromkeys(_partition_days(spark, path), UNKNOWN_FINGERPRINT)
-    held.update(materialized_days(spark, path, path).days)
+    held = dict.fromkeys(map(date.fromisoformat, log.partition_values("ds")), UNKNOWN_FINGERPRINT)
+    held.update(materialized_days(log, path).days)
     return held
 
 
-_DS_DIR = re.compile(r"/ds=(\d{4}-\d{2}-\d{2})/")
-
-
-def _partition_days(spark: SparkSession, path: str) -> set[date]:
-    """The ``ds`` values that have rows, from the file list of the table's current snapshot (no data is read)."""
-    files = spark.read.format("delta").load(path).inputFiles()
-    return {date.fromisoformat(m.group(1)) for m in map(_DS_DIR.search, files) if m}
-
-
-def held_days(spark: SparkSession, path: str) -> list[Interval]:
+def held_days(settings: Settings, path: str) -> list[Interval]:
     """The days the table at ``path`` holds (see :func:`day_fingerprints`), as merged intervals."""
-    return merge((day, day + ONE_DAY) for day in day_fingerprints(spark, path))
+    return merge((day, day + ONE_DAY) for day in day_fingerprints(settings, path))
 
 
 def replace_table(

@@ -16,15 +16,11 @@ committed before the retained log are reported as ``unknown``.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from datetime import date, timedelta
-from typing import TYPE_CHECKING
 
 from featurekiln.errors import TableError
-
-if TYPE_CHECKING:
-    from pyspark.sql import SparkSession
+from featurekiln.offline.delta_log import DeltaLog
 
 
 @dataclass(frozen=True)
@@ -49,46 +45,31 @@ def _chunk(body: dict[str, object]) -> tuple[date, date, str] | None:
         return None
 
 
-def commits(spark: SparkSession, path: str) -> list[tuple[int, dict[str, object]]]:
-    """Every commit of the Delta table at ``path`` in version order, with its ``userMetadata`` as a dict
-    (empty when the commit has none or it is not featurekiln's JSON)."""
-    from delta.tables import DeltaTable
-
-    out = []
-    for commit in DeltaTable.forPath(spark, path).history().select("version", "userMetadata").collect():
-        try:
-            body = json.loads(commit["userMetadata"] or "{}")
-        except ValueError:
-            body = {}
-        out.append((int(commit["version"]), body if isinstance(body, dict) else {}))
-    return sorted(out, key=lambda c: c[0])
-
-
 def each_day(first: date, last: date) -> list[date]:
     """``first`` .. ``last``, both included."""
     return [first + timedelta(days=n) for n in range((last - first).days + 1)]
 
 
-def materialized_days(spark: SparkSession, path: str, name: str, version: int | None = None) -> Materialized:
-    """The snapshot days of the Delta table at ``path`` as of ``version`` (default: the latest).
+def materialized_days(log: DeltaLog, name: str, version: int | None = None) -> Materialized:
+    """The snapshot days of the Delta table of ``log`` as of ``version`` (default: the latest).
 
     Raises:
         TableError: there is no Delta table at ``path``, or ``version`` does not exist.
     """
-    from delta.tables import DeltaTable
-
-    if not DeltaTable.isDeltaTable(spark, path):
-        raise TableError(f"{name}: no feature table at {path}; run `kiln backfill {name} --start ... --end ...` first")
-    log = commits(spark, path)
-    latest = log[-1][0]
+    if not log.exists():
+        raise TableError(
+            f"{name}: no feature table at {log.path}; run `kiln backfill {name} --start ... --end ...` first"
+        )
+    commits = log.commits()
+    latest = commits[-1].version
     wanted = latest if version is None else version
     if not 0 <= wanted <= latest:
         raise TableError(f"{name}: the feature table has no version {version} (versions 0..{latest})")
     days: dict[date, str] = {}
     fingerprint = None
-    for number, body in log:
-        chunk = _chunk(body)
-        if number > wanted or chunk is None:
+    for commit in commits:
+        body, chunk = commit.metadata, _chunk(commit.metadata)
+        if commit.version > wanted or chunk is None:
             continue
         first, last, fingerprint = chunk
         if body.get("replaces_table"):  # a rebuild that replaced the whole table: its ranges are all there is

@@ -19,9 +19,11 @@ from datetime import date, timedelta
 from typing import TYPE_CHECKING
 
 from featurekiln.layout import TILE_DAY
-from featurekiln.offline.delta_table import EPOCH, CommitInfo, replace_days, table_exists
-from featurekiln.offline.materialized import commits, each_day
+from featurekiln.offline.delta_log import DeltaLog
+from featurekiln.offline.delta_table import EPOCH, CommitInfo, replace_days
+from featurekiln.offline.materialized import each_day
 from featurekiln.planning.intervals import Interval
+from featurekiln.settings import Settings
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -29,12 +31,11 @@ if TYPE_CHECKING:
 KIND = "tiles"
 
 
-def held_tiles(spark: SparkSession, path: str) -> dict[date, frozenset[str]]:
-    """Every tile day the table at ``path`` holds, with the partial groups it holds them for."""
-    if not table_exists(spark, path):
-        return {}
+def held_tiles(settings: Settings, path: str) -> dict[date, frozenset[str]]:
+    """Every tile day the table at ``path`` holds, with the partial groups it holds them for (read without Spark)."""
     held: dict[date, frozenset[str]] = {}
-    for _, body in commits(spark, path):
+    for commit in DeltaLog.of(path, settings).commits():
+        body = commit.metadata
         if body.get("kind") != KIND:
             continue
         first, last = date.fromisoformat(str(body["start"])), date.fromisoformat(str(body["end"]))

@@ -262,6 +262,7 @@ def build_view_dag(view: FeatureView, file: str, settings: Settings) -> DAG:
                 reference=context.get("logical_date") or dag_run.run_after,
                 now=datetime.now(timezone.utc),
                 run_id=context["run_id"],
+                run_type=getattr(dag_run, "run_type", None),
             )
 
         chunks = plan()

@@ -78,9 +78,13 @@ def plan_run_chunks(
     reference: datetime,
     now: datetime,
     run_id: str,
+    run_type: str | None = None,
 ) -> list[ChunkSpec]:
     """The ``plan`` task: what this run computes, from the view's ledger, split into chunks.
 
+    * A run of Airflow's native backfill (``run_type`` ``backfill``): its own
+      days, recomputed (Airflow's reprocess behaviour chose the runs); tiles
+      that are stored are read, not re-read.
     * Without ``start``/``end`` params (the nightly run, a plain manual run):
       what ``kiln run VIEW --until <its last day>`` would compute (the plan is
       logged): its days, the ``lookback`` days before them, and every day a
@@ -97,7 +101,6 @@ def plan_run_chunks(
         PlanError: the params ask for an invalid range.
         StaleTableError: the nightly plan is refused (the message says how to rebuild).
     """
-    from featurekiln.compute.session import get_spark
     from featurekiln.errors import StaleTableError
     from featurekiln.planning.intervals import from_inclusive, widen_back
     from featurekiln.planning.materialization import inclusive
@@ -108,8 +111,12 @@ def plan_run_chunks(
     if days.empty:
         log.info("%s: %s", view.name, days)
         return []
-    plan = plan_run(view, days.last, settings=settings, spark=get_spark(settings))
-    if requested_range(params.get("start"), params.get("end"), view.start, now) is None:
+    plan = plan_run(view, days.last, settings=settings)
+    requested = requested_range(params.get("start"), params.get("end"), view.start, now)
+    if requested is None and str(run_type or "").lower() == "backfill":
+        ranges, refresh = [from_inclusive(days.first, days.last)], []
+        log.info("%s: a run of Airflow's backfill: %s (%s)", view.name, days, days.reason)
+    elif requested is None:
         log.info("%s: plan until %s (as `kiln run %s --until %s`):\n%s", view.name, days.last, view.name, days.last,
                  json.dumps(plan.to_json(), indent=2))
         if plan.refused:
@@ -140,24 +147,25 @@ def store_tiles(view: FeatureView, chunks: list[ChunkSpec], settings: Settings, 
     Returns:
         The event days read from the source (inclusive ISO ranges).
     """
-    from featurekiln.compute.session import get_spark
     from featurekiln.planning.intervals import from_inclusive, widen_back
     from featurekiln.planning.materialization import inclusive
-    from featurekiln.runner import ensure_tiles
-
-    if not chunks:
-        return {"reads_events": []}
-    from pyspark.errors import PySparkException
-
-    from featurekiln.runner import spark_failure
+    from featurekiln.runner import tile_work
 
     needed = [widen_back(chunk_of(c).interval, view.horizon_days - 1) for c in chunks]
-    refresh = [from_inclusive(date.fromisoformat(a), date.fromisoformat(b)) for a, b in chunks[0].get("refresh", [])]
-    try:
-        done = ensure_tiles(get_spark(settings), view, settings, needed, refresh, run_id=run_id, trigger=trigger)
-    except PySparkException as error:
-        raise spark_failure(view.name, error) from error
-    read = inclusive(done.reads_events)
+    refreshed = chunks[0].get("refresh", []) if chunks else []
+    refresh = [from_inclusive(date.fromisoformat(a), date.fromisoformat(b)) for a, b in refreshed]
+    work = tile_work(view, settings, needed, refresh)
+    if work.from_source or work.add:  # a JVM only when there is something to tile
+        from pyspark.errors import PySparkException
+
+        from featurekiln.compute.session import get_spark
+        from featurekiln.runner import ensure_tiles, spark_failure
+
+        try:
+            ensure_tiles(get_spark(settings), view, settings, work, run_id=run_id, trigger=trigger)
+        except PySparkException as error:
+            raise spark_failure(view.name, error) from error
+    read = inclusive(work.reads_events)
     log.info("%s: tiles stored; event days read from the source: %s", view.name,
              ", ".join(f"{a}..{b}" for a, b in read) or "none")
     return {"reads_events": read}

@@ -97,14 +97,15 @@ def backfill(spark: SparkSession, settings: Settings, names: list[str] | None = 
     from featurekiln.definitions import load_catalog
     from featurekiln.offline.delta_table import chunk_metadata, replace_days, table_path
     from featurekiln.planning.plan import plan_backfill
-    from featurekiln.runner import compute_snapshots, ensure_tiles
+    from featurekiln.runner import compute_snapshots, ensure_tiles, tile_work
 
     for view in load_catalog(settings.defs_dir).values():
         if names is not None and view.name not in names:
             continue
         plan = plan_backfill(view, max(FIRST, view.start), LAST, 100)
         metadata = chunk_metadata(view.name, view.fingerprint(), plan.snapshots, "test", "cli")
-        ensure_tiles(spark, view, settings, [plan.events], [plan.events] if retile else [], run_id="test", trigger="cli")
+        work = tile_work(view, settings, [plan.events], [plan.events] if retile else [])
+        ensure_tiles(spark, view, settings, work, run_id="test", trigger="cli")
         frame = compute_snapshots(spark, view, settings, plan)
         replace_days(spark, table_path(settings, view.name), frame, plan.snapshots, metadata, view.name)
 

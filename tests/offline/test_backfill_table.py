@@ -292,7 +292,7 @@ def test_concurrent_overlapping_backfills_both_succeed_without_holes(
     first.join()
     second.join()
     assert not errors, errors
-    assert held_days(spark, str(table_path(warehouse))) == [(day(1), day(31))]
+    assert held_days(settings, str(table_path(warehouse))) == [(day(1), day(31))]
     assert_frames_match(table_frame(spark, settings, collect_frame), full.frame, keys_of_view())
 
 
@@ -307,7 +307,7 @@ def test_status_shows_the_holes_of_a_table(spark: SparkSession, warehouse: Path)
     run_backfill(spark, settings, day(1), day(5))
     run_backfill(spark, settings, day(10), day(12))
     run_backfill(spark, settings, day(14), day(14))
-    assert held_days(spark, str(table_path(warehouse))) == [(day(1), day(6)), (day(10), day(13)), (day(14), day(15))]
+    assert held_days(settings, str(table_path(warehouse))) == [(day(1), day(6)), (day(10), day(13)), (day(14), day(15))]
     result = CliRunner().invoke(app, ["status", "--defs", str(SAMPLE_DEFS), "--warehouse", str(warehouse)])
     assert result.exit_code == 0, result.output
     line = next(x for x in result.output.splitlines() if VIEW in x)

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
 START = date(2025, 3, 1)
-NIGHTS = 18
+NIGHTS = 60
 LOOKBACK = 2
 VIEW = "events_view"
 RAW: dict[str, Any] = {
@@ -100,10 +100,11 @@ def settings(tmp_path: Path) -> Settings:
 
 
 def test_nightly_runs_read_one_day_plus_lookback_and_heal_late_data(
-    spark: SparkSession, settings: Settings, collect_frame
+    spark: SparkSession, settings: Settings, collect_frame, tmp_path: Path
 ) -> None:
-    """Night by night: each run reads only its day and lookback; late events within the lookback are in,
-    the one outside it is not until ``--retile``; raw retention and a window change stay exact."""
+    """Night by night for 60 nights: each run reads only its day and lookback; the table equals one backfill
+    of the range; late events within the lookback are in, the one outside it is not until ``--retile``;
+    raw retention and a window change stay exact."""
     from featurekiln import runner
 
     root = Path(settings.warehouse)
@@ -113,7 +114,7 @@ def test_nightly_runs_read_one_day_plus_lookback_and_heal_late_data(
         land(root, events, landed)
     for n in range(1, NIGHTS + 1):
         land(root, events, day(n))
-        plan = runner.plan_run(view, day(n), settings=settings, spark=spark)
+        plan = runner.plan_run(view, day(n), settings=settings)
         if n == 1:
             assert plan.reads_events == ((day(-8), day(2)),), "an empty table tiles its whole horizon"
         else:
@@ -121,7 +122,7 @@ def test_nightly_runs_read_one_day_plus_lookback_and_heal_late_data(
             assert plan.will_compute == ((max(START, day(n - LOOKBACK)), day(n + 1)),)
         result = runner.run(view, day(n), settings=settings, spark=spark)
         assert result.plan == plan
-    assert runner.plan_run(view, day(NIGHTS), settings=settings, spark=spark).nothing_to_do
+    assert runner.plan_run(view, day(NIGHTS), settings=settings).nothing_to_do
 
     arrived = landed_until(events, day(NIGHTS))
     too_late = (arrived["user_id"] == 3) & (arrived["amount"] == 1000)
@@ -130,6 +131,19 @@ def test_nightly_runs_read_one_day_plus_lookback_and_heal_late_data(
                         ["user_id"])
     assert frame_differences(table(spark, settings, collect_frame), expected(arrived, RAW, day(NIGHTS)), ["user_id"]), \
         "the event that landed 5 days late must not be reflected without --retile (documented)"
+
+    # One backfill of the whole range over the events the nights saw gives the identical table.
+    once = Settings(defs_dir=settings.defs_dir, expectations_dir=settings.expectations_dir,
+                    warehouse=str(tmp_path / "once"), spark_master="local[2]", chunk_days=30)
+    for landed in sorted(arrived["landed"].unique()):
+        land(Path(once.warehouse), arrived[~too_late], landed)
+    runner.backfill(view, START, day(NIGHTS), settings=once, spark=spark)
+    def rows(where: Settings) -> pd.DataFrame:
+        return table(spark, where, collect_frame).sort_values(["ds", "user_id"]).reset_index(drop=True)
+
+    nightly_rows = rows(settings)
+    assert len(nightly_rows) > NIGHTS * 10
+    pd.testing.assert_frame_equal(nightly_rows, rows(once))
 
     runner.backfill(view, day(8), day(NIGHTS), settings=settings, spark=spark, validate=False, retile=True)
     assert_frames_match(table(spark, settings, collect_frame), expected(arrived, RAW, day(NIGHTS)), ["user_id"])
@@ -202,7 +216,7 @@ def test_an_added_feature_reads_only_its_partials(spark: SparkSession, settings:
     """A new feature: its partials are added to the stored tiles; the others are kept as they were."""
     from featurekiln import runner
     from featurekiln.layout import tiles_path
-    from featurekiln.offline.materialized import commits
+    from featurekiln.offline.delta_log import DeltaLog
 
     root = Path(settings.warehouse)
     events = make_events()
@@ -216,13 +230,13 @@ def test_an_added_feature_reads_only_its_partials(spark: SparkSession, settings:
     changed["features"].append({"name": "max_5d", "agg": "max", "expr": "amount", "window": "5d"})
     changed["on_change"] = "rebuild"
     view = view_of(changed)
-    plan = runner.plan_run(view, day(12), settings=settings, spark=spark)
+    plan = runner.plan_run(view, day(12), settings=settings)
     new_group = view.partial_group(view.features[-1])
     assert [(sorted(new), spans) for _, new, spans in plan.tile_plan.add] == [([new_group], ((day(-8), day(13)),))]
     assert plan.tile_plan.from_source == ()
     runner.run(view, day(12), settings=settings, spark=spark)
 
-    last = commits(spark, path)[-1][1]
+    last = DeltaLog.of(path, settings).commits()[-1].metadata
     assert (last["read"], last["start"], last["end"]) == ("tiles+source", day(-8).isoformat(), day(12).isoformat())
     after = collect_frame(spark.read.format("delta").load(path))
     def rows(frame: pd.DataFrame) -> list[tuple]:
@@ -309,18 +323,18 @@ def test_kill_9_at_any_point_leaves_the_plan_truthful_and_a_rerun_converges(
         return {a + timedelta(days=i) for a, b in intervals for i in range((b - a).days)}
 
     _run_until_killed(settings, until, tiles, "tiles", tmp_path / "first.log")
-    plan = runner.plan_run(view, until, settings=settings, spark=spark)
+    plan = runner.plan_run(view, until, settings=settings)
     assert plan.tiles == ((day(-8), day(11)),), "the tile commit is there and the plan knows it"
     assert days_of(plan.materialized) == held_in_table()
     newest_missing = plan.missing[-1][0]
     assert plan.reads_events == ((newest_missing - timedelta(days=LOOKBACK), day(11)),), "only the late-data range"
 
     _run_until_killed(settings, until, features, "chunk", tmp_path / "second.log")
-    plan = runner.plan_run(view, until, settings=settings, spark=spark)
+    plan = runner.plan_run(view, until, settings=settings)
     assert 0 < len(held_in_table()) < 10, "killed between chunk commits"
     assert days_of(plan.materialized) == held_in_table()
     assert days_of(plan.missing) == days_of(((START, day(11)),)) - held_in_table()
 
     runner.run(view, until, settings=settings, spark=spark)
-    assert runner.plan_run(view, until, settings=settings, spark=spark).nothing_to_do
+    assert runner.plan_run(view, until, settings=settings).nothing_to_do
     assert_frames_match(table(spark, settings, collect_frame), expected(events, RAW, until), ["user_id"])

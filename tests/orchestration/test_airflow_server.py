@@ -52,6 +52,10 @@ def test_native_backfill_makes_one_run_per_day_equal_to_the_cli(server, warehous
     assert {r["state"] for r in runs} == {"success"}, runs
     for run in runs:
         assert run["data_interval_start"][:10] == run["logical_date"][:10]
+        _, tis = server.request("GET", f"/api/v2/dags/{DAG_ID}/dagRuns/{run['dag_run_id']}/taskInstances")
+        labels = [t["rendered_map_index"] for t in tis["task_instances"] if t["task_id"] == "materialize"]
+        day = run["logical_date"][:10]
+        assert labels == [f"{day}..{day}"], "a backfill run computes its own day, not every day before it"
     ours = table_rows(str(warehouse / "features" / VIEW), NATIVE)
     assert sorted(set(ours["ds"])) == [date(2025, 1, d) for d in (5, 6)]
     assert ours.equals(table_rows(cli_reference, NATIVE))

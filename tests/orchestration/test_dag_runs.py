@@ -159,7 +159,7 @@ def test_nightly_run_during_a_cli_backfill_of_the_same_days(
     assert run.state == "success", states(run)
     assert not errors, errors
     table = str(root / "features" / VIEW)
-    assert held_days(spark, table) == [(date(2025, 1, 1), date(2025, 1, 14))]
+    assert held_days(settings, table) == [(date(2025, 1, 1), date(2025, 1, 14))]
     assert table_rows(table, REFERENCE_DAYS).equals(table_rows(cli_reference))
 
 
@@ -202,7 +202,7 @@ def test_a_feature_added_with_on_change_rebuild_is_rebuilt_by_the_nightly_run(
     table = str(root / "features" / VIEW)
     rows = table_rows(table)
     assert list(rows.columns)[-1] == "min_amount_7d" and rows["min_amount_7d"].notna().any()
-    assert held_days(spark, table) == [(date(2025, 1, 1), date(2025, 1, 7))]
+    assert held_days(Settings.from_env(), table) == [(date(2025, 1, 1), date(2025, 1, 7))]
     assert not (root / "_rebuild" / VIEW).exists() or not any((root / "_rebuild" / VIEW).iterdir())
     view = load_catalog(defs)[VIEW]
-    assert plan_run(view, date(2025, 1, 6), settings=Settings.from_env(), spark=spark).nothing_to_do
+    assert plan_run(view, date(2025, 1, 6), settings=Settings.from_env()).nothing_to_do

@@ -96,3 +96,24 @@ def test_chunk_days_param() -> None:
     assert steps.chunk_days_param("7", 30) == 7
     with pytest.raises(PlanError, match="param chunk_days: must be at least 1"):
         steps.chunk_days_param(0, 30)
+
+
+def test_a_native_backfill_run_computes_its_own_day_and_a_scheduled_run_heals_every_missing_day(tmp_path) -> None:
+    """Over an empty warehouse (the ledger is read from files: no Spark, no Airflow)."""
+    from featurekiln.definitions.models import FeatureView
+    from featurekiln.settings import Settings
+
+    view = FeatureView.model_validate({
+        "name": "v", "entity": {"name": "user", "keys": ["user_id"]}, "start": VIEW_START.isoformat(),
+        "source": {"path": "raw/e", "format": "parquet", "timestamp": "ts"}, "lookback": "2d",
+        "features": [{"name": "n_7d", "agg": "count", "window": "7d"}],
+    })
+    settings = Settings(defs_dir=tmp_path, warehouse=str(tmp_path / "wh"), chunk_days=30)
+    facts = {"interval_start": at(2025, 2, 10), "interval_end": at(2025, 2, 11), "reference": at(2025, 2, 10),
+             "now": NOW, "run_id": "r"}
+
+    def days(run_type: str) -> list[tuple[str, str]]:
+        return [(c["start"], c["end"]) for c in steps.plan_run_chunks(view, {}, settings, run_type=run_type, **facts)]
+
+    assert days("backfill") == [("2025-02-10", "2025-02-10")]
+    assert days("scheduled") == [("2025-01-01", "2025-01-30"), ("2025-01-31", "2025-02-10")]
