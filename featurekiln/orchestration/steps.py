@@ -78,7 +78,7 @@ def plan_run_chunks(
     reference: datetime,
     now: datetime,
     run_id: str,
-    run_type: str | None = None,
+    run_type: object = None,
 ) -> list[ChunkSpec]:
     """The ``plan`` task: what this run computes, from the view's ledger, split into chunks.
 
@@ -113,7 +113,7 @@ def plan_run_chunks(
         return []
     plan = plan_run(view, days.last, settings=settings)
     requested = requested_range(params.get("start"), params.get("end"), view.start, now)
-    if requested is None and str(run_type or "").lower() == "backfill":
+    if requested is None and run_kind(run_type) == "backfill":
         ranges, refresh = [from_inclusive(days.first, days.last)], []
         log.info("%s: a run of Airflow's backfill: %s (%s)", view.name, days, days.reason)
     elif requested is None:
@@ -208,9 +208,15 @@ def chunk_dates(chunk: ChunkSpec) -> tuple[date, date]:
     return date.fromisoformat(chunk["start"]), date.fromisoformat(chunk["end"])
 
 
-def trigger_of(run_type: str | None) -> str:
+def run_kind(run_type: object) -> str:
+    """Airflow's run type as its plain value (``scheduled``, ``manual``, ``backfill``, ...), also when it
+    is given as the ``DagRunType`` enum, whose ``str()`` is ``DagRunType.BACKFILL_JOB``."""
+    return str(getattr(run_type, "value", run_type) or "").lower()
+
+
+def trigger_of(run_type: object) -> str:
     """The trigger a run is recorded with: ``nightly`` for scheduled runs, else ``backfill``."""
-    return "nightly" if str(run_type or "").lower().endswith("scheduled") else "backfill"
+    return "nightly" if run_kind(run_type) == "scheduled" else "backfill"
 
 
 def chunk_of(chunk: ChunkSpec) -> Chunk:

@@ -65,7 +65,7 @@ def test_rest_trigger_with_params_equals_the_cli(server, warehouse, cli_referenc
     status, body = server.request(
         "POST",
         f"/api/v2/dags/{DAG_ID}/dagRuns",
-        # force: the server's own scheduled run (a `kiln run` up to yesterday) may have materialized these days
+        # force: another test's run may have materialized these days already
         {"logical_date": None, "conf": {"start": TRIGGERED[0], "end": TRIGGERED[1], "chunk_days": 2, "force": True}},
     )
     assert status == 200, body

@@ -132,8 +132,8 @@ def add_bad_purchase(warehouse: Path) -> None:
 
 def test_failed_run_report_shows_the_failed_expectation(page, airflow_server, airflow_warehouse, table_rows) -> None:
     add_bad_purchase(airflow_warehouse)
-    # The server's scheduled run (a `kiln run` up to yesterday) may have materialized and tiled BAD_DAY
-    # already: recompute it from the changed source (force, retile), through the REST API.
+    # Other tests' runs have tiled BAD_DAY (it is in their windows) and may have materialized it:
+    # recompute it from the changed source (force, retile), through the REST API.
     status, body = airflow_server.request("POST", f"/api/v2/dags/{DAG_ID}/dagRuns", {
         "logical_date": None, "conf": {"start": BAD_DAY, "end": BAD_DAY, "force": True, "retile": True}})
     assert status == 200, body

@@ -112,8 +112,12 @@ def test_a_native_backfill_run_computes_its_own_day_and_a_scheduled_run_heals_ev
     facts = {"interval_start": at(2025, 2, 10), "interval_end": at(2025, 2, 11), "reference": at(2025, 2, 10),
              "now": NOW, "run_id": "r"}
 
-    def days(run_type: str) -> list[tuple[str, str]]:
+    def days(run_type: object) -> list[tuple[str, str]]:
         return [(c["start"], c["end"]) for c in steps.plan_run_chunks(view, {}, settings, run_type=run_type, **facts)]
 
-    assert days("backfill") == [("2025-02-10", "2025-02-10")]
-    assert days("scheduled") == [("2025-01-01", "2025-01-30"), ("2025-01-31", "2025-02-10")]
+    from airflow.sdk.api.datamodels._generated import DagRunType  # what a task's context holds; its str() is
+    # "DagRunType.BACKFILL"
+
+    assert days(DagRunType.BACKFILL) == days("backfill") == [("2025-02-10", "2025-02-10")]
+    assert days(DagRunType.SCHEDULED) == [("2025-01-01", "2025-01-30"), ("2025-01-31", "2025-02-10")]
+    assert steps.trigger_of(DagRunType.SCHEDULED) == "nightly" and steps.trigger_of(DagRunType.MANUAL) == "backfill"
