@@ -44,12 +44,10 @@ class Commit:
         version: its Delta version.
         metadata: its ``userMetadata`` as a dict (empty when it has none, or it is
             not featurekiln's JSON object).
-        metrics: its ``operationMetrics`` (Delta's strings, such as ``numOutputRows``).
     """
 
     version: int
     metadata: dict[str, Any] = field(default_factory=dict)
-    metrics: dict[str, str] = field(default_factory=dict)
 
 
 def _metadata(text: object) -> dict[str, Any]:
@@ -96,7 +94,7 @@ class DeltaLog:
         out = []
         for version in self._versions:
             info = next((a["commitInfo"] for a in self._actions(version) if "commitInfo" in a), {})
-            out.append(Commit(version, _metadata(info.get("userMetadata")), dict(info.get("operationMetrics") or {})))
+            out.append(Commit(version, _metadata(info.get("userMetadata"))))
         return out
 
     def partition_values(self, column: str) -> set[str]:

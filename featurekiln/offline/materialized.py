@@ -54,7 +54,7 @@ def materialized_days(log: DeltaLog, name: str, version: int | None = None) -> M
     """The snapshot days of the Delta table of ``log`` as of ``version`` (default: the latest).
 
     Raises:
-        TableError: there is no Delta table at ``path``, or ``version`` does not exist.
+        TableError: the log's table does not exist, or ``version`` does not exist.
     """
     if not log.exists():
         raise TableError(
