@@ -111,12 +111,12 @@ def plan_run_chunks(
     if days.empty:
         log.info("%s: %s", view.name, days)
         return []
-    plan = plan_run(view, days.last, settings=settings)
     requested = requested_range(params.get("start"), params.get("end"), view.start, now)
-    if requested is None and run_kind(run_type) == "backfill":
+    if requested is None and run_kind(run_type) == "backfill":  # no ledger needed: its days, recomputed
         ranges, refresh = [from_inclusive(days.first, days.last)], []
         log.info("%s: a run of Airflow's backfill: %s (%s)", view.name, days, days.reason)
     elif requested is None:
+        plan = plan_run(view, days.last, settings=settings)
         log.info("%s: plan until %s (as `kiln run %s --until %s`):\n%s", view.name, days.last, view.name, days.last,
                  json.dumps(plan.to_json(), indent=2))
         if plan.refused:
@@ -124,11 +124,12 @@ def plan_run_chunks(
         ranges, refresh = list(plan.will_compute), list(plan.refresh)
     else:
         wanted = from_inclusive(days.first, days.last)
-        ranges = [wanted] if _flag(params, "force") else missing(wanted, plan.materialized)
+        force = _flag(params, "force")
+        ranges = [wanted] if force else missing(wanted, plan_run(view, days.last, settings=settings).materialized)
         refresh = [widen_back(r, view.horizon_days - 1) for r in ranges] if _flag(params, "retile") else []
         log.info("%s: trigger form %s: %s (force=%s, retile=%s)", view.name, days,
                  ", ".join(f"{a}..{b}" for a, b in inclusive(ranges)) or "every day is materialized already",
-                 _flag(params, "force"), _flag(params, "retile"))
+                 force, _flag(params, "retile"))
     chunks = []
     for start, end in ranges:
         chunks += plan_chunks(view, DayRange(start, end - ONE_DAY, days.reason), chunk_days, run_id)
@@ -155,7 +156,7 @@ def store_tiles(view: FeatureView, chunks: list[ChunkSpec], settings: Settings, 
     refreshed = chunks[0].get("refresh", []) if chunks else []
     refresh = [from_inclusive(date.fromisoformat(a), date.fromisoformat(b)) for a, b in refreshed]
     work = tile_work(view, settings, needed, refresh)
-    if work.from_source or work.add:  # a JVM only when there is something to tile
+    if not work.empty:  # a JVM only when there is something to tile
         from pyspark.errors import PySparkException
 
         from featurekiln.compute.session import get_spark
@@ -210,7 +211,7 @@ def chunk_dates(chunk: ChunkSpec) -> tuple[date, date]:
 
 def run_kind(run_type: object) -> str:
     """Airflow's run type as its plain value (``scheduled``, ``manual``, ``backfill``, ...), also when it
-    is given as the ``DagRunType`` enum, whose ``str()`` is ``DagRunType.BACKFILL_JOB``."""
+    is given as the task SDK's ``DagRunType`` enum, whose ``str()`` is ``DagRunType.BACKFILL``."""
     return str(getattr(run_type, "value", run_type) or "").lower()
 
 

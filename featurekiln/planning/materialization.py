@@ -50,6 +50,11 @@ class TilePlan:
     add: tuple[tuple[frozenset[str], frozenset[str], tuple[Interval, ...]], ...] = ()
 
     @property
+    def empty(self) -> bool:
+        """Whether there is nothing to tile."""
+        return not self.from_source and not self.add
+
+    @property
     def reads_events(self) -> tuple[Interval, ...]:
         """The event days read from the source."""
         return tuple(merge([*self.from_source, *(i for _, _, spans in self.add for i in spans)]))
