@@ -87,7 +87,7 @@ def write_tables(spark, settings: Settings, keys: int, days: int) -> None:  # no
         view = catalog[name]
         interval = from_inclusive(START, START + timedelta(days=days - 1))
         metadata = chunk_metadata(name, view.fingerprint(), interval, "bench", "cli")
-        replace_days(spark, table_path(settings, name), grid.select(*columns), interval, metadata, name)
+        replace_days(spark, settings, table_path(settings, name), grid.select(*columns), interval, metadata, name)
 
 
 def write_spine(spark, path: str, rows: int, keys: int, days: int) -> None:  # noqa: ANN001

@@ -251,7 +251,7 @@ def backfill(
             for chunk in chunks:
                 part = frame.where((frame.ds >= chunk.start) & (frame.ds < chunk.end))
                 metadata = chunk_metadata(view.name, view.fingerprint(), chunk.interval, run_id, trigger)
-                commit = replace_days(spark, target, part, chunk.interval, metadata, view.name)
+                commit = replace_days(spark, settings, target, part, chunk.interval, metadata, view.name)
                 done = ChunkResult(chunk, commit.rows, commit.version, checks.get(chunk))
                 _published(report, chunk, commit.rows)
                 result.chunks.append(done)
@@ -414,7 +414,7 @@ def ensure_tiles(spark: SparkSession, view: FeatureView, settings: Settings, wor
         log.info("%s: tiling event days %s..%s from the source", view.name, interval[0], interval[1] - ONE_DAY)
         tiles = build_tiles(read_events(spark, view, settings, interval), view)
         metadata = tile_metadata(view.name, list(groups), interval, read="source", run_id=run_id, trigger=trigger)
-        write_tiles(spark, path, tiles, interval, metadata, view.name)
+        write_tiles(spark, settings, path, tiles, interval, metadata, view.name)
     for have, new, spans in work.add:
         columns = {c for i in (groups[g] for g in new) for c in feature_columns(view, i)}
         for interval in spans:
@@ -427,7 +427,7 @@ def ensure_tiles(spark: SparkSession, view: FeatureView, settings: Settings, wor
             tiles = read_tiles(spark, path, interval, kept).join(added, on=[*view.keys, DAY], how="full")
             metadata = tile_metadata(view.name, sorted(have | new), interval, read="tiles+source", run_id=run_id,
                                      trigger=trigger)
-            write_tiles(spark, path, tiles, interval, metadata, view.name)
+            write_tiles(spark, settings, path, tiles, interval, metadata, view.name)
     return work
 
 
@@ -552,7 +552,7 @@ def publish(
             staged = read_chunk(spark, path)
             target = _commit_target(spark, view, settings, table, staged)
             metadata = chunk_metadata(view.name, view.fingerprint(), chunk.interval, run_id, trigger)
-            commit = replace_days(spark, target, staged, chunk.interval, metadata, view.name)
+            commit = replace_days(spark, settings, target, staged, chunk.interval, metadata, view.name)
             _published(report, chunk, commit.rows)
             remove(spark, path)
             log.info("%s: chunk %s published as version %d (%d rows)", view.name, chunk, commit.version, commit.rows)

@@ -44,10 +44,12 @@ class Commit:
         version: its Delta version.
         metadata: its ``userMetadata`` as a dict (empty when it has none, or it is
             not featurekiln's JSON object).
+        rows: the rows it wrote (``numOutputRows``; 0 for a commit that wrote no data).
     """
 
     version: int
     metadata: dict[str, Any] = field(default_factory=dict)
+    rows: int = 0
 
 
 def _metadata(text: object) -> dict[str, Any]:
@@ -89,13 +91,19 @@ class DeltaLog:
             self._read[version] = [json.loads(line) for line in text.splitlines() if line.strip()]
         return self._read[version]
 
+    def _commit(self, version: int) -> Commit:
+        info = next((a["commitInfo"] for a in self._actions(version) if "commitInfo" in a), {})
+        rows = (info.get("operationMetrics") or {}).get("numOutputRows", 0)
+        return Commit(version, _metadata(info.get("userMetadata")), int(rows))
+
     def commits(self) -> list[Commit]:
         """Every commit still in the log, in version order (as ``DeltaTable.history()`` lists them)."""
-        out = []
-        for version in self._versions:
-            info = next((a["commitInfo"] for a in self._actions(version) if "commitInfo" in a), {})
-            out.append(Commit(version, _metadata(info.get("userMetadata"))))
-        return out
+        return [self._commit(version) for version in self._versions]
+
+    def newest_with(self, metadata: dict[str, Any], within: int = 20) -> Commit | None:
+        """The newest of the last ``within`` commits whose ``userMetadata`` is ``metadata``: a writer's own
+        commit, found after other writers may have committed on top of it."""
+        return next((c for c in map(self._commit, reversed(self._versions[-within:])) if c.metadata == metadata), None)
 
     def partition_values(self, column: str) -> set[str]:
         """The values of partition ``column`` among the files of the table's latest version (no data is read).

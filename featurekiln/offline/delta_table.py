@@ -110,6 +110,7 @@ def _check_schema(spark: SparkSession, path: str, frame: DataFrame, name: str) -
 
 def replace_days(
     spark: SparkSession,
+    settings: Settings,
     path: str,
     frame: DataFrame,
     interval: Interval,
@@ -138,8 +139,7 @@ def replace_days(
         TableError: the table exists with another schema, or other writers kept
             winning every attempt.
     """
-    from delta.tables import DeltaTable
-    from pyspark.sql import functions as F
+    from featurekiln.offline.delta_log import DeltaLog
 
     text = json.dumps(metadata, sort_keys=True)
     writer = frame.write.format("delta").option("userMetadata", text)
@@ -163,22 +163,21 @@ def replace_days(
                 ) from error
             log.info("%s: another run committed days of %s first; writing again (attempt %d)", name, path, attempt + 1)
             time.sleep(RETRY_SECONDS * attempt * (1 + random.random()))  # noqa: S311 - jitter, not security
-    # Our own commit, found by its metadata: another writer may have committed after it.
-    ours = DeltaTable.forPath(spark, path).history(20).where(F.col("userMetadata") == F.lit(text))
-    last = ours.orderBy("version", ascending=False).select("version", "operationMetrics").first()
-    if last is None:  # Delta commits nothing for no rows over days that hold none; the ledger needs a commit
-        return CommitInfo(version=_record_empty_write(spark, path, text), rows=0)
-    metrics = last["operationMetrics"] or {}
-    return CommitInfo(version=int(last["version"]), rows=int(metrics.get("numOutputRows", 0)))
+    ours = DeltaLog.of(path, settings).newest_with(json.loads(text))
+    if ours is None:  # Delta commits nothing for no rows over days that hold none; the ledger needs a commit
+        _record_empty_write(spark, path, text)
+        ours = DeltaLog.of(path, settings).newest_with(json.loads(text))
+        if ours is None:
+            raise TableError(f"{name}: the commit of days {interval[0]}..{interval[1] - timedelta(days=1)} is not "
+                             f"in the last 20 versions of {path}; other writers committed too much at once")
+    return CommitInfo(version=ours.version, rows=ours.rows)
 
 
 _USER_METADATA = "spark.databricks.delta.commitInfo.userMetadata"
 
 
-def _record_empty_write(spark: SparkSession, path: str, text: str) -> int:
+def _record_empty_write(spark: SparkSession, path: str, text: str) -> None:
     """Commit ``text`` as the metadata of a table-property change: the record of a write that had no rows."""
-    from delta.tables import DeltaTable
-
     spark.conf.set(_USER_METADATA, text)
     try:
         for attempt in range(1, COMMIT_ATTEMPTS + 1):
@@ -191,7 +190,6 @@ def _record_empty_write(spark: SparkSession, path: str, text: str) -> int:
                 time.sleep(RETRY_SECONDS * attempt * (1 + random.random()))  # noqa: S311 - jitter
     finally:
         spark.conf.unset(_USER_METADATA)
-    return int(DeltaTable.forPath(spark, path).history(1).first()["version"])
 
 
 UNKNOWN_FINGERPRINT = "unknown"

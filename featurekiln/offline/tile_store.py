@@ -60,10 +60,11 @@ def tile_metadata(
 
 
 def write_tiles(
-    spark: SparkSession, path: str, tiles: DataFrame, interval: Interval, metadata: dict[str, object], name: str
+    spark: SparkSession, settings: Settings, path: str, tiles: DataFrame, interval: Interval,
+    metadata: dict[str, object], name: str,
 ) -> CommitInfo:
     """Replace the tile days ``interval`` by ``tiles`` in one commit (new partial columns are added)."""
-    return replace_days(spark, path, tiles, interval, metadata, name, partition=TILE_DAY, evolve=True)
+    return replace_days(spark, settings, path, tiles, interval, metadata, name, partition=TILE_DAY, evolve=True)
 
 
 def read_tiles(spark: SparkSession, path: str, interval: Interval, columns: list[str]) -> DataFrame:

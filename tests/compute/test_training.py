@@ -107,7 +107,7 @@ def backfill(spark: SparkSession, settings: Settings, names: list[str] | None = 
         work = tile_work(view, settings, [plan.events], [plan.events] if retile else [])
         ensure_tiles(spark, view, settings, work, run_id="test", trigger="cli")
         frame = compute_snapshots(spark, view, settings, plan)
-        replace_days(spark, table_path(settings, view.name), frame, plan.snapshots, metadata, view.name)
+        replace_days(spark, settings, table_path(settings, view.name), frame, plan.snapshots, metadata, view.name)
 
 
 def write_defs(root: Path, views: dict[str, dict[str, Any]]) -> Path:

@@ -31,14 +31,24 @@ def _spark_view(spark: SparkSession, path: str) -> tuple[list[tuple[int, str | N
 
 def test_commits_and_days_equal_what_spark_reads_across_checkpoints(spark: SparkSession, tmp_path: Path) -> None:
     """14 commits (a checkpoint at version 10): appends, replaced days, a day cleared, a commit without metadata."""
-    from featurekiln.offline.delta_table import replace_days
+    from delta.tables import DeltaTable
 
-    path = str(tmp_path / "table")
+    from featurekiln.offline.delta_table import replace_days
+    from featurekiln.settings import Settings
+
+    path, settings = str(tmp_path / "table"), Settings(warehouse=str(tmp_path))
+    written = []
     for n in range(12):
         first = START + timedelta(days=n % 5)
         rows = [] if n == 7 else [(1, first + timedelta(days=d)) for d in range(2)]
         frame = spark.createDataFrame(rows, "id long, ds date")
-        replace_days(spark, path, frame, (first, first + timedelta(days=2)), {"n": n}, "t")
+        commit = replace_days(spark, settings, path, frame, (first, first + timedelta(days=2)), {"n": n}, "t")
+        written.append((commit.version, commit.rows))
+    # replace_days finds its own commit in the log files: Spark's history agrees on version and rows written.
+    metrics = DeltaTable.forPath(spark, path).history().select("version", "operationMetrics").collect()
+    rows_of = {int(r[0]): int((r[1] or {}).get("numOutputRows", 0)) for r in metrics}
+    assert written == [(v, rows_of[v]) for v, _ in written]
+    assert written[7][1] == 0 and written[8][1] == 2
     spark.createDataFrame([(2, START + timedelta(days=30))], "id long, ds date").write.format("delta") \
         .mode("append").save(path)
     assert (tmp_path / "table" / "_delta_log" / f"{10:020d}.checkpoint.parquet").exists()
