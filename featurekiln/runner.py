@@ -172,7 +172,7 @@ def _reject(spark: SparkSession, settings: Settings, part: DataFrame, chunk: Chu
     from featurekiln.offline.staging import write_chunk
 
     path = quarantine_path(settings, report.view, report.run_id, chunk.start, chunk.last)
-    write_chunk(part, path)
+    write_chunk(part, path, (chunk.end - chunk.start).days)
     report.quarantine = quarantine_root(settings, report.view, report.run_id)
     lines = [o.line() for o in checked.failed]
     return QualityError(
@@ -243,6 +243,10 @@ def backfill(
         frame = compute_snapshots(spark, view, settings, plan)
         target, chunks = _target(spark, view, settings, plan, frame, result.table)
         cached = validate or len(chunks) > 1
+        if len(chunks) > 1:
+            # Rows of one chunk lie together in each cached partition, so a chunk's filter skips the
+            # cached batches of the others (their ds statistics) instead of decoding the whole range.
+            frame = frame.sortWithinPartitions("ds")
         if cached:
             frame = frame.persist(StorageLevel.MEMORY_AND_DISK)
         try:
@@ -467,7 +471,7 @@ def stage(
     report = RunReport(view.name, run_id, trigger, chunk.start, chunk.last, started_at=_now())
     with _recorded(spark, settings, report, success=False):  # a failure is recorded and reported like any run's
         ensure_tiles(spark, view, settings, tile_work(view, settings, [plan.events]), run_id=run_id, trigger=trigger)
-        write_chunk(compute_snapshots(spark, view, settings, plan), path)
+        write_chunk(compute_snapshots(spark, view, settings, plan), path, (chunk.end - chunk.start).days)
         rows = spark.read.format("delta").load(path).count()
     log.info("%s: staged %s (%d rows) at %s", view.name, chunk, rows, path)
     return rows

@@ -37,8 +37,6 @@ BASE_CONF: dict[str, str] = {
     "spark.sql.sources.partitionOverwriteMode": "static",
     # SQL text is taken as written: no '${...}' replaced by Spark settings or system properties.
     "spark.sql.variable.substitute": "false",
-    # One writer per ds partition instead of one per task and partition: fewer, larger files.
-    "spark.databricks.delta.optimizeWrite.enabled": "true",
     # New tables keep their commit log (and so the record of which definition wrote each day,
     # see offline.delta_table.day_fingerprints) for ten years instead of thirty days.
     "spark.databricks.delta.properties.defaults.logRetentionDuration": "interval 3650 days",

@@ -87,6 +87,18 @@ def _predicate(interval: Interval, partition: str) -> str:
     return f"{partition} >= '{interval[0].isoformat()}' AND {partition} < '{interval[1].isoformat()}'"
 
 
+def one_file_per_day(frame: DataFrame, partition: str, days: int) -> DataFrame:
+    """``frame`` shuffled so that one task writes all the rows of each ``partition`` day: one file per day.
+
+    At most ``days`` tasks (and at most ``spark.sql.shuffle.partitions``), each writing
+    a few whole days. Delta's optimized write gives the same files but runs one task
+    per day, which costs more than the writing when days are small (a year of
+    tiles: 20 s instead of 8 s on two cores).
+    """
+    tasks = min(max(days, 1), int(frame.sparkSession.conf.get("spark.sql.shuffle.partitions")))
+    return frame.repartition(tasks, partition)
+
+
 def schema_differs(spark: SparkSession, path: str, frame: DataFrame) -> bool:
     """Whether the table at ``path`` exists with other columns (names, types or order) than ``frame``."""
     if not table_exists(spark, path):
@@ -142,7 +154,8 @@ def replace_days(
     from featurekiln.offline.delta_log import DeltaLog
 
     text = json.dumps(metadata, sort_keys=True)
-    writer = frame.write.format("delta").option("userMetadata", text)
+    writer = one_file_per_day(frame, partition, (interval[1] - interval[0]).days).write.format("delta") \
+        .option("userMetadata", text)
     if evolve:
         writer = writer.option("mergeSchema", "true")
     for attempt in range(1, COMMIT_ATTEMPTS + 1):
@@ -230,8 +243,9 @@ def replace_table(
     it holds, so the ledger forgets every day before it.
     """
     body = {**metadata, "replaces_table": True, "ranges": [[a.isoformat(), (b - ONE_DAY).isoformat()] for a, b in ranges]}
-    (frame.write.format("delta").mode("overwrite").option("overwriteSchema", "true").option("userMetadata", json.dumps(body, sort_keys=True))
-     .partitionBy("ds").save(path))
+    rows = one_file_per_day(frame, "ds", sum((b - a).days for a, b in ranges))
+    (rows.write.format("delta").mode("overwrite").option("overwriteSchema", "true")
+     .option("userMetadata", json.dumps(body, sort_keys=True)).partitionBy("ds").save(path))
 
 
 def chunk_metadata(view_name: str, fingerprint: str, interval: Interval, run_id: str, trigger: str) -> dict[str, object]:

@@ -17,9 +17,13 @@ if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
 
-def write_chunk(frame: DataFrame, path: str) -> None:
-    """Write ``frame`` as the Delta table at ``path``, replacing what a failed attempt left there."""
-    frame.write.format("delta").mode("overwrite").option("overwriteSchema", "true").partitionBy("ds").save(path)
+def write_chunk(frame: DataFrame, path: str, days: int) -> None:
+    """Write ``frame`` (rows of ``days`` days) as the Delta table at ``path``, replacing what a failed attempt
+    left there."""
+    from featurekiln.offline.delta_table import one_file_per_day
+
+    rows = one_file_per_day(frame, "ds", days)
+    rows.write.format("delta").mode("overwrite").option("overwriteSchema", "true").partitionBy("ds").save(path)
 
 
 def read_chunk(spark: SparkSession, path: str) -> DataFrame:

@@ -137,6 +137,7 @@ def test_overlapping_backfills_converge(
 def test_table_layout(spark: SparkSession, full: Full) -> None:
     from delta.tables import DeltaTable
     from featurekiln.definitions import load_catalog
+    from featurekiln.layout import tiles_path
 
     view = load_catalog(SAMPLE_DEFS)[VIEW]
     path = table_path(Path(full.settings.warehouse))
@@ -144,6 +145,10 @@ def test_table_layout(spark: SparkSession, full: Full) -> None:
     assert detail["format"] == "delta"
     assert list(detail["partitionColumns"]) == ["ds"]
     assert sorted(p.name for p in path.glob("ds=*")) == [f"ds={day(n).isoformat()}" for n in range(1, 31)]
+    assert detail["numFiles"] == 30, "one file per day"
+    tiles = tiles_path(full.settings, VIEW)
+    tile_days = spark.read.format("delta").load(tiles).select("_day").distinct().count()
+    assert DeltaTable.forPath(spark, tiles).detail().first()["numFiles"] == tile_days, "one tile file per event day"
 
     schema = spark.read.format("delta").load(str(path)).schema
     assert [f.name for f in schema.fields] == [*view.keys, "ds", "feature_ts", *(f.name for f in view.features)]
