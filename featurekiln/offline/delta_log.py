@@ -100,7 +100,7 @@ class DeltaLog:
         """Every commit still in the log, in version order (as ``DeltaTable.history()`` lists them)."""
         return [self._commit(version) for version in self._versions]
 
-    def newest_with(self, metadata: dict[str, Any], within: int = 20) -> Commit | None:
+    def newest_with(self, metadata: dict[str, object], within: int) -> Commit | None:
         """The newest of the last ``within`` commits whose ``userMetadata`` is ``metadata``: a writer's own
         commit, found after other writers may have committed on top of it."""
         return next((c for c in map(self._commit, reversed(self._versions[-within:])) if c.metadata == metadata), None)

@@ -28,6 +28,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 COMMIT_ATTEMPTS = 8
+# A writer looks for its own commit among this many newest versions (others may have committed on top).
+OWN_COMMIT_WITHIN = 20
 RETRY_SECONDS = 0.5
 # Delta's optimistic concurrency: another writer committed first (created the table,
 # or wrote some of the same days). Python class names and Delta's error classes.
@@ -176,13 +178,14 @@ def replace_days(
                 ) from error
             log.info("%s: another run committed days of %s first; writing again (attempt %d)", name, path, attempt + 1)
             time.sleep(RETRY_SECONDS * attempt * (1 + random.random()))  # noqa: S311 - jitter, not security
-    ours = DeltaLog.of(path, settings).newest_with(json.loads(text))
+    ours = DeltaLog.of(path, settings).newest_with(json.loads(text), OWN_COMMIT_WITHIN)
     if ours is None:  # Delta commits nothing for no rows over days that hold none; the ledger needs a commit
         _record_empty_write(spark, path, text)
-        ours = DeltaLog.of(path, settings).newest_with(json.loads(text))
+        ours = DeltaLog.of(path, settings).newest_with(json.loads(text), OWN_COMMIT_WITHIN)
         if ours is None:
             raise TableError(f"{name}: the commit of days {interval[0]}..{interval[1] - timedelta(days=1)} is not "
-                             f"in the last 20 versions of {path}; other writers committed too much at once")
+                             f"among the newest {OWN_COMMIT_WITHIN} versions of {path}; other writers committed "
+                             "too much at once")
     return CommitInfo(version=ours.version, rows=ours.rows)
 
 
