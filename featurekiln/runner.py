@@ -31,7 +31,7 @@ from datetime import date, datetime, timezone
 from typing import TYPE_CHECKING
 
 from featurekiln.errors import KilnError, QualityError, StaleTableError
-from featurekiln.planning.intervals import ONE_DAY, Interval
+from featurekiln.planning.intervals import ONE_DAY, Interval, length
 from featurekiln.planning.plan import BackfillPlan, Chunk, plan_backfill
 from featurekiln.quality.results import ChunkValidation, RunReport
 from featurekiln.settings import Settings
@@ -172,7 +172,7 @@ def _reject(spark: SparkSession, settings: Settings, part: DataFrame, chunk: Chu
     from featurekiln.offline.staging import write_chunk
 
     path = quarantine_path(settings, report.view, report.run_id, chunk.start, chunk.last)
-    write_chunk(part, path, (chunk.end - chunk.start).days)
+    write_chunk(part, path, length(chunk.interval))
     report.quarantine = quarantine_root(settings, report.view, report.run_id)
     lines = [o.line() for o in checked.failed]
     return QualityError(
@@ -466,12 +466,12 @@ def stage(
     from featurekiln.layout import staging_path
     from featurekiln.offline.staging import write_chunk
 
-    plan = plan_backfill(view, chunk.start, chunk.last, (chunk.end - chunk.start).days)
+    plan = plan_backfill(view, chunk.start, chunk.last, length(chunk.interval))
     path = staging_path(settings, view.name, run_id, chunk.start, chunk.last)
     report = RunReport(view.name, run_id, trigger, chunk.start, chunk.last, started_at=_now())
     with _recorded(spark, settings, report, success=False):  # a failure is recorded and reported like any run's
         ensure_tiles(spark, view, settings, tile_work(view, settings, [plan.events]), run_id=run_id, trigger=trigger)
-        write_chunk(compute_snapshots(spark, view, settings, plan), path, (chunk.end - chunk.start).days)
+        write_chunk(compute_snapshots(spark, view, settings, plan), path, length(chunk.interval))
         rows = spark.read.format("delta").load(path).count()
     log.info("%s: staged %s (%d rows) at %s", view.name, chunk, rows, path)
     return rows

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 from featurekiln.errors import TableError
 from featurekiln.layout import TILE_DAY, table_path
-from featurekiln.planning.intervals import ONE_DAY, Interval, merge
+from featurekiln.planning.intervals import ONE_DAY, Interval, length, merge
 from featurekiln.settings import Settings
 
 if TYPE_CHECKING:
@@ -156,7 +156,7 @@ def replace_days(
     from featurekiln.offline.delta_log import DeltaLog
 
     text = json.dumps(metadata, sort_keys=True)
-    writer = one_file_per_day(frame, partition, (interval[1] - interval[0]).days).write.format("delta") \
+    writer = one_file_per_day(frame, partition, length(interval)).write.format("delta") \
         .option("userMetadata", text)
     if evolve:
         writer = writer.option("mergeSchema", "true")
@@ -178,10 +178,11 @@ def replace_days(
                 ) from error
             log.info("%s: another run committed days of %s first; writing again (attempt %d)", name, path, attempt + 1)
             time.sleep(RETRY_SECONDS * attempt * (1 + random.random()))  # noqa: S311 - jitter, not security
-    ours = DeltaLog.of(path, settings).newest_with(json.loads(text), OWN_COMMIT_WITHIN)
+    recorded = json.loads(text)  # as the log gives it back
+    ours = DeltaLog.of(path, settings).newest_with(recorded, OWN_COMMIT_WITHIN)
     if ours is None:  # Delta commits nothing for no rows over days that hold none; the ledger needs a commit
         _record_empty_write(spark, path, text)
-        ours = DeltaLog.of(path, settings).newest_with(json.loads(text), OWN_COMMIT_WITHIN)
+        ours = DeltaLog.of(path, settings).newest_with(recorded, OWN_COMMIT_WITHIN)
         if ours is None:
             raise TableError(f"{name}: the commit of days {interval[0]}..{interval[1] - timedelta(days=1)} is not "
                              f"among the newest {OWN_COMMIT_WITHIN} versions of {path}; other writers committed "
@@ -246,7 +247,7 @@ def replace_table(
     it holds, so the ledger forgets every day before it.
     """
     body = {**metadata, "replaces_table": True, "ranges": [[a.isoformat(), (b - ONE_DAY).isoformat()] for a, b in ranges]}
-    rows = one_file_per_day(frame, "ds", sum((b - a).days for a, b in ranges))
+    rows = one_file_per_day(frame, "ds", sum(map(length, ranges)))
     (rows.write.format("delta").mode("overwrite").option("overwriteSchema", "true")
      .option("userMetadata", json.dumps(body, sort_keys=True)).partitionBy("ds").save(path))
 
