@@ -47,6 +47,11 @@ def airflow_db() -> Path:
     )
     if out.returncode != 0:
         raise RuntimeError(f"airflow db migrate failed:\n{out.stderr[-3000:]}")
+    # Importing Airflow configures logging (dictConfig), which drops the root logger's handlers.
+    # Do it here, before any test's caplog adds its handler, so that no test depends on
+    # whether an earlier test imported Airflow.
+    import airflow  # noqa: F401
+
     return AIRFLOW_HOME / "airflow.db"
 
 
