@@ -18,9 +18,9 @@ from featurekiln.orchestration.assets import feature_asset
 from featurekiln.settings import Settings
 
 NAME = "churn_labels"
-SPINE = "raw/churn_labels"  # below the warehouse: parquet, CSV or Delta, with user_id, merchant, ts
-FEATURES = ["user_purchases", "merchant_risk:chargebacks_30d"]
-KEY_MAP = {"merchant_risk.merchant_id": "merchant"}
+SPINE = "raw/churn_labels"  # below the warehouse: parquet, CSV or Delta, with user_id and ts
+FEATURES = ["user_purchases", "user_clicks:clicks_1d"]  # the sample views in feature_defs/
+KEY_MAP: dict[str, str] = {}  # where a spine column is named otherwise, e.g. {"user_clicks.user_id": "customer"}
 settings = Settings.from_env()
 
 with DAG(
@@ -39,7 +39,7 @@ with DAG(
 
         day = get_current_context()["dag_run"].run_after.date().isoformat()
         result = write_training_set(
-            get_spark(settings.spark_master),
+            get_spark(settings),
             settings.resolve(SPINE),
             settings.warehouse_path("training_sets", NAME, day),
             TrainingRequest(tuple(FEATURES), "ts", KEY_MAP),
