@@ -5,8 +5,8 @@ chunk's expectations (the baseline's, and the usual column checks of a suite)
 are a count of unexpected rows (an ``unexpected_rows_query`` of the form
 ``SELECT * FROM {batch} WHERE <condition>`` too), so one ``agg`` over the cached
 chunk counts them all at once (a compound-uniqueness check is one group-by of its
-own), and the schema answers the column-list and type checks without a job. Only the expectations decided here as *passed* skip Great
-Expectations; a failure is handed back to it for its own result and sample
+own), and the schema answers the column-list and type checks without a job. Only
+the expectations decided here as *passed* skip Great Expectations; a failure is handed back to it for its own result and sample
 values, and any expectation outside the list below (or with arguments this pass
 does not know, such as ``mostly``) is left to it entirely.
 
