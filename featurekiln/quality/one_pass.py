@@ -6,9 +6,10 @@ are a count of unexpected rows (an ``unexpected_rows_query`` of the form
 ``SELECT * FROM {batch} WHERE <condition>`` too), so one ``agg`` over the cached
 chunk counts them all at once (a compound-uniqueness check is one group-by of its
 own), and the schema answers the column-list and type checks without a job. Only
-the expectations decided here as *passed* skip Great Expectations; a failure is handed back to it for its own result and sample
-values, and any expectation outside the list below (or with arguments this pass
-does not know, such as ``mostly``) is left to it entirely.
+the expectations decided here as *passed* skip Great Expectations; a failure is
+handed back to it for its own result and sample values, and any expectation
+outside the list below (or with arguments this pass does not know, such as
+``mostly``) is left to it entirely.
 
 Each check counts rows the way the Great Expectations expectation does: nulls
 are ignored by the value checks (and are what ``not_be_null`` counts), bounds
