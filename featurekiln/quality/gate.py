@@ -4,12 +4,13 @@ One ephemeral GE context per process, with a Spark data source whose batches
 are the DataFrames we hand it. The caller caches the frame.
 
 Three passes at most: :mod:`featurekiln.quality.one_pass` decides the common
-expectations with one Spark aggregation (and the schema); GE evaluates the
+expectations in one scan of the chunk (and the schema), and takes a handful of
+sample values for its failed single-column checks itself; GE evaluates the
 others (``SUMMARY`` result format: observed value and unexpected count, one
-Spark job per metric); then only the failed expectations, from either pass, are
-evaluated again by GE for a handful of sample values. Validation never collects
-a chunk to the driver, and a chunk whose expectations all fit the first pass
-costs one Spark job plus GE's run of the rest.
+Spark job per metric); then only the failed expectations that have no samples
+yet are evaluated again by GE for a handful of sample values. Validation never
+collects a chunk to the driver, and a chunk whose expectations all fit the
+first pass costs one Spark job, plus one small job per failed check.
 """
 
 from __future__ import annotations
@@ -82,14 +83,16 @@ def validate_chunk(frame: DataFrame, view: str, suites: Sequence[Suite], first: 
     started = time.monotonic()
     expectations = [e for suite in suites for e in suite.expectations]
     named = next((s.name for s in suites if s.file), None)
-    decided = one_pass.decide(frame, dict(enumerate(expectations)), rows)
-    results = {i: item for i, item in decided.items() if item["success"]}
+    decided = one_pass.decide(frame, dict(enumerate(expectations)), rows, SAMPLE_SIZE)
+    sampled = {i for i, item in decided.items() if "partial_unexpected_list" in item["result"]}  # failures, samples taken
+    results = {i: item for i, item in decided.items() if item["success"] or i in sampled}
     rest = {i: e for i, e in enumerate(expectations) if i not in decided}
     batch = _batch_definition(view).get_batch(batch_parameters={"dataframe": frame})
     if rest:
         results.update(_run(batch, f"{view}.{named or 'baseline'}", rest, _COUNTS))
-    failed = {i: expectations[i] for i, item in results.items() if not item.get("success") and item.get("result", {}).get("unexpected_count")}
-    failed.update({i: expectations[i] for i, item in decided.items() if not item["success"]})
+    failed = {i: expectations[i] for i, item in results.items()
+              if i not in sampled and not item.get("success") and item.get("result", {}).get("unexpected_count")}
+    failed.update({i: expectations[i] for i, item in decided.items() if not item["success"] and i not in sampled})
     if failed:
         results.update(_run(batch, f"{view}.samples", failed, _SAMPLES))
     return ChunkValidation(
