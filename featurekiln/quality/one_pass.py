@@ -130,23 +130,25 @@ def _counts(frame: DataFrame, aggregates: Mapping[str, Column], grouped: Mapping
     first uniqueness check's group-by instead of being a Spark job of their own.
     Spark may add up an observed aggregate over every attempt of a task that ran
     more than once (SPARK-58183), which leaves a zero count zero and a non-zero one
-    non-zero; so when a count is not zero, the aggregates are taken again by a
+    non-zero; so the aggregates of a count that is not zero are taken again by a
     plain aggregation, and a failure reports exact numbers.
     """
     from pyspark.sql import Observation
 
-    named = [column.alias(name) for name, column in aggregates.items()]
     counts: dict[str | int, int] = {}
+    again = dict(aggregates)
     if grouped:
-        observation = Observation("featurekiln_one_pass") if named else None
-        observed = frame.observe(observation, *named) if observation is not None else frame
+        observation = Observation("featurekiln_one_pass") if aggregates else None
+        observed = frame.observe(observation, *[c.alias(n) for n, c in aggregates.items()]) if observation else frame
         for position, (index, columns) in enumerate(grouped.items()):
             counts[index] = _repeats(observed if position == 0 else frame, columns)
         values = observation.get if observation is not None else {}
         counts.update({name: int(values.get(name) or 0) for name in aggregates})
-    if named and (not grouped or any(counts[name] for name in aggregates if name.startswith(COUNT_PREFIX))):
-        values = frame.agg(*named).first().asDict()
-        counts.update({name: int(values[name] or 0) for name in aggregates})
+        failing = {name.rsplit("_", 1)[1] for name in aggregates if name.startswith(COUNT_PREFIX) and counts[name]}
+        again = {name: column for name, column in aggregates.items() if name.rsplit("_", 1)[1] in failing}
+    if again:
+        values = frame.agg(*[column.alias(name) for name, column in again.items()]).first().asDict()
+        counts.update({name: int(values[name] or 0) for name in again})
     return counts
 
 
