@@ -196,7 +196,7 @@ def backfill(
     start: Annotated[str, typer.Option("--start", help="First snapshot day (YYYY-MM-DD).")] = "",
     end: Annotated[str, typer.Option("--end", help="Last snapshot day, included (YYYY-MM-DD).")] = "",
     all_views: Annotated[bool, typer.Option("--all", help="Backfill every view.")] = False,
-    chunk_days: Annotated[int | None, typer.Option("--chunk-days", min=1, help="Days per atomic commit.")] = None,
+    chunk_days: Annotated[int | None, typer.Option("--chunk-days", min=1, help="Days per validated chunk (the run is one commit).")] = None,
     no_validate: Annotated[
         bool, typer.Option("--no-validate", help="Skip the quality gate (the run is recorded as unvalidated).")
     ] = False,

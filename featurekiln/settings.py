@@ -46,7 +46,7 @@ class Settings:
         warehouse: warehouse root, a local path or a URI such as ``s3a://bucket/wh``
             (env ``KILN_WAREHOUSE``). Relative source paths resolve against it.
         spark_master: Spark master URL (env ``KILN_SPARK_MASTER``, default ``local[*]``).
-        chunk_days: days per atomic commit of a backfill (env ``KILN_CHUNK_DAYS``).
+        chunk_days: days per validated chunk of a backfill and per Airflow task (env ``KILN_CHUNK_DAYS``).
         catchup: whether the Airflow DAGs catch up on missed runs since the view's
             start (env ``KILN_CATCHUP``, default false).
         max_parallel_chunks: how many chunks of one Airflow run materialize at the

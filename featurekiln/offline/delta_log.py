@@ -105,6 +105,21 @@ class DeltaLog:
         commit, found after other writers may have committed on top of it."""
         return next((c for c in map(self._commit, reversed(self._versions[-within:])) if c.metadata == metadata), None)
 
+    def rows_added(self, version: int, column: str) -> dict[str, int] | None:
+        """The rows of the files commit ``version`` added, by their value of partition ``column``.
+
+        From each file's statistics (``numRecords``, which Delta collects by
+        default); None when a file has none.
+        """
+        rows: dict[str, int] = {}
+        for action in (a["add"] for a in self._actions(version) if "add" in a):
+            records = _metadata(action.get("stats")).get("numRecords")
+            if not isinstance(records, int):
+                return None
+            value = (action.get("partitionValues") or {}).get(column)
+            rows[value] = rows.get(value, 0) + records
+        return rows
+
     def partition_values(self, column: str) -> set[str]:
         """The values of partition ``column`` among the files of the table's latest version (no data is read).
 

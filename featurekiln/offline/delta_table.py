@@ -1,8 +1,8 @@
-"""Delta feature tables: one per view, partitioned by ``ds``, replaced a chunk at a time.
+"""Delta feature tables: one per view, partitioned by ``ds``, replaced a range of days at a time.
 
-A chunk ``[start, end)`` is written with ``replaceWhere`` on ``ds``: one atomic
-commit that replaces exactly those days, so a rerun gives identical contents and
-a crash leaves each chunk either old or new.
+A run's days ``[start, end)`` are written with ``replaceWhere`` on ``ds``: one
+atomic commit that replaces exactly those days, so a rerun gives identical
+contents and a crash leaves them all old or all new.
 """
 
 from __future__ import annotations

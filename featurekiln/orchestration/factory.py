@@ -192,7 +192,7 @@ def _params(view: FeatureView, settings: Settings) -> dict[str, Any]:
         ),
         "chunk_days": Param(
             settings.chunk_days,
-            description="Each chunk of days is one task, committed atomically and retried alone.",
+            description="Each chunk of days is one task, validated and retried alone; publish commits them all at once.",
             schema=_schema("Days per chunk", type="integer", minimum=1),
         ),
         "force": Param(

@@ -13,7 +13,7 @@ from featurekiln.definitions.models import FeatureView
 
 @dataclass(frozen=True)
 class Chunk:
-    """Snapshots ``[start, end)`` that are replaced in one atomic commit."""
+    """Snapshots ``[start, end)`` validated together (and one Airflow task)."""
 
     start: date
     end: date

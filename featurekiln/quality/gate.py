@@ -82,19 +82,54 @@ def validate_chunk(frame: DataFrame, view: str, suites: Sequence[Suite], first: 
     rows = frame.count()  # fills the caller's cache: the chunk is computed here, not timed below
     started = time.monotonic()
     expectations = [e for suite in suites for e in suite.expectations]
-    named = next((s.name for s in suites if s.file), None)
     decided = one_pass.decide(frame, dict(enumerate(expectations)), rows, SAMPLE_SIZE)
+    return _completed(frame, view, suites, decided, rows, first, last, started)
+
+
+def validate_chunks(
+    frame: DataFrame, view: str, suites: Sequence[Suite], chunks: Sequence[tuple[date, date]]
+) -> list[ChunkValidation]:
+    """:func:`validate_chunk` for each of ``chunks`` (first and last day, in order) of ``frame`` (a backfill's).
+
+    The first pass decides every chunk at once (:func:`one_pass.decide_chunks`);
+    Great Expectations then runs on a chunk's rows only for what that pass left
+    to it. Each chunk's seconds include its share of the first pass, by rows.
+    """
+    from pyspark.sql import functions as F
+
+    frame.count()  # fills the caller's cache: the chunks are computed here, not timed below
+    started = time.monotonic()
+    expectations = [e for suite in suites for e in suite.expectations]
+    chunk = F
+    for position, (first, last) in enumerate(chunks):
+        chunk = chunk.when(F.col("ds").between(F.lit(first), F.lit(last)), F.lit(position))
+    rows, decided = one_pass.decide_chunks(frame, dict(enumerate(expectations)), chunk, len(chunks), SAMPLE_SIZE)
+    shared, total = time.monotonic() - started, sum(rows) or 1
+    out = []
+    for (first, last), count, results in zip(chunks, rows, decided, strict=True):
+        part = frame.where((F.col("ds") >= F.lit(first)) & (F.col("ds") <= F.lit(last)))
+        out.append(_completed(part, view, suites, results, count, first, last, time.monotonic() - shared * count / total))
+    return out
+
+
+def _completed(
+    frame: DataFrame, view: str, suites: Sequence[Suite], decided: dict[int, dict[str, Any]], rows: int, first: date,
+    last: date, started: float,
+) -> ChunkValidation:
+    """The validation of a chunk once the first pass ``decided`` what it could: GE for the rest and for
+    the samples of failures that have none; ``started`` is when its clock started."""
+    expectations = [e for suite in suites for e in suite.expectations]
+    named = next((s.name for s in suites if s.file), None)
     sampled = {i for i, item in decided.items() if "partial_unexpected_list" in item["result"]}  # failures, samples taken
     results = {i: item for i, item in decided.items() if item["success"] or i in sampled}
     rest = {i: e for i, e in enumerate(expectations) if i not in decided}
-    batch = _batch_definition(view).get_batch(batch_parameters={"dataframe": frame})
     if rest:
-        results.update(_run(batch, f"{view}.{named or 'baseline'}", rest, _COUNTS))
+        results.update(_run(_batch(view, frame), f"{view}.{named or 'baseline'}", rest, _COUNTS))
     failed = {i: expectations[i] for i, item in results.items()
               if i not in sampled and not item.get("success") and item.get("result", {}).get("unexpected_count")}
     failed.update({i: expectations[i] for i, item in decided.items() if not item["success"] and i not in sampled})
     if failed:
-        results.update(_run(batch, f"{view}.samples", failed, _SAMPLES))
+        results.update(_run(_batch(view, frame), f"{view}.samples", failed, _SAMPLES))
     return ChunkValidation(
         start=first,
         end=last,
@@ -103,6 +138,10 @@ def validate_chunk(frame: DataFrame, view: str, suites: Sequence[Suite], first: 
         outcomes=tuple(_outcome(expectations[i], results[i]) for i in sorted(results)),
         seconds=time.monotonic() - started,
     )
+
+
+def _batch(view: str, frame: DataFrame) -> Any:  # noqa: ANN401 - a GE batch
+    return _batch_definition(view).get_batch(batch_parameters={"dataframe": frame})
 
 
 def _run(batch: Any, name: str, expectations: dict[int, Expectation], result_format: dict[str, Any]) -> dict[int, dict[str, Any]]:  # noqa: ANN401

@@ -191,22 +191,13 @@ SAMPLED = frozenset({
 })
 
 
-def decide(frame: DataFrame, expectations: Mapping[int, Expectation], rows: int, samples: int) -> dict[int, Result]:
-    """Results, in Great Expectations' shape, of the expectations this pass can decide.
+Checks = tuple[dict[int, Result], dict[int, "Column"], dict[str, "Column"], dict[int, list[str]]]
 
-    Args:
-        frame: the chunk (cached by the caller).
-        expectations: by index.
-        rows: the chunk's row count.
-        samples: how many unexpected values a failure of a :data:`SAMPLED` expectation reports.
 
-    Returns:
-        By index, a result with ``success`` for every expectation decided here (one
-        scan of the chunk: see :func:`_counts`). A failure carries its unexpected
-        count, and for the :data:`SAMPLED` types its sample values too (one small
-        Spark job each); other failures are left to Great Expectations for samples.
-    """
-    from pyspark.errors import PySparkException
+def _checks(frame: DataFrame, expectations: Mapping[int, Expectation]) -> Checks:
+    """What this pass decides: results from the schema alone, the conditions of unexpected rows (by index),
+    the aggregates to take (the non-null counts of the :data:`SAMPLED` checks' columns and every
+    condition's count, by name), and the uniqueness checks' columns (by index)."""
     from pyspark.sql import functions as F
 
     out: dict[int, Result] = {}
@@ -237,23 +228,125 @@ def decide(frame: DataFrame, expectations: Mapping[int, Expectation], rows: int,
                 counted[index] = condition
                 if expectation.type in SAMPLED - {"expect_column_values_to_not_be_null"}:
                     aggregates[f"{NONNULL_PREFIX}{index}"] = F.count(F.col(kwargs["column"]))
+    aggregates.update({f"{COUNT_PREFIX}{index}": F.count_if(condition) for index, condition in counted.items()})
+    return out, counted, aggregates, grouped
+
+
+def _results(
+    frame: DataFrame, expectations: Mapping[int, Expectation], counted: Mapping[int, Column],
+    grouped: Mapping[int, list[str]], counts: Mapping[str | int, int], rows: int, samples: int,
+) -> dict[int, Result]:
+    """The results of the counted and grouped checks from their ``counts`` (samples of failures from ``frame``)."""
+    out: dict[int, Result] = {}
+    for index in [*counted, *grouped]:
+        unexpected = counts[index if index in grouped else f"{COUNT_PREFIX}{index}"]
+        expectation = expectations[index]
+        if expectation.type == "unexpected_rows_expectation":
+            out[index] = {"success": unexpected == 0, "result": {"observed_value": unexpected}}
+            continue
+        base = counts.get(f"{NONNULL_PREFIX}{index}", rows)
+        result: Result = {"element_count": rows, "unexpected_count": unexpected,
+                          "unexpected_percent": 100.0 * unexpected / base if base else None}
+        if unexpected and expectation.type in SAMPLED:
+            result["partial_unexpected_list"] = _samples(frame, expectation.kwargs["column"], counted[index], samples)
+        out[index] = {"success": unexpected == 0, "result": result}
+    return out
+
+
+def decide(frame: DataFrame, expectations: Mapping[int, Expectation], rows: int, samples: int) -> dict[int, Result]:
+    """Results, in Great Expectations' shape, of the expectations this pass can decide.
+
+    Args:
+        frame: the chunk (cached by the caller).
+        expectations: by index.
+        rows: the chunk's row count.
+        samples: how many unexpected values a failure of a :data:`SAMPLED` expectation reports.
+
+    Returns:
+        By index, a result with ``success`` for every expectation decided here (one
+        scan of the chunk: see :func:`_counts`). A failure carries its unexpected
+        count, and for the :data:`SAMPLED` types its sample values too (one small
+        Spark job each); other failures are left to Great Expectations for samples.
+    """
+    from pyspark.errors import PySparkException
+
+    out, counted, aggregates, grouped = _checks(frame, expectations)
     if not counted and not grouped:
         return out
-    aggregates.update({f"{COUNT_PREFIX}{index}": F.count_if(condition) for index, condition in counted.items()})
     try:
-        counts = _counts(frame, aggregates, grouped)
-        unexpected_by = {index: counts[index if index in grouped else f"{COUNT_PREFIX}{index}"] for index in [*counted, *grouped]}
-        for index, unexpected in unexpected_by.items():
-            expectation = expectations[index]
-            if expectation.type == "unexpected_rows_expectation":
-                out[index] = {"success": unexpected == 0, "result": {"observed_value": unexpected}}
-                continue
-            base = counts.get(f"{NONNULL_PREFIX}{index}", rows)
-            result: Result = {"element_count": rows, "unexpected_count": unexpected,
-                              "unexpected_percent": 100.0 * unexpected / base if base else None}
-            if unexpected and expectation.type in SAMPLED:
-                result["partial_unexpected_list"] = _samples(frame, expectation.kwargs["column"], counted[index], samples)
-            out[index] = {"success": unexpected == 0, "result": result}
+        # An empty chunk has no unexpected rows (and Spark fails to return the metrics it observed on no rows).
+        counts = _counts(frame, aggregates, grouped) if rows else dict.fromkeys([*aggregates, *grouped], 0)
+        out.update(_results(frame, expectations, counted, grouped, counts, rows, samples))
     except PySparkException:
-        return {i: r for i, r in out.items() if i not in counted and i not in grouped}  # GE decides them, its way
+        pass  # Great Expectations decides them, its way
     return out
+
+
+CHUNK = "__kiln_chunk"
+_ROWS = "__kiln_rows"
+
+
+def _counts_by_chunk(
+    frame: DataFrame, aggregates: Mapping[str, Column], grouped: Mapping[int, list[str]], chunks: int
+) -> list[dict[str | int, int]]:
+    """:func:`_counts` for each chunk of ``frame`` (its :data:`CHUNK` column), and its rows (``_ROWS``).
+
+    One query when there is a uniqueness check: the group-by of its columns (and the
+    chunk) counts each group's rows and conditions, and a small second aggregation
+    sums the groups by chunk. Exact: nothing is observed.
+    """
+    from pyspark.sql import functions as F
+
+    rows = F.col(_ROWS)
+    checks = list(grouped.items())
+    if checks:
+        index, columns = checks[0]
+        groups = frame.groupBy(*columns, CHUNK).agg(F.count(F.lit(1)).alias(_ROWS),
+                                                     *[c.alias(n) for n, c in aggregates.items()])
+        totals = groups.groupBy(CHUNK).agg(F.sum(rows).alias(_ROWS), F.sum(F.when(rows > 1, rows - 1).otherwise(0))
+                                           .alias(str(index)), *[F.sum(n).alias(n) for n in aggregates])
+    else:
+        totals = frame.groupBy(CHUNK).agg(F.count(F.lit(1)).alias(_ROWS), *[c.alias(n) for n, c in aggregates.items()])
+    counts: list[dict[str | int, int]] = [{_ROWS: 0, **dict.fromkeys(aggregates, 0), **dict.fromkeys(grouped, 0)}
+                                          for _ in range(chunks)]
+    for row in totals.collect():
+        counts[row[CHUNK]].update({k if k in aggregates or k == _ROWS else int(k): int(v or 0)
+                                   for k, v in row.asDict().items() if k != CHUNK})
+    for index, columns in checks[1:]:
+        repeats = frame.groupBy(*columns, CHUNK).agg(F.count(F.lit(1)).alias(_ROWS)).where(rows > 1) \
+            .groupBy(CHUNK).agg(F.sum(rows - 1).alias(_ROWS))
+        for row in repeats.collect():
+            counts[row[CHUNK]][index] = int(row[_ROWS])
+    return counts
+
+
+def decide_chunks(
+    frame: DataFrame, expectations: Mapping[int, Expectation], chunk: Column, chunks: int, samples: int
+) -> tuple[list[int], list[dict[int, Result]]]:
+    """:func:`decide` for each of ``chunks`` chunks of ``frame`` at once (a backfill's chunks).
+
+    Args:
+        frame: the rows of every chunk (cached by the caller).
+        chunk: each row's chunk, ``0 .. chunks - 1`` (null for a row of no chunk, which is left out).
+
+    Returns:
+        The rows of each chunk, and the results of each chunk as :func:`decide`
+        gives them. One scan of ``frame`` for all the chunks (see
+        :func:`_counts_by_chunk`), where a pass per chunk costs a scan and a
+        shuffle per chunk.
+    """
+    from pyspark.errors import PySparkException
+    from pyspark.sql import functions as F
+
+    marked = frame.withColumn(CHUNK, chunk).where(F.col(CHUNK).isNotNull())
+    out, counted, aggregates, grouped = _checks(frame, expectations)
+    try:
+        counts = _counts_by_chunk(marked, aggregates if counted or grouped else {}, grouped, chunks)
+    except PySparkException:  # Great Expectations decides them, its way
+        counts = _counts_by_chunk(marked, {}, {}, chunks)
+        counted, grouped = {}, {}
+    results = []
+    for position, each in enumerate(counts):
+        part = marked.where(F.col(CHUNK) == position)
+        results.append({**out, **_results(part, expectations, counted, grouped, each, each[_ROWS], samples)})
+    return [each[_ROWS] for each in counts], results

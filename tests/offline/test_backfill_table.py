@@ -28,6 +28,7 @@ from tests.oracle import assert_frames_match, expected_snapshots, frame_differen
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
+    from featurekiln.runner import BackfillResult
     from featurekiln.settings import Settings
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -54,12 +55,12 @@ def settings_for(warehouse: Path, chunk_days: int = 30) -> Settings:
 
 def run_backfill(
     spark: SparkSession, settings: Settings, first: date, last: date, chunk_days: int | None = None
-) -> None:
+) -> BackfillResult:
     from featurekiln.runner import backfill
     from featurekiln.definitions import load_catalog
 
     # The table's semantics, not the quality gate (tests/quality), are under test here.
-    backfill(
+    return backfill(
         load_catalog(settings.defs_dir)[VIEW], first, last, settings=settings, spark=spark, chunk_days=chunk_days,
         validate=False,
     )
@@ -93,6 +94,7 @@ class Full:
 
     settings: Settings
     frame: pd.DataFrame
+    result: BackfillResult
 
 
 @pytest.fixture(scope="module")
@@ -100,8 +102,8 @@ def full(spark: SparkSession, collect_frame: Collect, tmp_path_factory: pytest.T
     warehouse = tmp_path_factory.mktemp("full") / "warehouse"
     write_sample_sources(warehouse, seed=3, **SAMPLE)
     settings = settings_for(warehouse, chunk_days=FULL_CHUNK_DAYS)
-    run_backfill(spark, settings, START, FULL_LAST)
-    return Full(settings, table_frame(spark, settings, collect_frame))
+    result = run_backfill(spark, settings, START, FULL_LAST)
+    return Full(settings, table_frame(spark, settings, collect_frame), result)
 
 
 def test_full_backfill_matches_oracle(full: Full) -> None:
@@ -169,29 +171,21 @@ def test_commits_record_fingerprint_and_range(spark: SparkSession, full: Full) -
     history = DeltaTable.forPath(spark, str(table_path(Path(full.settings.warehouse)))).history()
     commits = [json.loads(row["userMetadata"]) for row in history.orderBy("version").collect()]
     assert all(c["fingerprint"] == view.fingerprint() for c in commits)
-    chunks = [(day(1), day(10)), (day(11), day(20)), (day(21), day(30))]
     ranges = [(date.fromisoformat(c["start"]), date.fromisoformat(c["end"])) for c in commits]
-    assert ranges[: len(chunks)] == chunks, "one commit per chunk, with its inclusive day range"
-    assert set(ranges) == set(chunks)
+    assert set(ranges) == {(day(1), day(30))}, "the run's three chunks are one commit, with its inclusive day range"
+    chunks = [(day(1), day(10)), (day(11), day(20)), (day(21), day(30))]
+    assert [(c.chunk.start, c.chunk.last) for c in full.result.chunks] == chunks
+    by_day = full.frame["ds"].value_counts()
+    assert [c.rows for c in full.result.chunks] == [int(by_day[(by_day.index >= a) & (by_day.index <= b)].sum())
+                                                    for a, b in chunks], "each chunk's rows, from the commit's files"
+    assert len({c.version for c in full.result.chunks}) == 1
 
 
 # --------------------------------------------------------------------------- atomicity
 
 
-def _commit_files(path: Path) -> list[Path]:
-    return sorted((path / "_delta_log").glob("*.json"))
-
-
-def _is_chunk_commit(commit_file: Path) -> bool:
-    """Whether a Delta commit file records a backfill chunk (its commitInfo carries our metadata)."""
-    try:
-        for line in commit_file.read_text().splitlines():
-            info = json.loads(line).get("commitInfo") if line.strip() else None
-            if info and "userMetadata" in info:
-                return "fingerprint" in json.loads(info["userMetadata"])
-    except (OSError, ValueError):  # not fully there yet: look again on the next poll
-        return False
-    return False
+def _data_files(path: Path) -> list[Path]:
+    return sorted(path.glob("ds=*/*.parquet"))
 
 
 def _rows_of_day(frame: pd.DataFrame, ds: date) -> pd.DataFrame:
@@ -209,7 +203,8 @@ def _child_env() -> dict[str, str]:
 def test_killed_backfill_leaves_each_day_old_or_new(
     spark: SparkSession, tmp_path: Path, collect_frame: Collect
 ) -> None:
-    """kill -9 during a chunked CLI backfill: every ds is entirely old or entirely new; a rerun completes it."""
+    """kill -9 while a chunked CLI backfill writes: the run is one commit, so every ds is old, or every ds is new;
+    a rerun completes it."""
     first, last = day(1), day(10)
     sample = {**SAMPLE, "days": 20, "users": 300}
     keys = keys_of_view()
@@ -229,7 +224,7 @@ def test_killed_backfill_leaves_each_day_old_or_new(
 
     write_sample_sources(warehouse, seed=2, **sample)  # the events change (hence --retile); the table holds the old days
     path = table_path(warehouse)
-    before = set(_commit_files(path))
+    before = set(_data_files(path))
     log = tmp_path / "cli.log"
     command = [
         sys.executable, "-m", "featurekiln", "--defs", str(SAMPLE_DEFS), "--warehouse", str(warehouse),
@@ -241,9 +236,9 @@ def test_killed_backfill_leaves_each_day_old_or_new(
         )
         try:
             deadline = time.monotonic() + 600
-            while not any(_is_chunk_commit(f) for f in set(_commit_files(path)) - before):
-                assert child.poll() is None, f"the CLI ended before its first commit:\n{log.read_text()}"
-                assert time.monotonic() < deadline, f"no chunk commit within 10 minutes:\n{log.read_text()}"
+            while not set(_data_files(path)) - before:
+                assert child.poll() is None, f"the CLI ended before it wrote a file:\n{log.read_text()}"
+                assert time.monotonic() < deadline, f"no data file written within 10 minutes:\n{log.read_text()}"
                 time.sleep(0.05)
         finally:
             if child.poll() is None:
@@ -262,8 +257,7 @@ def test_killed_backfill_leaves_each_day_old_or_new(
         else:
             state[ds] = "mixed"
     assert "mixed" not in state.values(), f"a day is neither entirely old nor entirely new: {state}"
-    assert "new" in state.values(), f"the first chunk commit is not visible: {state}"
-    assert "old" in state.values(), f"the kill came after the last chunk, nothing was interrupted: {state}"
+    assert len(set(state.values())) == 1, f"some days of the run are published, others not: {state}"
 
     run_backfill(spark, settings, first, last)
     assert_frames_match(table_frame(spark, settings, collect_frame), new, keys)

@@ -91,3 +91,27 @@ def _comparable(results: dict[int, dict[str, Any]]) -> dict[int, str]:
             result["partial_unexpected_list"] = sorted(map(repr, result["partial_unexpected_list"]))
         out[index] = repr((item["success"], sorted(result.items())))
     return out
+
+
+def test_chunks_decided_at_once_as_each_alone(spark) -> None:
+    """A backfill's chunks validated in one pass (`gate.validate_chunks`) give what validating each alone gives:
+    rows, outcomes, sample values; for an empty chunk, and with an expectation left to Great Expectations."""
+    from datetime import date
+
+    from featurekiln.quality import gate
+    from featurekiln.quality.suites import Suite
+
+    frame = spark.createDataFrame(ROWS, "k long, ds string, feature_ts string, n long, x double, s string")
+    frame = frame.selectExpr("k", "CAST(ds AS DATE) AS ds", "CAST(feature_ts AS TIMESTAMP) AS feature_ts", "n", "x", "s").persist()
+    suites = [Suite("cases", None, (*CASES, check("expect_column_mean_to_be_between", column="x", min_value=0, max_value=3)))]
+    chunks = [(date(2025, 1, 1), date(2025, 1, 1)), (date(2025, 1, 2), date(2025, 1, 3)), (date(2025, 1, 5), date(2025, 1, 9))]
+
+    def comparable(checked) -> tuple:  # noqa: ANN001
+        return checked.rows, [replace(o, sample=sorted(map(repr, o.sample))) for o in checked.outcomes]
+
+    together = gate.validate_chunks(frame, "one_pass", suites, chunks)
+    alone = [gate.validate_chunk(frame.where(f"ds BETWEEN '{a}' AND '{b}'"), "one_pass", suites, a, b) for a, b in chunks]
+    assert [(c.start, c.end) for c in together] == chunks
+    assert [c.rows for c in together] == [3, 2, 0]
+    assert [comparable(c) for c in together] == [comparable(c) for c in alone]
+    assert any(o.sample for c in together for o in c.outcomes if not o.success), "failures with samples are compared"
