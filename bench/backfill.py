@@ -4,15 +4,17 @@ Usage: ``python bench/backfill.py [--events N] [--keys K] [--days D] [--naive-da
 
 Measures, in one run on one Spark session:
 
-(a) the tiled backfill of D days (windows 1d/7d/30d/90d), validated and written
-    to Delta chunk by chunk, as ``kiln backfill`` runs it;
+(a) the tiled backfill of D days (windows 1d/7d/30d/90d), validated chunk by
+    chunk and published to Delta in one commit, as ``kiln backfill`` runs it;
 (b) a naive backfill that recomputes each day from the raw events (one filter +
     group-by per snapshot day) and writes it; timed on S evenly spaced days and
     scaled to D days (the per-day cost is flat, so this is fair and saves hours);
 (c) the write floor: one scan of the events plus writing a Delta table with
     exactly the rows, columns, ``ds`` partitioning and one file per day of (a)'s
     output (read from (a)'s table and cached before the clock starts);
-plus (a) for two definitions that differ only in window length (every feature
+(a) is run twice on the same data, each from nothing stored: the first run at
+this size is shown apart, the second is the one compared with (b) and (c). Also
+(a) for two definitions that differ only in window length (every feature
 7d vs every feature 90d, both with ttl 90d, so the same rows), and (a) on 4x the
 events and keys (growth).
 
@@ -37,6 +39,7 @@ from rich.console import Console
 from rich.table import Table
 
 from featurekiln.compute.session import get_spark
+from featurekiln.layout import table_path, tiles_path
 from featurekiln.offline.delta_table import one_file_per_day
 from featurekiln.runner import backfill
 from featurekiln.settings import Settings
@@ -183,8 +186,17 @@ def main() -> int:
 
     rows: dict[str, float] = {}
     with console.status("warm-up"):
-        backfill(views["mixed"], START, START + timedelta(days=2), settings=settings, spark=spark)
+        # Two chunks on a tenth of the data, in a warehouse of its own: every step of (a) is compiled before
+        # the clock starts, and (a) starts from an empty table and no stored tiles.
+        warm = warehouse(root / "warm-up", defs, args.master)
+        write_events(root / "warm-up" / "raw" / "events", args.events // 10, args.keys // 10, 60, seed=3)
+        backfill(views["mixed"], START, START + timedelta(days=59), settings=warm, spark=spark)
     gate = {}
+    first = "(a) tiled backfill, mixed, first at this size"
+    with console.status(f"(a) tiled backfill of mixed, {args.days} days, first run"):
+        rows[first], gate["mixed, first"] = tiled(views["mixed"], last, settings, spark)
+    for path in (table_path(settings, "mixed"), tiles_path(settings, "mixed")):
+        shutil.rmtree(path)  # the second run starts from nothing stored, as the first did
     for name in ("mixed", "only_7d", "only_90d"):
         with console.status(f"(a) tiled backfill of {name}, {args.days} days"):
             rows[f"(a) tiled backfill, {name}"], gate[name] = tiled(views[name], last, settings, spark)
@@ -217,10 +229,13 @@ def main() -> int:
     ratios.add_column("value", justify="right")
     ratios.add_column("target")
     ratios.add_row("(b) naive / (a) tiled", f"{b / a:.1f}x", ">= 15x")
+    ratios.add_row("(b) naive / (a) tiled, first at this size", f"{b / rows[first]:.1f}x", ">= 15x")
     ratios.add_row("(a) tiled / (c) write floor", f"{a / c:.2f}x", "<= 2x")
     ratios.add_row("90d-only / 7d-only", f"{rows['(a) tiled backfill, only_90d'] / rows['(a) tiled backfill, only_7d']:.2f}x", "<= 1.2x")
     if not args.no_growth:
-        ratios.add_row("4x events and keys / 1x", f"{rows['(a) tiled backfill, mixed, 4x events and keys'] / a:.2f}x", "<= 4.5x")
+        # Both runs are the first at their size (the JVM's JIT and heap grow over the first runs at a size).
+        ratios.add_row("4x events and keys / 1x (first runs)",
+                       f"{rows['(a) tiled backfill, mixed, 4x events and keys'] / rows[first]:.2f}x", "<= 4.5x")
     console.print(ratios)
     console.print(f"naive per-day cost {per_day:.2f}s, measured on {len(sample)} days")
     if not args.keep:
