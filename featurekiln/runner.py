@@ -340,17 +340,10 @@ def _audit_all(
     """
     from featurekiln.quality.gate import validate_chunks
 
-    def rows_of(chunk: Chunk) -> DataFrame:
-        return frame.where((frame.ds >= chunk.start) & (frame.ds < chunk.end))
-
-    if len(chunks) == 1:
-        checks = {chunks[0]: _check(rows_of(chunks[0]), view, suites, chunks[0], report)}
-    elif chunks:
-        validated = validate_chunks(frame, view.name, suites, [(c.start, c.last) for c in chunks])
-        checks = {chunk: _checked(view, chunk, report, checked) for chunk, checked in zip(chunks, validated, strict=True)}
-    else:
-        checks = {}
-    failures = [_reject(spark, settings, rows_of(c), c, report, checked) for c, checked in checks.items() if checked.failed]
+    validated = validate_chunks(frame, view.name, suites, [(c.start, c.last) for c in chunks]) if chunks else []
+    checks = {chunk: _checked(view, chunk, report, checked) for chunk, checked in zip(chunks, validated, strict=True)}
+    failures = [_reject(spark, settings, frame.where((frame.ds >= c.start) & (frame.ds < c.end)), c, report, checked)
+                for c, checked in checks.items() if checked.failed]
     if failures:
         raise _failed_run(failures)
     return checks
