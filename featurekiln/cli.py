@@ -13,7 +13,8 @@ import inspect
 import json
 import logging
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from datetime import date, datetime, timezone
 from pathlib import Path
@@ -209,8 +210,6 @@ def backfill(
 
     Stored tiles are reused: only event days without stored tiles are read from the source, unless --retile.
     """
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
     from featurekiln import runner
     from featurekiln.planning.plan import plan_backfill
 
@@ -227,11 +226,9 @@ def backfill(
         err.print("[yellow]warning:[/yellow] --no-validate: the quality gate is skipped; these runs are recorded as "
                   "unvalidated and their snapshots cannot be pushed online", highlight=False)
     spark = _spark()
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     failures: list[QualityError] = []
     for definition in selected:
-        with Progress(*columns, console=err) as progress:
-            task = progress.add_task(f"{definition.name} {first}..{last}", total=len(plans[definition.name].chunks))
+        with _steps(f"{definition.name} {first}..{last} ({len(plans[definition.name].chunks)} chunk(s))") as on_step:
             try:
                 result = runner.backfill(
                     definition,
@@ -242,7 +239,7 @@ def backfill(
                     chunk_days=chunk_days,
                     validate=not no_validate,
                     retile=retile,
-                    on_chunk=lambda _: progress.advance(task),
+                    on_step=on_step,
                 )
             except QualityError as error:
                 failures.append(error)
@@ -262,6 +259,23 @@ def backfill(
             out.print(f"  report: {report.report}", highlight=False, soft_wrap=True)
     if failures:
         raise KilnError(f"{len(failures)} view(s) failed their expectations: see the lines above and `kiln report`")
+
+
+@contextmanager
+def _steps(label: str) -> Iterator[Callable[[str], None]]:
+    """A progress line on stderr while a run works: a spinner, ``label: <its current step>``, the time elapsed.
+
+    Shown on a terminal only, and gone when the run ends (its result line follows).
+    """
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    if not err.is_terminal:  # a log (CI, Airflow, a pipe) gets the result lines only
+        yield lambda _line: None
+        return
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=err,
+                  transient=True) as progress:
+        task = progress.add_task(label, total=None)
+        yield lambda line: progress.update(task, description=f"{label}: {line}")
 
 
 def _selected(views: list[str] | None) -> list[FeatureView]:
@@ -324,7 +338,8 @@ def run(
     problems: list[KilnError] = []
     for view in selected:
         try:
-            result = runner.run(view, last, settings=state.settings, spark=spark)
+            with _steps(view.name) as on_step:
+                result = runner.run(view, last, settings=state.settings, spark=spark, on_step=on_step)
         except (QualityError, StaleTableError) as error:
             problems.append(error)
             for line in error.problems:

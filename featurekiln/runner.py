@@ -200,7 +200,7 @@ def backfill(
     validate: bool = True,
     retile: bool = False,
     refresh: Sequence[Interval] = (),
-    on_chunk: Callable[[ChunkResult], None] | None = None,
+    on_step: Callable[[str], None] | None = None,
 ) -> BackfillResult:
     """Compute, validate and publish snapshots ``first`` .. ``last`` (both included) of ``view``.
 
@@ -221,6 +221,8 @@ def backfill(
             fix to raw data), even where tiles are stored.
         refresh: tile days to re-read from the source although stored (the late-data
             range of :func:`run`).
+        on_step: called with a line saying what the run does as each of its steps
+            begins (tiles; assembly and validation; commit), for a progress display.
 
     Raises:
         PlanError: the range is not valid for the view.
@@ -242,19 +244,21 @@ def backfill(
     log.info("%s: backfill %s..%s in %d chunk(s), run %s", view.name, first, last, len(plan.chunks), run_id)
     if not validate:
         log.info("%s: validation is switched off (--no-validate); run %s is recorded as unvalidated", view.name, run_id)
+    step = on_step or (lambda _line: None)
     with _recorded(spark, settings, report):
         work = tile_work(view, settings, [plan.events], [plan.events] if retile else refresh)
+        step(_tile_step(work))
         ensure_tiles(spark, view, settings, work, run_id=run_id, trigger=trigger)
         frame = compute_snapshots(spark, view, settings, plan)
         target, chunks = _target(spark, view, settings, plan, frame, result.table)
         if validate:
             frame = frame.persist(StorageLevel.MEMORY_AND_DISK)
+            step(f"assembling and validating {len(chunks)} chunk(s)")
         try:
             checks = _audit_all(spark, settings, view, suites, frame, chunks, report) if validate else {}
-            for done in _commit_chunks(spark, settings, view, target, frame, chunks, checks, run_id, trigger, report):
-                result.chunks.append(done)
-                if on_chunk is not None:
-                    on_chunk(done)
+            step(f"committing {sum(length(c.interval) for c in chunks)} day(s)")
+            result.chunks.extend(
+                _commit_chunks(spark, settings, view, target, frame, chunks, checks, run_id, trigger, report))
         finally:
             if validate:
                 frame.unpersist()
@@ -263,6 +267,12 @@ def backfill(
         if not validate:
             report.status = "unvalidated"
     return result
+
+
+def _tile_step(work: TilePlan) -> str:
+    """What :func:`ensure_tiles` is about to do, in a line."""
+    read = sum(length(i) for i in work.reads_events)
+    return f"tiling {read} event day(s) from the source" if read else "reading stored tiles"
 
 
 def _target(
@@ -615,12 +625,14 @@ def run(
     settings: Settings,
     spark: SparkSession,
     trigger: str = "run",
-    on_chunk: Callable[[ChunkResult], None] | None = None,
+    on_step: Callable[[str], None] | None = None,
 ) -> RunResult:
     """Compute exactly what :func:`plan_run` says, through the quality gate; push an online view's latest day.
 
     Each range of ``will_compute`` is one :func:`backfill` (chunked, each chunk
     validated and committed atomically). Nothing to do is not an error.
+    ``on_step`` is called as each step of each backfill begins, its line prefixed
+    with the backfill's days.
 
     Raises:
         StaleTableError: the table holds days of another definition and the view
@@ -632,11 +644,14 @@ def run(
         raise StaleTableError(plan.refused)
     result = RunResult(plan)
     for start, end in plan.will_compute:
+        days = f"{start}..{end - ONE_DAY}"
         result.backfills.append(
             backfill(view, start, end - ONE_DAY, settings=settings, spark=spark, trigger=trigger, refresh=plan.refresh,
-                     on_chunk=on_chunk)
+                     on_step=on_step and (lambda line, days=days: on_step(f"{days}: {line}")))
         )
     if view.online and result.backfills and result.backfills[-1].rows:
+        if on_step is not None:
+            on_step("pushing the latest snapshot online")
         result.pushed = push(view, None, settings=settings, spark=spark)
     return result
 

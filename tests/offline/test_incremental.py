@@ -153,16 +153,22 @@ def test_nightly_runs_read_one_day_plus_lookback_and_heal_late_data(
         if date.fromisoformat(old.name.split("=")[1]) < day(NIGHTS - 3):
             shutil.rmtree(old)
     land(root, events, day(NIGHTS + 1))
-    nightly = runner.run(view, day(NIGHTS + 1), settings=settings, spark=spark)
+    steps: list[str] = []
+    nightly = runner.run(view, day(NIGHTS + 1), settings=settings, spark=spark, on_step=steps.append)
     assert nightly.plan.reads_events == ((day(NIGHTS + 1 - LOOKBACK), day(NIGHTS + 2)),)
+    days = f"{day(NIGHTS + 1 - LOOKBACK)}..{day(NIGHTS + 1)}"
+    assert steps == [f"{days}: tiling {LOOKBACK + 1} event day(s) from the source",
+                     f"{days}: assembling and validating 1 chunk(s)", f"{days}: committing {LOOKBACK + 1} day(s)"]
     everything = landed_until(events, day(NIGHTS + 1))
     assert_frames_match(table(spark, settings, collect_frame), expected(everything, RAW, day(NIGHTS + 1)), ["user_id"])
 
     changed = copy.deepcopy(RAW)
     changed["features"][0]["window"] = "5d"
     changed["on_change"] = "rebuild"
-    rebuild = runner.run(view_of(changed), day(NIGHTS + 1), settings=settings, spark=spark)
+    steps.clear()
+    rebuild = runner.run(view_of(changed), day(NIGHTS + 1), settings=settings, spark=spark, on_step=steps.append)
     assert rebuild.plan.will_compute == ((START, day(NIGHTS + 2)),)
+    assert steps[0] == f"{START}..{day(NIGHTS + 1)}: reading stored tiles", steps
     assert rebuild.plan.reads_events == (), "a window change is rebuilt from the stored tiles"
     assert_frames_match(table(spark, settings, collect_frame), expected(everything, changed, day(NIGHTS + 1)),
                         ["user_id"])
