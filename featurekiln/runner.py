@@ -643,15 +643,15 @@ def run(
     if plan.refused:
         raise StaleTableError(plan.refused)
     result = RunResult(plan)
+    step = on_step or (lambda _line: None)
     for start, end in plan.will_compute:
         days = f"{start}..{end - ONE_DAY}"
         result.backfills.append(
             backfill(view, start, end - ONE_DAY, settings=settings, spark=spark, trigger=trigger, refresh=plan.refresh,
-                     on_step=on_step and (lambda line, days=days: on_step(f"{days}: {line}")))
+                     on_step=lambda line, days=days: step(f"{days}: {line}"))
         )
     if view.online and result.backfills and result.backfills[-1].rows:
-        if on_step is not None:
-            on_step("pushing the latest snapshot online")
+        step("pushing the latest snapshot online")
         result.pushed = push(view, None, settings=settings, spark=spark)
     return result
 
