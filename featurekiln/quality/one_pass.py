@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import re
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from featurekiln.quality.suites import Expectation
@@ -105,18 +105,45 @@ def _unique(kwargs: Mapping[str, Any], types: Mapping[str, str]) -> list[str] | 
     return columns
 
 
-def _repeats(frame: DataFrame, columns: list[str]) -> int:
-    """Rows minus distinct combinations of ``columns``: 0 iff none repeats (Great Expectations then passes too).
+_INTEGERS = frozenset({"tinyint", "smallint", "int", "bigint"})
+_ROWS, _DISTINCT = "__kiln_rows", "__kiln_distinct"
 
-    A group-by of its own rather than a ``count_distinct`` in an aggregation, which
-    expands every row in two before its shuffle: on a cached 30-day chunk of 1M snapshot
-    rows the whole pass took 0.89 s this way against 1.11 s (0.28 s without the check).
+
+def _groups(frame: DataFrame, columns: list[str], by: Sequence[str] = (),
+            aggregates: Mapping[str, Column] | None = None) -> DataFrame:
+    """Groups of ``frame`` (by ``by`` too) such that rows repeat each other's ``columns`` only inside a group;
+    per group its rows (``_ROWS``), how many distinct combinations of ``columns`` they hold
+    (``_DISTINCT``), and the ``aggregates``. Rows minus distinct combinations, summed, is 0 iff none repeats.
+
+    When ``columns`` has a date or integer column (a snapshot's ``ds``), the groups are
+    the other columns and a block of 64 of its values, and the values present in a
+    block are the bits of one ``bit_or``: Spark then adds up each task's rows before
+    its shuffle, where a group per combination shuffles every row of the chunk. On a
+    cached backfill of 7.8M snapshot rows in 13 chunks the first pass took 1.3-1.4 s
+    this way against 5.3-5.4 s. A null counts as one value, as in a ``groupBy``.
     """
     from pyspark.sql import functions as F
 
-    n = "__kiln_rows"
-    grouped = frame.groupBy(*[F.col(c) for c in columns]).agg(F.count(F.lit(1)).alias(n))
-    return int(grouped.where(F.col(n) > 1).agg(F.sum(F.col(n) - 1)).first()[0] or 0)
+    types = dict(frame.dtypes)
+    aggregates = [c.alias(n) for n, c in (aggregates or {}).items()]
+    rows = F.count(F.lit(1)).alias(_ROWS)
+    packed = [*(c for c in reversed(columns) if types[c] == "date"), *(c for c in reversed(columns) if types[c] in _INTEGERS)]
+    if not packed:
+        return frame.groupBy(*columns, *by).agg(rows, *aggregates).withColumn(_DISTINCT, F.lit(1))
+    value = F.col(packed[0])
+    value = (F.unix_date(value) if types[packed[0]] == "date" else value).cast("long")
+    block, mask = "__kiln_block", "__kiln_mask"
+    bit = F.call_function("shiftleft", F.lit(1).cast("long"), value.bitwiseAND(63).cast("int"))
+    grouped = frame.groupBy(*[c for c in columns if c != packed[0]], *by, F.shiftright(value, 6).alias(block)) \
+        .agg(rows, F.bit_or(bit).alias(mask), *aggregates)
+    return grouped.withColumn(_DISTINCT, F.when(F.col(block).isNull(), 1).otherwise(F.bit_count(mask)))
+
+
+def _repeats(frame: DataFrame, columns: list[str]) -> int:
+    """Rows minus distinct combinations of ``columns``: 0 iff none repeats (Great Expectations then passes too)."""
+    from pyspark.sql import functions as F
+
+    return int(_groups(frame, columns).agg(F.sum(F.col(_ROWS) - F.col(_DISTINCT))).first()[0] or 0)
 
 
 # Names of the aggregates: unexpected rows of an expectation, and the non-null values of its column.
@@ -283,7 +310,6 @@ def decide(frame: DataFrame, expectations: Mapping[int, Expectation], rows: int,
 
 
 CHUNK = "__kiln_chunk"
-_ROWS = "__kiln_rows"
 
 
 def _counts_by_chunk(
@@ -291,20 +317,18 @@ def _counts_by_chunk(
 ) -> list[dict[str | int, int]]:
     """:func:`_counts` for each chunk of ``frame`` (its :data:`CHUNK` column), and its rows (``_ROWS``).
 
-    One query when there is a uniqueness check: the group-by of its columns (and the
-    chunk) counts each group's rows and conditions, and a small second aggregation
-    sums the groups by chunk. Exact: nothing is observed.
+    One query when there is a uniqueness check: its groups (:func:`_groups`, by chunk
+    too) count their rows, distinct combinations and conditions, and a small second
+    aggregation sums the groups by chunk. Exact: nothing is observed.
     """
     from pyspark.sql import functions as F
 
-    rows = F.col(_ROWS)
+    rows, repeats = F.col(_ROWS), F.col(_ROWS) - F.col(_DISTINCT)
     checks = list(grouped.items())
     if checks:
         index, columns = checks[0]
-        groups = frame.groupBy(*columns, CHUNK).agg(F.count(F.lit(1)).alias(_ROWS),
-                                                     *[c.alias(n) for n, c in aggregates.items()])
-        totals = groups.groupBy(CHUNK).agg(F.sum(rows).alias(_ROWS), F.sum(F.when(rows > 1, rows - 1).otherwise(0))
-                                           .alias(str(index)), *[F.sum(n).alias(n) for n in aggregates])
+        totals = _groups(frame, columns, [CHUNK], aggregates).groupBy(CHUNK).agg(
+            F.sum(rows).alias(_ROWS), F.sum(repeats).alias(str(index)), *[F.sum(n).alias(n) for n in aggregates])
     else:
         totals = frame.groupBy(CHUNK).agg(F.count(F.lit(1)).alias(_ROWS), *[c.alias(n) for n, c in aggregates.items()])
     counts: list[dict[str | int, int]] = [{_ROWS: 0, **dict.fromkeys(aggregates, 0), **dict.fromkeys(grouped, 0)}
@@ -313,9 +337,7 @@ def _counts_by_chunk(
         counts[row[CHUNK]].update({k if k in aggregates or k == _ROWS else int(k): int(v or 0)
                                    for k, v in row.asDict().items() if k != CHUNK})
     for index, columns in checks[1:]:
-        repeats = frame.groupBy(*columns, CHUNK).agg(F.count(F.lit(1)).alias(_ROWS)).where(rows > 1) \
-            .groupBy(CHUNK).agg(F.sum(rows - 1).alias(_ROWS))
-        for row in repeats.collect():
+        for row in _groups(frame, columns, [CHUNK]).groupBy(CHUNK).agg(F.sum(repeats).alias(_ROWS)).collect():
             counts[row[CHUNK]][index] = int(row[_ROWS])
     return counts
 

@@ -115,3 +115,47 @@ def test_chunks_decided_at_once_as_each_alone(spark) -> None:
     assert [c.rows for c in together] == [3, 2, 0]
     assert [comparable(c) for c in together] == [comparable(c) for c in alone]
     assert any(o.sample for c in together for o in c.outcomes if not o.success), "failures with samples are compared"
+
+
+UNIQUE_ROWS = [
+    # k, name, ds, n: repeats of (k, ds) inside one block of 64 days, the same day-of-block in two blocks,
+    # null days, negative and 64-apart integers, a null name
+    (1, "a", "2025-01-01", -1), (1, "a", "2025-01-01", 63), (1, "b", "2025-03-06", -1), (1, "b", "2025-03-07", 63),
+    (2, "a", None, 0), (2, "a", None, 64), (2, None, "2025-01-01", 0), (2, None, "2025-01-02", 0),
+    (3, "c", "2024-12-31", -65), (3, "c", "2025-01-01", -1), (3, "c", "2025-01-01", -1), (3, "c", "2025-02-01", 5),
+]
+
+
+@pytest.mark.parametrize("columns", [["k", "ds"], ["ds"], ["name", "n"], ["k", "n"], ["k", "name"], ["name", "ds", "n"]])
+def test_uniqueness_counts_repeats_as_a_group_by_would(spark, columns: list[str]) -> None:
+    """The uniqueness check packs a date or integer column in blocks of 64 values (:func:`one_pass._groups`):
+    its unexpected rows are those of a plain group-by (pandas' duplicates here, a null being one value),
+    for the whole frame and chunk by chunk, whatever the column types."""
+    from datetime import date
+
+    import pandas as pd
+    from pyspark.sql import functions as F
+
+    from featurekiln.quality import one_pass
+
+    frame = spark.createDataFrame(UNIQUE_ROWS, "k long, name string, ds string, n int") \
+        .withColumn("ds", F.col("ds").cast("date")).persist()
+    rows = pd.DataFrame(UNIQUE_ROWS, columns=["k", "name", "ds", "n"])
+
+    def oracle(part: pd.DataFrame) -> int:
+        return len(part) - len(part.drop_duplicates(subset=columns))
+
+    expectation = {0: check("expect_compound_columns_to_be_unique", column_list=columns)}
+    decided = one_pass.decide(frame, expectation, frame.count(), 5)[0]
+    assert decided["result"]["unexpected_count"] == oracle(rows)
+
+    chunks = [(date(2024, 12, 1), date(2025, 1, 1)), (date(2025, 1, 2), date(2025, 3, 31))]
+    chunk = F
+    for position, (first, last) in enumerate(chunks):
+        chunk = chunk.when(F.col("ds").between(F.lit(first), F.lit(last)), F.lit(position))
+    counts, results = one_pass.decide_chunks(frame, expectation, chunk, len(chunks), 5)
+    days = pd.to_datetime(rows["ds"]).dt.date
+    parts = [rows[(days >= first) & (days <= last)] for first, last in chunks]
+    assert counts == [len(p) for p in parts]
+    assert [r[0]["result"]["unexpected_count"] for r in results] == [oracle(p) for p in parts]
+    assert oracle(rows) > 0
