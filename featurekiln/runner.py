@@ -2,10 +2,11 @@
 
 One pipeline: plan -> tiles -> snapshots -> validate -> publish (with the
 ledger in each commit) -> push. The tiles a run needs are stored first
-(:func:`ensure_tiles`); the snapshots are assembled from them, every chunk is
+(:func:`featurekiln.pipeline.tiling.ensure_tiles`); the snapshots are assembled from them, every chunk is
 validated against the view's expectations (the built-in baseline plus its
 suite), and only when every chunk passes are the run's days committed to the
-feature table in one atomic ``replaceWhere`` commit. One failure policy for every entry
+feature table in one atomic ``replaceWhere`` commit
+(:mod:`featurekiln.pipeline.publishing`). One failure policy for every entry
 point: a chunk that fails a blocking expectation is kept in the quarantine, no
 chunk of the run is published, and the run stops with
 :class:`~featurekiln.errors.QualityError`.
@@ -16,63 +17,36 @@ over its tasks: :func:`stage` (``materialize``), :func:`audit` (``validate``)
 and :func:`publish` (``publish``), with the chunks staged as Delta tables in
 between. Both paths compute with the same functions and commit with the same
 ``replace_days``, so they produce identical tables. Every run ends with an HTML
-report and a row in the run history, whatever its outcome.
+report and a row in the run history, whatever its outcome
+(:mod:`featurekiln.pipeline.record`).
 """
 
 from __future__ import annotations
 
 import logging
-import re
-import uuid
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, timezone
+from datetime import date, datetime
 from typing import TYPE_CHECKING
 
-from featurekiln.errors import KilnError, QualityError, StaleTableError
+from featurekiln.definitions.models import FeatureView
+from featurekiln.errors import QualityError, StaleTableError
+from featurekiln.pipeline.publishing import ChunkResult, adopt_rebuild, commit_chunks, commit_target, rebuild_target
+from featurekiln.pipeline.record import new_run_id, recorded, utc_now
+from featurekiln.pipeline.tiling import compute_snapshots, describe, ensure_tiles, tile_work
 from featurekiln.planning.intervals import ONE_DAY, Interval, length
 from featurekiln.planning.plan import BackfillPlan, Chunk, plan_backfill
 from featurekiln.quality.results import ChunkValidation, RunReport
 from featurekiln.settings import Settings
-from featurekiln.definitions.models import FeatureView
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
     from featurekiln.online.push import PushResult
-    from featurekiln.planning.materialization import TilePlan, ViewPlan
-
+    from featurekiln.planning.materialization import ViewPlan
     from featurekiln.quality.suites import Suite
 
 log = logging.getLogger(__name__)
-
-
-class SparkFailure(KilnError):
-    """Spark failed while computing or writing a view."""
-
-
-_USER_RAISED = re.compile(r"\[USER_RAISED_EXCEPTION\] (.*?)(?: SQLSTATE: \w+)?$", re.MULTILINE)
-
-
-def spark_failure(view: str, error: Exception) -> SparkFailure:
-    """The error to show for a Spark exception: featurekiln's own message when the job raised one on purpose."""
-    text = str(error)
-    own = _USER_RAISED.search(text)
-    if own:
-        return SparkFailure(own.group(1).strip())
-    lines = text.strip().splitlines()
-    return SparkFailure(f"{view}: Spark failed: {lines[0] if lines else type(error).__name__}")
-
-
-@dataclass(frozen=True)
-class ChunkResult:
-    """One committed chunk."""
-
-    chunk: Chunk
-    rows: int
-    version: int
-    validation: ChunkValidation | None = None
 
 
 @dataclass
@@ -91,15 +65,6 @@ class BackfillResult:
         return sum(c.rows for c in self.chunks)
 
 
-def new_run_id() -> str:
-    """A fresh run id for runs started outside Airflow."""
-    return uuid.uuid4().hex[:12]
-
-
-def _now() -> datetime:
-    return datetime.now(timezone.utc)
-
-
 def view_suites(view: FeatureView, settings: Settings) -> list[Suite]:
     """The suites a view is validated against: the built-in baseline, then its own suite if any.
 
@@ -110,48 +75,6 @@ def view_suites(view: FeatureView, settings: Settings) -> list[Suite]:
 
     own = suite_for(view, settings)
     return [baseline_suite(view)] + ([own] if own is not None else [])
-
-
-@contextmanager
-def _recorded(spark: SparkSession, settings: Settings, report: RunReport, *, success: bool = True) -> Iterator[RunReport]:
-    """Finish ``report`` whatever happens inside: status, HTML report, history row.
-
-    With ``success=False`` a run that gets through is not finished here (a later
-    step, such as Airflow's ``publish``, finishes it).
-    """
-    from pyspark.errors import PySparkException
-
-    from featurekiln.quality.history import record_run
-    from featurekiln.quality.report import write_report
-
-    try:
-        yield report
-    except QualityError as error:
-        report.status = "failed"
-        _finish(spark, settings, report, record_run, write_report)
-        error.report = report.report
-        raise
-    except PySparkException as error:
-        failure = spark_failure(report.view, error)
-        report.status, report.error = "error", str(failure)
-        _finish(spark, settings, report, record_run, write_report)
-        raise failure from error
-    except Exception as error:
-        report.status, report.error = "error", str(error).strip().splitlines()[0] if str(error).strip() else repr(error)
-        _finish(spark, settings, report, record_run, write_report)
-        raise
-    if not success:
-        return
-    if report.status == "running":
-        report.status = "warned" if report.warnings else "success"
-    _finish(spark, settings, report, record_run, write_report)
-
-
-def _finish(spark: SparkSession, settings: Settings, report: RunReport, record_run: Callable, write_report: Callable) -> None:
-    report.finished_at = _now()
-    path = write_report(report, settings)
-    record_run(spark, settings, report)
-    log.info("%s: run %s %s: %d rows published; report %s", report.view, report.run_id, report.status, report.rows, path)
 
 
 def _check(part: DataFrame, view: FeatureView, suites: Sequence[Suite], chunk: Chunk, report: RunReport) -> ChunkValidation:
@@ -206,10 +129,10 @@ def backfill(
 
     First the tiles: the tile days the range reads that are not stored (or lack
     a partial group of the definition) are computed from the source and stored
-    (:func:`ensure_tiles`); the snapshots are then assembled from the stored
+    (:func:`featurekiln.pipeline.tiling.ensure_tiles`); the snapshots are then assembled from the stored
     tiles and cached (when validated). Every chunk (``chunk_days`` days) is
     validated, and only when all pass are the run's days committed in one atomic
-    ``replaceWhere`` commit (:func:`_commit_chunks`): a run publishes all its
+    ``replaceWhere`` commit (:func:`commit_chunks`): a run publishes all its
     chunks or none, as Airflow's ``validate`` and ``publish`` tasks do. Rerunning
     gives identical contents.
 
@@ -239,18 +162,18 @@ def backfill(
     plan = plan_backfill(view, first, last, chunk_days or settings.chunk_days)
     suites = view_suites(view, settings) if validate else []
     run_id = run_id or new_run_id()
-    report = RunReport(view.name, run_id, trigger, first, last, started_at=_now())
+    report = RunReport(view.name, run_id, trigger, first, last, started_at=utc_now())
     result = BackfillResult(view=view.name, plan=plan, run_id=run_id, table=table_path(settings, view.name), report=report)
     log.info("%s: backfill %s..%s in %d chunk(s), run %s", view.name, first, last, len(plan.chunks), run_id)
     if not validate:
         log.info("%s: validation is switched off (--no-validate); run %s is recorded as unvalidated", view.name, run_id)
     step = on_step or (lambda _line: None)
-    with _recorded(spark, settings, report):
+    with recorded(spark, settings, report):
         work = tile_work(view, settings, [plan.events], [plan.events] if retile else refresh)
-        step(_tile_step(work))
+        step(describe(work))
         ensure_tiles(spark, view, settings, work, run_id=run_id, trigger=trigger)
         frame = compute_snapshots(spark, view, settings, plan)
-        target, chunks = _target(spark, view, settings, plan, frame, result.table)
+        target, chunks = rebuild_target(spark, view, settings, plan, frame, result.table)
         if validate:
             frame = frame.persist(StorageLevel.MEMORY_AND_DISK)
             step(f"assembling and validating {len(chunks)} chunk(s)")
@@ -258,77 +181,15 @@ def backfill(
             checks = _audit_all(spark, settings, view, suites, frame, chunks, report) if validate else {}
             step(f"committing {sum(length(c.interval) for c in chunks)} day(s)")
             result.chunks.extend(
-                _commit_chunks(spark, settings, view, target, frame, chunks, checks, run_id, trigger, report))
+                commit_chunks(spark, settings, view, target, frame, chunks, checks, run_id, trigger, report))
         finally:
             if validate:
                 frame.unpersist()
         if target != result.table:
-            _adopt_rebuild(spark, settings, view, target, result.table, run_id, trigger)
+            adopt_rebuild(spark, settings, view, target, result.table, run_id, trigger)
         if not validate:
             report.status = "unvalidated"
     return result
-
-
-def _tile_step(work: TilePlan) -> str:
-    """What :func:`ensure_tiles` is about to do, in a line."""
-    read = sum(length(i) for i in work.reads_events)
-    return f"tiling {read} event day(s) from the source" if read else "reading stored tiles"
-
-
-def _target(
-    spark: SparkSession, view: FeatureView, settings: Settings, plan: BackfillPlan, frame: DataFrame, table: str
-) -> tuple[str, tuple[Chunk, ...]]:
-    """Where the chunks of a backfill are committed (:func:`_commit_target`), and which chunks.
-
-    A rebuild into ``_rebuild/<view>/<fingerprint>`` skips the chunks an
-    interrupted rebuild already committed there.
-    """
-    from featurekiln.offline.delta_table import day_fingerprints
-    from featurekiln.planning.intervals import days
-
-    target = _commit_target(spark, view, settings, table, frame)
-    if target == table:
-        return table, plan.chunks
-    done = day_fingerprints(settings, target)
-    chunks = tuple(c for c in plan.chunks if any(done.get(d) != view.fingerprint() for d in days(c.interval)))
-    log.info("%s: the definition changes the table's columns: rebuilding %d chunk(s) into %s (%d already there)",
-             view.name, len(chunks), target, len(plan.chunks) - len(chunks))
-    return target, chunks
-
-
-def _commit_target(spark: SparkSession, view: FeatureView, settings: Settings, table: str, frame: DataFrame) -> str:
-    """The feature table, or ``_rebuild/<view>/<fingerprint>`` when ``frame`` has other columns than the table.
-
-    A definition that adds, removes or retypes a feature cannot be committed a
-    chunk at a time into the old table; its days are collected aside and replace
-    the table once it holds every day the table holds (:func:`_adopt_rebuild`).
-    """
-    from featurekiln.layout import rebuild_path
-    from featurekiln.offline.delta_table import schema_differs
-
-    return rebuild_path(settings, view.name, view.fingerprint()) if schema_differs(spark, table, frame) else table
-
-
-def _adopt_rebuild(
-    spark: SparkSession, settings: Settings, view: FeatureView, side: str, table: str, run_id: str, trigger: str
-) -> None:
-    """Replace the feature table by the rebuild in one commit, once the rebuild holds every day the table holds."""
-    from featurekiln.offline.delta_table import chunk_metadata, day_fingerprints, replace_table
-    from featurekiln.offline.staging import remove
-    from featurekiln.planning.intervals import merge
-
-    current = view.fingerprint()
-    rebuilt = {d for d, f in day_fingerprints(settings, side).items() if f == current}
-    left = sorted(set(day_fingerprints(settings, table)) - rebuilt)
-    if left:
-        log.warning("%s: the rebuild with the new columns holds %d day(s); it replaces the table once the %d other "
-                    "day(s) the table holds are rebuilt too (first: %s)", view.name, len(rebuilt), len(left), left[0])
-        return
-    ranges = merge((d, d + ONE_DAY) for d in rebuilt)
-    metadata = chunk_metadata(view.name, current, (ranges[0][0], ranges[-1][1]), run_id, trigger)
-    replace_table(spark, table, spark.read.format("delta").load(side), ranges, metadata)
-    remove(spark, side)
-    log.info("%s: the rebuild replaced the feature table (%d day(s), new columns)", view.name, len(rebuilt))
 
 
 def _audit_all(
@@ -364,121 +225,6 @@ def _failed_run(failures: Sequence[QualityError]) -> QualityError:
     return QualityError(" ".join(str(f) for f in failures), [line for f in failures for line in f.lines])
 
 
-def _published(report: RunReport, chunk: Chunk, rows: int) -> None:
-    report.published.append((chunk.start.isoformat(), chunk.last.isoformat()))
-    report.rows += rows
-
-
-def _commit_chunks(
-    spark: SparkSession,
-    settings: Settings,
-    view: FeatureView,
-    target: str,
-    frame: DataFrame,
-    chunks: Sequence[Chunk],
-    checks: dict[Chunk, ChunkValidation],
-    run_id: str,
-    trigger: str,
-    report: RunReport,
-) -> list[ChunkResult]:
-    """Publish the validated ``chunks`` of ``frame`` to ``target``: one atomic commit per contiguous range of them.
-
-    A run's chunks are contiguous, so a run is one commit: it publishes all its
-    days or none, whatever the number of chunks (a Delta commit costs about a
-    second whatever it writes; a year in 30-day chunks paid that thirteen times).
-    Each chunk's rows come from the statistics of the files the commit added.
-    """
-    from featurekiln.offline.delta_log import DeltaLog
-    from featurekiln.offline.delta_table import chunk_metadata, replace_days
-    from featurekiln.planning.intervals import merge
-
-    done: list[ChunkResult] = []
-    for interval in merge(c.interval for c in chunks):
-        part = frame.where((frame.ds >= interval[0]) & (frame.ds < interval[1]))
-        metadata = chunk_metadata(view.name, view.fingerprint(), interval, run_id, trigger)
-        commit = replace_days(spark, settings, target, part, interval, metadata, view.name)
-        log.info("%s: snapshots %s..%s committed as version %d (%d rows)", view.name, interval[0],
-                 interval[1] - ONE_DAY, commit.version, commit.rows)
-        added = DeltaLog.of(target, settings).rows_added(commit.version, "ds")
-        if added is None:  # files without statistics: count the days written
-            added = {row["ds"].isoformat(): row["count"] for row in part.groupBy("ds").count().collect()}
-        for chunk in (c for c in chunks if interval[0] <= c.start and c.end <= interval[1]):
-            rows = sum(n for day, n in added.items() if chunk.start <= date.fromisoformat(day) < chunk.end)
-            _published(report, chunk, rows)
-            done.append(ChunkResult(chunk, rows, commit.version, checks.get(chunk)))
-    return done
-
-
-def tile_work(
-    view: FeatureView, settings: Settings, needed: Sequence[Interval], refresh: Sequence[Interval] = ()
-) -> TilePlan:
-    """What :func:`ensure_tiles` must do so that the tile days ``needed`` are stored with every partial group
-    of ``view`` (from the tile table's Delta log; no Spark).
-
-    Tile days not stored (or stored for another source, filter or keys), and the
-    days in ``refresh``, are to be computed from the source with every group;
-    days stored without some groups (a feature was added) get just those groups.
-    """
-    from featurekiln.layout import tiles_path
-    from featurekiln.offline.tile_store import held_tiles
-    from featurekiln.planning.materialization import plan_tiles
-
-    return plan_tiles(view.partial_groups(), held_tiles(settings, tiles_path(settings, view.name)), needed, refresh)
-
-
-def ensure_tiles(spark: SparkSession, view: FeatureView, settings: Settings, work: TilePlan, *, run_id: str,
-                 trigger: str) -> TilePlan:
-    """Do the tile ``work`` of :func:`tile_work`: compute tiles from the source and store them.
-
-    Days to compute from the source replace what was stored; days that lack some
-    groups get those from the source, joined to what is stored. Each range is one
-    atomic commit that records its days and groups (the ledger).
-
-    Returns:
-        ``work`` (nothing was done when it is empty).
-    """
-    from pyspark.sql import functions as F
-
-    from featurekiln.compute.sources import read_events
-    from featurekiln.compute.tiles import DAY, build_tiles, feature_columns
-    from featurekiln.layout import tiles_path
-    from featurekiln.offline.tile_store import read_tiles, tile_metadata, write_tiles
-
-    path = tiles_path(settings, view.name)
-    groups = view.partial_groups()
-    for interval in work.from_source:
-        log.info("%s: tiling event days %s..%s from the source", view.name, interval[0], interval[1] - ONE_DAY)
-        tiles = build_tiles(read_events(spark, view, settings, interval), view)
-        metadata = tile_metadata(view.name, list(groups), interval, read="source", run_id=run_id, trigger=trigger)
-        write_tiles(spark, settings, path, tiles, interval, metadata, view.name)
-    for have, new, spans in work.add:
-        columns = {c for i in (groups[g] for g in new) for c in feature_columns(view, i)}
-        for interval in spans:
-            log.info("%s: adding %d partial group(s) to the stored tiles of %s..%s", view.name, len(new),
-                     interval[0], interval[1] - ONE_DAY)
-            stored = spark.read.format("delta").load(path)
-            kept = [c for c in stored.columns if c not in columns]
-            added = build_tiles(read_events(spark, view, settings, interval), view, sorted(new))
-            added = added.withColumn(DAY, F.col(DAY).cast(stored.schema[DAY].dataType))
-            tiles = read_tiles(spark, path, interval, kept).join(added, on=[*view.keys, DAY], how="full")
-            metadata = tile_metadata(view.name, sorted(have | new), interval, read="tiles+source", run_id=run_id,
-                                     trigger=trigger)
-            write_tiles(spark, settings, path, tiles, interval, metadata, view.name)
-    return work
-
-
-def compute_snapshots(spark: SparkSession, view: FeatureView, settings: Settings, plan: BackfillPlan) -> DataFrame:
-    """The snapshots of ``plan`` (lazy), assembled from the stored tiles (see :func:`ensure_tiles`)."""
-    from featurekiln.compute.tiles import DAY, feature_columns
-    from featurekiln.compute.windows import snapshots
-    from featurekiln.layout import tiles_path
-    from featurekiln.offline.tile_store import read_tiles
-
-    columns = list(dict.fromkeys(c for i in range(len(view.features)) for c in feature_columns(view, i)))
-    tiles = read_tiles(spark, tiles_path(settings, view.name), plan.events, [*view.keys, DAY, *columns])
-    return snapshots(tiles, view, plan.snapshots)
-
-
 def stage(
     view: FeatureView, chunk: Chunk, *, settings: Settings, spark: SparkSession, run_id: str, trigger: str = "backfill"
 ) -> int:
@@ -500,8 +246,8 @@ def stage(
 
     plan = plan_backfill(view, chunk.start, chunk.last, length(chunk.interval))
     path = staging_path(settings, view.name, run_id, chunk.start, chunk.last)
-    report = RunReport(view.name, run_id, trigger, chunk.start, chunk.last, started_at=_now())
-    with _recorded(spark, settings, report, success=False):  # a failure is recorded and reported like any run's
+    report = RunReport(view.name, run_id, trigger, chunk.start, chunk.last, started_at=utc_now())
+    with recorded(spark, settings, report, success=False):  # a failure is recorded and reported like any run's
         ensure_tiles(spark, view, settings, tile_work(view, settings, [plan.events]), run_id=run_id, trigger=trigger)
         write_chunk(compute_snapshots(spark, view, settings, plan), path, length(chunk.interval))
         rows = spark.read.format("delta").load(path).count()
@@ -536,7 +282,7 @@ def audit(
     suites = view_suites(view, settings)
     report = RunReport(view.name, run_id, trigger, min(c.start for c in chunks), max(c.last for c in chunks), started_at)
     failures: list[QualityError] = []
-    with _recorded(spark, settings, report, success=False):
+    with recorded(spark, settings, report, success=False):
         for chunk in chunks:
             path = staging_path(settings, view.name, run_id, chunk.start, chunk.last)
             part = read_chunk(spark, path).persist(StorageLevel.MEMORY_AND_DISK)
@@ -581,19 +327,19 @@ def publish(
     first, last = min(c.start for c in chunks), max(c.last for c in chunks)
     report = RunReport(view.name, run_id, trigger, first, last, started_at, chunks=list(validations))
     table = table_path(settings, view.name)
-    with _recorded(spark, settings, report):
+    with recorded(spark, settings, report):
         staged = {chunk: staging_path(settings, view.name, run_id, chunk.start, chunk.last) for chunk in chunks}
         for chunk in [c for c, path in staged.items() if not table_exists(spark, path)]:
             log.warning("%s: chunk %s has no staging table: published by an earlier attempt", view.name, chunk)
             del staged[chunk]
         if staged:
             frame = reduce(lambda a, b: a.unionByName(b), (read_chunk(spark, path) for path in staged.values()))
-            target = _commit_target(spark, view, settings, table, frame)
-            _commit_chunks(spark, settings, view, target, frame, list(staged), {}, run_id, trigger, report)
+            target = commit_target(spark, view, settings, table, frame)
+            commit_chunks(spark, settings, view, target, frame, list(staged), {}, run_id, trigger, report)
             for path in staged.values():
                 remove(spark, path)
             if target != table:
-                _adopt_rebuild(spark, settings, view, target, table, run_id, trigger)
+                adopt_rebuild(spark, settings, view, target, table, run_id, trigger)
     return report
 
 

@@ -9,16 +9,18 @@ from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1] / "featurekiln"
 HEAVY = ("pyspark", "airflow", "boto3", "great_expectations", "delta", "redis")
-# DESIGN.md: definitions, planning <- compute, offline <- quality, online <- runner <- cli, orchestration.
+# DESIGN.md: definitions, planning <- compute, offline <- quality, online <- runner <- cli, orchestration;
+# the runner's steps (pipeline/) sit just below it.
 # Modules outside these layers (settings, errors, layout, samples) are shared by all and import no layer.
 # Planning reads the definitions, so it sits just above them.
 LAYERS = {
     "definitions": 0, "planning": 1,
     "compute": 2, "offline": 2,
     "quality": 3, "online": 3,
-    "runner": 4, "training": 4,
-    "cli": 5, "orchestration": 5, "__main__": 6,
-    "__init__": 6,  # the package's public face: featurekiln.training_set
+    "pipeline": 4,
+    "runner": 5, "training": 5,
+    "cli": 6, "orchestration": 6, "__main__": 7,
+    "__init__": 7,  # the package's public face: featurekiln.training_set
 }
 
 

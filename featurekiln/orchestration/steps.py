@@ -150,7 +150,7 @@ def store_tiles(view: FeatureView, chunks: list[ChunkSpec], settings: Settings, 
     """
     from featurekiln.planning.intervals import from_inclusive, widen_back
     from featurekiln.planning.materialization import inclusive
-    from featurekiln.runner import tile_work
+    from featurekiln.pipeline.tiling import tile_work
 
     needed = [widen_back(chunk_of(c).interval, view.horizon_days - 1) for c in chunks]
     refreshed = chunks[0].get("refresh", []) if chunks else []
@@ -160,7 +160,8 @@ def store_tiles(view: FeatureView, chunks: list[ChunkSpec], settings: Settings, 
         from pyspark.errors import PySparkException
 
         from featurekiln.compute.session import get_spark
-        from featurekiln.runner import ensure_tiles, spark_failure
+        from featurekiln.pipeline.record import spark_failure
+        from featurekiln.pipeline.tiling import ensure_tiles
 
         try:
             ensure_tiles(get_spark(settings), view, settings, work, run_id=run_id, trigger=trigger)

@@ -127,7 +127,7 @@ def _groups(frame: DataFrame, columns: list[str], by: Sequence[str] = (),
     types = dict(frame.dtypes)
     aggregates = [c.alias(n) for n, c in (aggregates or {}).items()]
     rows = F.count(F.lit(1)).alias(_ROWS)
-    packed = [*(c for c in reversed(columns) if types[c] == "date"), *(c for c in reversed(columns) if types[c] in _INTEGERS)]
+    packed = [c for c in reversed(columns) if types[c] == "date"] or [c for c in reversed(columns) if types[c] in _INTEGERS]
     if not packed:
         return frame.groupBy(*columns, *by).agg(rows, *aggregates).withColumn(_DISTINCT, F.lit(1))
     value = F.col(packed[0])

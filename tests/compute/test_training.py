@@ -97,7 +97,7 @@ def backfill(spark: SparkSession, settings: Settings, names: list[str] | None = 
     from featurekiln.definitions import load_catalog
     from featurekiln.offline.delta_table import chunk_metadata, replace_days, table_path
     from featurekiln.planning.plan import plan_backfill
-    from featurekiln.runner import compute_snapshots, ensure_tiles, tile_work
+    from featurekiln.pipeline.tiling import compute_snapshots, ensure_tiles, tile_work
 
     for view in load_catalog(settings.defs_dir).values():
         if names is not None and view.name not in names:

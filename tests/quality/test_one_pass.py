@@ -126,7 +126,8 @@ UNIQUE_ROWS = [
 ]
 
 
-@pytest.mark.parametrize("columns", [["k", "ds"], ["ds"], ["name", "n"], ["k", "n"], ["k", "name"], ["name", "ds", "n"]])
+@pytest.mark.parametrize(
+    "columns", [["k", "ds"], ["ds"], ["name", "n"], ["k", "n"], ["k", "name"], ["name", "ds", "n"]])
 def test_uniqueness_counts_repeats_as_a_group_by_would(spark, columns: list[str]) -> None:
     """The uniqueness check packs a date or integer column in blocks of 64 values (:func:`one_pass._groups`):
     its unexpected rows are those of a plain group-by (pandas' duplicates here, a null being one value),

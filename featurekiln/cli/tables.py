@@ -1,0 +1,138 @@
+"""``kiln show | status | report``: what the feature tables hold and how their runs went."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from featurekiln.cli.app import cell, command, day_ranges, out, parse_day, start_spark, state, view_named
+from featurekiln.definitions.loader import load_catalog
+from featurekiln.definitions.models import FeatureView
+from featurekiln.errors import KilnError
+
+
+@command()
+def show(
+    view: Annotated[str, typer.Argument(help="View name.")],
+    ds: Annotated[str | None, typer.Option("--ds", help="Snapshot day (default: the latest).")] = None,
+    limit: Annotated[int, typer.Option("--limit", min=1, help="Rows to show.")] = 20,
+) -> None:
+    """Show rows of a snapshot of the view's feature table."""
+    from featurekiln.offline.delta_table import read_table
+
+    definition = view_named(view)
+    spark = start_spark()
+    frame = read_table(spark, state.settings, definition.name)
+    day = parse_day(ds, "--ds") if ds else frame.agg({"ds": "max"}).first()[0]
+    if day is None:
+        raise KilnError(f"{view}: the feature table is empty")
+    out.print(_snapshot_table(definition, frame, day, limit))
+
+
+def _snapshot_table(view: FeatureView, frame, day: date, limit: int) -> Table:  # noqa: ANN001 - a pyspark DataFrame
+    snapshot = frame.where(frame.ds == day)
+    table = Table(*frame.columns, title=f"{view.name} ds={day} ({snapshot.count()} rows)")
+    for row in snapshot.orderBy(*view.keys).limit(limit).collect():
+        table.add_row(*[cell(v) for v in row])
+    return table
+
+
+@command()
+def status(
+    rows: Annotated[int, typer.Option("--rows", min=0, help="Also show this many rows of each latest snapshot.")] = 0,
+) -> None:
+    """Per view: the table location, rows, the days it holds, and the holes between them."""
+    from featurekiln.layout import table_path
+    from featurekiln.offline.delta_table import held_days, table_exists
+    from featurekiln.planning.intervals import gaps
+
+    views = load_catalog(state.settings.defs_dir)
+    spark = start_spark()
+    table = Table("view", "rows", "days", "holes", "table")
+    samples: list[Table] = []
+    for view in views.values():
+        path = table_path(state.settings, view.name)
+        if not table_exists(spark, path):
+            table.add_row(view.name, "-", "-", "-", f"{path} (not built)")
+            continue
+        frame = spark.read.format("delta").load(path)
+        stats = frame.selectExpr("count(*)", "max(ds)").first()
+        held = held_days(state.settings, path)
+        holes = gaps(held)
+        table.add_row(view.name, str(stats[0]), day_ranges(held), f"[red]{day_ranges(holes)}[/red]" if holes else "none", path)
+        if rows and stats[1] is not None:
+            samples.append(_snapshot_table(view, frame, stats[1], rows))
+    out.print(table)
+    for sample in samples:
+        out.print(sample)
+
+
+@command()
+def report(
+    view: Annotated[str | None, typer.Argument(help="View name (default: every view).", show_default=False)] = None,
+    last: Annotated[int, typer.Option("--last", min=1, help="How many runs to list.")] = 20,
+    run: Annotated[str | None, typer.Option("--run", help="Show this run's expectations.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """The run history (newest first), or one run's expectations with --run."""
+    from featurekiln.quality.history import read_runs
+    from featurekiln.quality.report import read_report
+
+    if run is not None:
+        if view is None:
+            raise typer.BadParameter("--run needs the VIEW argument", param_hint="'--run'")
+        _print_run(read_report(state.settings, view_named(view).name, run), as_json)
+        return
+    if view is not None:
+        view_named(view)
+    runs = read_runs(start_spark(), state.settings, view, last)
+    if as_json:
+        out.print_json(json.dumps(runs, default=str))
+        return
+    table = Table("view", "run", "trigger", "days", "rows", "status", "failed/warn", "seconds")
+    for item in runs:
+        colour = {"success": "green", "warned": "yellow", "unvalidated": "yellow"}.get(item["status"], "red")
+        counts = f"{len(item['failed'])}/{len(item['warnings'])}"
+        table.add_row(
+            item["view"],
+            item["run_id"],
+            item["trigger"],
+            f"{item['start']}..{item['end']}",
+            str(item["rows"]),
+            f"[{colour}]{item['status']}[/{colour}]",
+            counts if item["status"] != "unvalidated" else "-",
+            f"{item['duration_s']:.0f}",
+        )
+    out.print(table)
+    # Whole lines below the table, so that paths and messages are never cut to the terminal's width.
+    for item in runs:
+        for line in [*item["failed"], *[f"warning: {w}" for w in item["warnings"]], *([item["error"]] if item["error"] else [])]:
+            out.print(f"{item['view']} {item['run_id']}: {line}", highlight=False, soft_wrap=True)
+        out.print(f"{item['view']} {item['run_id']}: report {item['report'] or '-'}", highlight=False, soft_wrap=True)
+
+
+def _print_run(run_report, as_json: bool) -> None:  # noqa: ANN001 - a RunReport
+    if as_json:
+        out.print_json(json.dumps(run_report.to_dict(), default=str))
+        return
+    colour = {"success": "green", "warned": "yellow"}.get(run_report.status, "red")
+    out.print(
+        f"{run_report.view} run {run_report.run_id} ({run_report.trigger}): [{colour}]{run_report.status}[/{colour}], "
+        f"days {run_report.start}..{run_report.end}, {run_report.rows} rows published",
+        highlight=False,
+    )
+    if run_report.error:
+        out.print(f"[red]error:[/red] {run_report.error}", highlight=False)
+    for chunk in run_report.chunks:
+        table = Table("expectation", "column", "observed", "expected", "result", title=f"{chunk.start}..{chunk.end}: {chunk.rows} rows")
+        for outcome in sorted(chunk.outcomes, key=lambda o: (o.success, o.severity != "error")):
+            mark = "[green]PASS[/green]" if outcome.success else ("[red]FAIL[/red]" if outcome.blocking else "[yellow]WARN[/yellow]")
+            table.add_row(outcome.expectation, outcome.column or "-", outcome.observed, outcome.expected, mark)
+        out.print(table)
+    if run_report.quarantine:
+        out.print(f"quarantine: {run_report.quarantine}", highlight=False, soft_wrap=True)
+    out.print(f"report: {run_report.report}", highlight=False, soft_wrap=True)

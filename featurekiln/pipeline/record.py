@@ -1,0 +1,89 @@
+"""A run's record: every run ends with its status, an HTML + JSON report and a row in the run history,
+whatever its outcome; a Spark failure is shown as one line (featurekiln's own message when a job raised one)."""
+
+from __future__ import annotations
+
+import logging
+import re
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING
+
+from featurekiln.errors import KilnError, QualityError
+from featurekiln.quality.results import RunReport
+from featurekiln.settings import Settings
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+log = logging.getLogger(__name__)
+
+
+class SparkFailure(KilnError):
+    """Spark failed while computing or writing a view."""
+
+
+_USER_RAISED = re.compile(r"\[USER_RAISED_EXCEPTION\] (.*?)(?: SQLSTATE: \w+)?$", re.MULTILINE)
+
+
+def spark_failure(view: str, error: Exception) -> SparkFailure:
+    """The error to show for a Spark exception: featurekiln's own message when the job raised one on purpose."""
+    text = str(error)
+    own = _USER_RAISED.search(text)
+    if own:
+        return SparkFailure(own.group(1).strip())
+    lines = text.strip().splitlines()
+    return SparkFailure(f"{view}: Spark failed: {lines[0] if lines else type(error).__name__}")
+
+
+def new_run_id() -> str:
+    """A fresh run id for runs started outside Airflow."""
+    return uuid.uuid4().hex[:12]
+
+
+def utc_now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+@contextmanager
+def recorded(spark: SparkSession, settings: Settings, report: RunReport, *, success: bool = True) -> Iterator[RunReport]:
+    """Finish ``report`` whatever happens inside: status, HTML report, history row.
+
+    With ``success=False`` a run that gets through is not finished here (a later
+    step, such as Airflow's ``publish``, finishes it).
+    """
+    from pyspark.errors import PySparkException
+
+    from featurekiln.quality.history import record_run
+    from featurekiln.quality.report import write_report
+
+    try:
+        yield report
+    except QualityError as error:
+        report.status = "failed"
+        _finish(spark, settings, report, record_run, write_report)
+        error.report = report.report
+        raise
+    except PySparkException as error:
+        failure = spark_failure(report.view, error)
+        report.status, report.error = "error", str(failure)
+        _finish(spark, settings, report, record_run, write_report)
+        raise failure from error
+    except Exception as error:
+        report.status, report.error = "error", str(error).strip().splitlines()[0] if str(error).strip() else repr(error)
+        _finish(spark, settings, report, record_run, write_report)
+        raise
+    if not success:
+        return
+    if report.status == "running":
+        report.status = "warned" if report.warnings else "success"
+    _finish(spark, settings, report, record_run, write_report)
+
+
+def _finish(spark: SparkSession, settings: Settings, report: RunReport, record_run: Callable, write_report: Callable) -> None:
+    report.finished_at = utc_now()
+    path = write_report(report, settings)
+    record_run(spark, settings, report)
+    log.info("%s: run %s %s: %d rows published; report %s", report.view, report.run_id, report.status, report.rows, path)
