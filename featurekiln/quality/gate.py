@@ -82,7 +82,7 @@ def validate_chunk(frame: DataFrame, view: str, suites: Sequence[Suite], first: 
     rows = frame.count()  # fills the caller's cache: the chunk is computed here, not timed below
     started = time.monotonic()
     expectations = [e for suite in suites for e in suite.expectations]
-    decided = one_pass.decide(frame, dict(enumerate(expectations)), rows, SAMPLE_SIZE)
+    decided = one_pass.decide(frame, dict(enumerate(expectations)), SAMPLE_SIZE)
     return _completed(frame, view, suites, decided, rows, first, last, started)
 
 
@@ -94,14 +94,9 @@ def validate_chunks(
     The first pass decides every chunk at once (:func:`one_pass.decide_chunks`);
     Great Expectations then runs on a chunk's rows only for what that pass left
     to it. Each chunk's seconds include its share of the first pass, by rows.
-    One chunk is :func:`validate_chunk` on its rows: its counts are observed on
-    the uniqueness group-by, which carries no counts through its shuffle.
     """
     from pyspark.sql import functions as F
 
-    if len(chunks) == 1:
-        (first, last), = chunks
-        return [validate_chunk(frame.where(F.col("ds").between(F.lit(first), F.lit(last))), view, suites, first, last)]
     frame.count()  # fills the caller's cache: the chunks are computed here, not timed below
     started = time.monotonic()
     expectations = [e for suite in suites for e in suite.expectations]
