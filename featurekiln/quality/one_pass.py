@@ -109,7 +109,7 @@ _INTEGERS = frozenset({"tinyint", "smallint", "int", "bigint"})
 _ROWS, _DISTINCT = "__kiln_rows", "__kiln_distinct"
 
 
-def _groups(frame: DataFrame, columns: list[str], by: Sequence[str] = (),
+def _groups(frame: DataFrame, columns: list[str], by: Sequence[str],
             aggregates: Mapping[str, Column] | None = None) -> DataFrame:
     """Groups of ``frame`` (by ``by`` too) such that rows repeat each other's ``columns`` only inside a group;
     per group its rows (``_ROWS``), how many distinct combinations of ``columns`` they hold
