@@ -3,9 +3,10 @@
 One pipeline: plan -> tiles -> snapshots -> validate -> publish (with the
 ledger in each commit) -> push. The tiles a run needs are stored first
 (:func:`featurekiln.pipeline.tiling.ensure_tiles`); the snapshots are
-assembled from them, every chunk is validated against the view's expectations (the built-in baseline plus its
-suite), and only when every chunk passes are the run's days committed to the
-feature table in one atomic ``replaceWhere`` commit
+assembled from them, every chunk is validated against the view's
+expectations (the built-in baseline plus its suite), and only when every
+chunk passes are the run's days committed to the feature table in one atomic
+``replaceWhere`` commit
 (:mod:`featurekiln.pipeline.publishing`). One failure policy for every entry
 point: a chunk that fails a blocking expectation is kept in the quarantine, no
 chunk of the run is published, and the run stops with
