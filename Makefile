@@ -57,6 +57,8 @@ test-fast: setup
 
 bench: setup
 	$(PY) bench/backfill.py
+	$(PY) bench/incremental.py
+	$(PY) bench/scale.py
 	$(PY) bench/dag_parse.py
 	$(PY) bench/validation.py
 	$(PY) bench/online.py

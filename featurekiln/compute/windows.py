@@ -85,6 +85,8 @@ class Assembler:
         ttl: a key has a row on ``ds`` iff it has a tile in ``ds - ttl + 1 .. ds``.
         horizon: the longest of ttl and windows.
         features: the features in definition order.
+        cells: grid cells (rows x columns) assembled at once; a group holds at
+            least one whole key. Bounds the worker's memory whatever the number of keys.
     """
 
     keys: tuple[str, ...]
@@ -93,6 +95,7 @@ class Assembler:
     ttl: int
     horizon: int
     features: tuple[FeaturePlan, ...]
+    cells: int = CELL_BUDGET
 
     def __call__(self, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         """Assemble a partition's batches; a key split across batches waits for its end."""
@@ -124,13 +127,13 @@ class Assembler:
         return starts
 
     def _groups(self, table: pa.RecordBatch) -> Iterator[pa.RecordBatch]:
-        """Cut whole keys into groups of at most CELL_BUDGET grid cells and assemble each."""
+        """Cut whole keys into groups of at most ``cells`` grid cells plus one key's, and assemble each."""
         starts = self._key_starts(table)
         day = table.column(DAY).to_numpy().astype(np.int64)
         rows = self._run_lengths(day, starts)
         key_starts = np.flatnonzero(starts)
         key_rows = np.add.reduceat(rows, key_starts)
-        budget = max(1, CELL_BUDGET // (len(self.features) + len(self.keys) + 2))
+        budget = max(1, self.cells // (len(self.features) + len(self.keys) + 2))
         group = (np.cumsum(key_rows) - key_rows) // budget
         cuts = [*key_starts[np.flatnonzero(np.diff(group)) + 1].tolist(), table.num_rows]
         begin = 0
@@ -306,6 +309,38 @@ def _output_schema(tiles: StructType, view: FeatureView) -> StructType:
     return StructType(fields)
 
 
+def assembler(view: FeatureView, interval: Interval) -> Assembler:
+    """The :class:`Assembler` of ``view``'s snapshots ``interval[0] <= ds < interval[1]``."""
+    features = tuple(
+        FeaturePlan(
+            name=feature.name,
+            agg=feature.agg,
+            width=view.window_days(feature),
+            columns=feature_columns(view, i),
+        )
+        for i, feature in enumerate(view.features)
+    )
+    return Assembler(keys=tuple(view.keys), first=_epoch_day(interval[0]), stop=_epoch_day(interval[1]),
+                     ttl=view.ttl_days, horizon=view.horizon_days, features=features)
+
+
+def assembly_input(tiles: DataFrame, view: FeatureView, interval: Interval) -> DataFrame:
+    """The tiles the snapshots of ``interval`` can see, partitioned by key and sorted by key and day: what
+    :class:`Assembler` reads."""
+    from pyspark.sql import functions as F
+
+    first, stop = _epoch_day(interval[0]), _epoch_day(interval[1])
+    # Features may share partials.
+    columns = list(dict.fromkeys(c for i in range(len(view.features)) for c in feature_columns(view, i)))
+    seen = (F.col(DAY) > first - view.horizon_days) & (F.col(DAY) < stop)
+    return (
+        tiles.where(seen)
+        .select(*view.keys, F.col(DAY).cast("int").alias(DAY), *columns)
+        .repartition(*view.keys)
+        .sortWithinPartitions(*view.keys, DAY)
+    )
+
+
 def snapshots(tiles: DataFrame, view: FeatureView, interval: Interval) -> DataFrame:
     """Snapshots ``interval[0] <= ds < interval[1]`` of ``view`` from its tiles.
 
@@ -320,27 +355,5 @@ def snapshots(tiles: DataFrame, view: FeatureView, interval: Interval) -> DataFr
         The feature table rows: keys, ``ds`` (date), ``feature_ts`` (the cut-off,
         ``ds + 1`` at 00:00 UTC), then the features in definition order.
     """
-    from pyspark.sql import functions as F
-
-    first, stop = _epoch_day(interval[0]), _epoch_day(interval[1])
-    features = tuple(
-        FeaturePlan(
-            name=feature.name,
-            agg=feature.agg,
-            width=view.window_days(feature),
-            columns=feature_columns(view, i),
-        )
-        for i, feature in enumerate(view.features)
-    )
-    assembler = Assembler(
-        keys=tuple(view.keys), first=first, stop=stop, ttl=view.ttl_days, horizon=view.horizon_days, features=features
-    )
-    columns = list(dict.fromkeys(c for f in features for c in f.columns))  # features may share partials
-    seen = (F.col(DAY) > first - view.horizon_days) & (F.col(DAY) < stop)
-    ordered = (
-        tiles.where(seen)
-        .select(*view.keys, F.col(DAY).cast("int").alias(DAY), *columns)
-        .repartition(*view.keys)
-        .sortWithinPartitions(*view.keys, DAY)
-    )
-    return ordered.mapInArrow(assembler, _output_schema(tiles.schema, view))
+    return assembly_input(tiles, view, interval).mapInArrow(assembler(view, interval),
+                                                            _output_schema(tiles.schema, view))
