@@ -19,12 +19,12 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 from datetime import date, timedelta
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pytest
 
 from tests.oracle import assert_frames_match, expected_snapshots
@@ -61,7 +61,7 @@ def long_history_events(seed: int = 20160101) -> pd.DataFrame:
     each, anywhere in the ten years; 5% of amounts are null."""
     rng = np.random.default_rng(seed)
     busy = np.flatnonzero(rng.random(DAYS) < 0.7)
-    day = np.concatenate([np.repeat(busy, rng.integers(1, 4, len(busy)))])
+    day = np.repeat(busy, rng.integers(1, 4, len(busy)))
     users, regions = [1] * len(day), ["a"] * len(day)
     for user in range(2, 42):
         n = int(rng.integers(1, 31))
@@ -119,7 +119,7 @@ def run(spark: SparkSession, tmp_path_factory: pytest.TempPathFactory) -> Run:
 
 def test_the_long_key_spans_many_arrow_batches(run: Run) -> None:
     """Guards the data: the busy key has thousands of tile days, many times Spark's batch of 100 rows here."""
-    long_key = run.ordered.filter(pa.compute.equal(run.ordered["user_id"], 1))
+    long_key = run.ordered.filter(pc.equal(run.ordered["user_id"], 1))
     assert long_key.num_rows > 20 * 100
 
 
@@ -140,7 +140,7 @@ def test_sampled_days_match_the_oracle(run: Run, collect_frame: Callable[[DataFr
                                        spark: SparkSession) -> None:
     offsets = sorted({0, 1, 2, 6, 7, 29, 30, 89, 90, 364, 365, *range(127, DAYS, 211), DAYS - 2, DAYS - 1})
     sampled = pa.array([START + timedelta(days=o) for o in offsets], type=pa.date32())
-    actual = run.table.filter(pa.compute.is_in(run.table["ds"], value_set=sampled))
+    actual = run.table.filter(pc.is_in(run.table["ds"], value_set=sampled))
     frame = collect_frame(spark.createDataFrame(actual))
     expected = pd.concat([expected_snapshots(run.events, DEFINITION, START + timedelta(days=o),
                                              START + timedelta(days=o)) for o in offsets], ignore_index=True)
