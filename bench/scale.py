@@ -60,7 +60,6 @@ AGGS = [("count", None), ("sum", "amount"), ("avg", "amount"), ("min", "amount")
 class Shape:
     """One benchmark run: its definition, its events and its snapshot days."""
 
-    name: str
     definition: dict
     events: pd.DataFrame
     first: date
@@ -92,7 +91,7 @@ def many_keys(name: str, keys: int) -> Shape:
                 {"name": "avg_amount_30d", "agg": "avg", "expr": "amount", "window": "30d"},
                 {"name": "last_amount", "agg": "last", "expr": "amount"}]
     frame = events(rng, users, -30, rng.integers(0, 37, len(users)))
-    return Shape(name, definition(name.replace("/", "_"), features, "30d"), frame, START,
+    return Shape(definition(name.replace("/", "_"), features, "30d"), frame, START,
                  START + timedelta(days=6))
 
 
@@ -107,7 +106,7 @@ def long_history(years: int) -> Shape:
                 {"name": "max_amount_90d", "agg": "max", "expr": "amount", "window": "90d"},
                 {"name": "labels_365d", "agg": "count_distinct", "expr": "label", "window": "365d"},
                 {"name": "last_amount", "agg": "last", "expr": "amount"}]
-    return Shape("history", definition("history", features, f"{days}d"), frame, START,
+    return Shape(definition("history", features, f"{days}d"), frame, START,
                  START + timedelta(days=days - 1))
 
 
@@ -125,7 +124,7 @@ def wide(count: int) -> Shape:
                 for i, (window, (agg, expr)) in enumerate(itertools.islice(combinations, count))]
     users = (rng.zipf(1.3, 1_000_000) - 1) % 20_000
     frame = events(rng, users, -90, rng.integers(0, 120, len(users)))
-    return Shape("features", definition("features", features, "90d"), frame, START, START + timedelta(days=29))
+    return Shape(definition("features", features, "90d"), frame, START, START + timedelta(days=29))
 
 
 class Peaks:
