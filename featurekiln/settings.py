@@ -153,6 +153,11 @@ def python_path() -> str:
     return os.environ.get("PYTHONPATH", "")
 
 
+def java_home() -> str | None:
+    """``JAVA_HOME``, the Java that Spark runs when it is set (else the ``java`` on the ``PATH``)."""
+    return os.environ.get("JAVA_HOME") or None
+
+
 def prepare_process_environment() -> None:
     """Settings of libraries that only read the environment: Spark's Python workers use
     this interpreter; Great Expectations sends no analytics."""

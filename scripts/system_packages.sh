@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Install the Debian packages that featurekiln's demo and tests need, if missing:
-# Java for Spark, redis-server for the Redis online-store tests, Chromium to open
+# Java for Spark (the JDK: featurekiln compiles its local file system, see
+# featurekiln/compute/NioLocalFileSystem.java), redis-server for the Redis online-store tests, Chromium to open
 # the data-quality HTML reports headless in the tests.
 set -euo pipefail
 need=()
-command -v java >/dev/null 2>&1 || need+=(openjdk-17-jre-headless)
+command -v javac >/dev/null 2>&1 || need+=(openjdk-17-jdk-headless)
 command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
 if ((${#need[@]})); then

@@ -7,6 +7,9 @@ report on the terminal each time. Instead, a package set is resolved once (by
 ``spark-submit`` subprocess; the jar files it chose are recorded in a manifest
 and every later session passes them as ``spark.jars``.
 
+The same directory holds featurekiln's own jar, compiled once from
+``NioLocalFileSystem.java`` by the JDK's ``javac`` (:func:`local_fs_jar`).
+
 Layout (below the Python environment, so that every venv or image has its own;
 ``~/.cache/featurekiln/jars`` where that is read-only)::
 
@@ -14,26 +17,39 @@ Layout (below the Python environment, so that every venv or image has its own;
         manifest.json     {"<package>,<package>": ["/abs/path.jar", ...]}
         ivy/jars/*.jar    the resolved jars (Spark's Ivy layout)
         resolve.log       what the last resolution printed
+        featurekiln-localfs-<digest>.jar   NioLocalFileSystem, for this source (digest)
+        featurekiln-localfs-<digest>.failed   what javac printed when that source did not compile
+        javac.log         what the last compilation printed
 """
 
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import json
+import logging
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Sequence
+import zipfile
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 from featurekiln.errors import KilnError
-from featurekiln.settings import prepare_process_environment
+from featurekiln.settings import java_home, prepare_process_environment
 
 # Maven coordinates that match pyspark 4.2 / delta-spark 4.4 (pinned in requirements.txt).
 DELTA_PACKAGE = "io.delta:delta-spark_4.2_2.13:4.4.0"
 # hadoop-aws must match the Hadoop of pyspark's jars (3.5.0); it brings the AWS SDK v2 bundle (~690 MB).
 HADOOP_AWS_PACKAGE = "org.apache.hadoop:hadoop-aws:3.5.0"
+# Hadoop's local file system without a `chmod` process per new file (see the source).
+LOCAL_FS_SOURCE = Path(__file__).with_name("NioLocalFileSystem.java")
+LOCAL_FS_CLASS = "featurekiln.NioLocalFileSystem"
+
+log = logging.getLogger(__name__)
 
 _PRINT_JARS = """
 from pyspark import SparkConf, SparkContext
@@ -113,9 +129,7 @@ def resolved_jars(packages: Sequence[str]) -> list[str]:
     jars = _read_manifest(manifest).get(key)
     if jars and all(Path(j).is_file() for j in jars):
         return jars
-    root.mkdir(parents=True, exist_ok=True)
-    with open(root / ".lock", "w", encoding="utf-8") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+    with _locked(root):
         known = _read_manifest(manifest)
         jars = known.get(key)
         if not (jars and all(Path(j).is_file() for j in jars)):
@@ -127,8 +141,70 @@ def resolved_jars(packages: Sequence[str]) -> list[str]:
     return jars
 
 
+@contextmanager
+def _locked(root: Path) -> Iterator[None]:
+    """Hold ``root``'s lock: one process at a time resolves or compiles into it."""
+    root.mkdir(parents=True, exist_ok=True)
+    with open(root / ".lock", "w", encoding="utf-8") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
+def _javac() -> str | None:
+    """The JDK's compiler next to the Java that Spark runs (``JAVA_HOME``, else the ``PATH``)."""
+    home = java_home()
+    if home:
+        javac = Path(home) / "bin" / "javac"
+        return str(javac) if javac.is_file() else None
+    return shutil.which("javac")
+
+
+def local_fs_jar() -> str | None:
+    """The jar of :data:`LOCAL_FS_CLASS`, compiled on first use; None where it cannot be.
+
+    Compiling takes a few seconds, once per Python environment and version of
+    the source (``make setup`` does it). Without a JDK's ``javac`` (a JRE only),
+    or if the compilation failed (its output is kept in ``<jar>.failed``, and it
+    is not tried again for this source), there is no jar and sessions keep
+    Hadoop's own local file system: slower writes, the same files.
+    """
+    root = jars_dir()
+    digest = hashlib.sha256(LOCAL_FS_SOURCE.read_bytes()).hexdigest()[:12]
+    jar = root / f"featurekiln-localfs-{digest}.jar"
+    if jar.is_file():
+        return str(jar)
+    failed = jar.with_suffix(".failed")
+    if failed.is_file():
+        return None
+    javac = _javac()
+    if javac is None:
+        log.debug("no javac: Spark keeps Hadoop's local file system (a chmod process per new file)")
+        return None
+    import pyspark
+
+    hadoop_api = sorted((Path(pyspark.__file__).parent / "jars").glob("hadoop-client-api-*.jar"))
+    with _locked(root), tempfile.TemporaryDirectory() as scratch:
+        if jar.is_file() or failed.is_file():
+            return str(jar) if jar.is_file() else None
+        command = [javac, "--release", "17", "-nowarn", "-cp", os.pathsep.join(map(str, hadoop_api)),
+                   "-d", scratch, str(LOCAL_FS_SOURCE)]
+        done = subprocess.run(command, capture_output=True, text=True, check=False)
+        (root / "javac.log").write_text(done.stdout + done.stderr, encoding="utf-8")
+        if done.returncode != 0:
+            failed.write_text(done.stdout + done.stderr, encoding="utf-8")
+            log.warning("could not compile %s (see %s); Spark keeps Hadoop's local file system",
+                        LOCAL_FS_SOURCE.name, failed)
+            return None
+        partial = jar.with_suffix(".jar.tmp")
+        with zipfile.ZipFile(partial, "w") as archive:
+            for item in sorted(Path(scratch).rglob("*.class")):
+                archive.write(item, item.relative_to(scratch).as_posix())
+        partial.replace(jar)
+    return str(jar)
+
+
 def main() -> int:
-    """Resolve the default packages (``python -m featurekiln.compute.jars [--s3]``); print where they are."""
+    """Resolve the default packages and compile the local file system (``python -m featurekiln.compute.jars [--s3]``)."""
     packages = [DELTA_PACKAGE, *([HADOOP_AWS_PACKAGE] if "--s3" in sys.argv[1:] else [])]
     try:
         jars = resolved_jars(packages)
@@ -136,6 +212,8 @@ def main() -> int:
         sys.stderr.write(f"error: {error}\n")
         return 1
     sys.stdout.write(f"{len(jars)} Spark jars for {_key(packages)} in {jars_dir()}\n")
+    local_fs = local_fs_jar() or "not compiled (no javac): Hadoop's own is used"
+    sys.stdout.write(f"featurekiln's local file system: {local_fs}\n")
     return 0
 
 

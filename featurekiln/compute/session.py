@@ -16,7 +16,7 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from featurekiln.compute.jars import DELTA_PACKAGE, HADOOP_AWS_PACKAGE, resolved_jars
+from featurekiln.compute.jars import DELTA_PACKAGE, HADOOP_AWS_PACKAGE, LOCAL_FS_CLASS, local_fs_jar, resolved_jars
 from featurekiln.settings import Settings, prepare_process_environment, under_spark_submit
 
 if TYPE_CHECKING:
@@ -128,6 +128,7 @@ def get_spark(
     options = dict(BASE_CONF)
     if master is not None and master.startswith("local"):
         options.update(LOCAL_CONF)
+        options.update(local_fs_conf())
     if is_s3(settings.warehouse):
         options.update(s3a_conf(settings))
     options.update(conf or {})
@@ -148,6 +149,21 @@ def get_spark(
     spark.sparkContext.setLogLevel("WARN" if settings.debug else "ERROR")
     _quiet_python_loggers(settings.debug)
     return spark
+
+
+def local_fs_conf() -> dict[str, str]:
+    """For a local master: ``file:`` paths through featurekiln's local file system, when its jar exists.
+
+    Hadoop's own starts a ``chmod`` process for every file it creates (no native
+    library in pip's pyspark); :data:`~featurekiln.compute.jars.LOCAL_FS_CLASS`
+    sets the same permission with one system call, which makes a year's backfill
+    on a local disk about 16% faster (bench/README.md). The jar goes on the driver's
+    class path, which in local mode is also the executors'.
+    """
+    jar = local_fs_jar()
+    if jar is None:
+        return {}
+    return {"spark.driver.extraClassPath": jar, "spark.hadoop.fs.file.impl": LOCAL_FS_CLASS}
 
 
 def _quiet_python_loggers(debug: bool) -> None:

@@ -1,0 +1,89 @@
+"""featurekiln's local file system: the session uses it, it writes what Hadoop's writes, and no javac means Hadoop's."""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+import pytest
+from pyspark.sql import SparkSession
+
+from featurekiln.compute import jars, session
+from featurekiln.compute.jars import LOCAL_FS_CLASS, local_fs_jar
+
+
+def _file_system(spark: SparkSession):
+    jvm = spark._jvm  # noqa: SLF001
+    return jvm.org.apache.hadoop.fs.FileSystem.get(jvm.java.net.URI("file:///"), spark._jsc.hadoopConfiguration())  # noqa: SLF001
+
+
+def _mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+def test_the_session_writes_local_files_through_it(spark: SparkSession) -> None:
+    fs = _file_system(spark)
+    assert fs.getClass().getName() == LOCAL_FS_CLASS
+    assert fs.getRawFileSystem().getClass().getName() == f"{LOCAL_FS_CLASS}$Raw"
+
+
+def test_delta_files_get_hadoops_default_permission(spark: SparkSession, tmp_path: Path) -> None:
+    """New files are 0666 and directories 0777, less Hadoop's umask (022 by default), as Hadoop's chmod gives."""
+    umask = int(spark._jsc.hadoopConfiguration().get("fs.permissions.umask-mode", "022"), 8)  # noqa: SLF001
+    spark.range(20).selectExpr("id", "id % 3 AS part").write.format("delta").partitionBy("part").save(str(tmp_path / "t"))
+    written = list((tmp_path / "t").rglob("*"))
+    data = [p for p in written if p.name.endswith(".parquet")]
+    assert len(data) >= 3
+    assert {_mode(p) for p in written if p.is_file()} == {0o666 & ~umask}
+    assert {_mode(p) for p in written if p.is_dir()} == {0o777 & ~umask}
+
+
+@pytest.mark.parametrize("mode", [0o600, 0o640, 0o751, 0o444, 0o000, 0o1755])
+def test_set_permission_gives_exactly_the_mode(spark: SparkSession, tmp_path: Path, mode: int) -> None:
+    """Every bit of 0777 lands where chmod puts it; modes above 0777 (sticky bit) go to Hadoop's chmod."""
+    jvm = spark._jvm  # noqa: SLF001
+    fs = _file_system(spark)
+    target = tmp_path / "f"
+    if mode > 0o777:
+        target.mkdir()  # the sticky bit is a directory's
+    else:
+        target.write_bytes(b"x")
+    fs.setPermission(jvm.org.apache.hadoop.fs.Path(target.as_uri()), jvm.org.apache.hadoop.fs.permission.FsPermission(mode))
+    assert stat.S_IMODE(os.stat(target).st_mode) == mode
+
+
+def test_the_jar_is_compiled_once_per_source(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(jars, "jars_dir", lambda: tmp_path)
+    first = local_fs_jar()
+    assert first is not None and Path(first).parent == tmp_path
+    built = Path(first).stat().st_mtime_ns
+    assert local_fs_jar() == first and Path(first).stat().st_mtime_ns == built
+    source = tmp_path / "NioLocalFileSystem.java"
+    source.write_text(jars.LOCAL_FS_SOURCE.read_text(encoding="utf-8") + "\n// changed\n", encoding="utf-8")
+    monkeypatch.setattr(jars, "LOCAL_FS_SOURCE", source)
+    second = local_fs_jar()
+    assert second is not None and second != first
+
+
+def test_without_javac_sessions_keep_hadoops_file_system(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(jars, "jars_dir", lambda: tmp_path)
+    monkeypatch.setenv("JAVA_HOME", str(tmp_path / "a-jre"))
+    (tmp_path / "a-jre" / "bin").mkdir(parents=True)
+    (tmp_path / "a-jre" / "bin" / "java").touch()
+    assert local_fs_jar() is None
+    assert session.local_fs_conf() == {}
+    assert list(tmp_path.glob("*.jar")) == []
+
+
+def test_a_source_that_does_not_compile_leaves_hadoops_file_system(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(jars, "jars_dir", lambda: tmp_path)
+    broken = tmp_path / "NioLocalFileSystem.java"
+    broken.write_text("package featurekiln; public class NioLocalFileSystem extends Nothing {}\n", encoding="utf-8")
+    monkeypatch.setattr(jars, "LOCAL_FS_SOURCE", broken)
+    assert local_fs_jar() is None
+    failed = list(tmp_path.glob("featurekiln-localfs-*.failed"))
+    assert len(failed) == 1 and "Nothing" in failed[0].read_text(encoding="utf-8")
+    (tmp_path / "javac.log").unlink()
+    assert local_fs_jar() is None
+    assert not (tmp_path / "javac.log").exists(), "a source that failed is not compiled again at every session"
