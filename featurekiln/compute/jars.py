@@ -19,7 +19,6 @@ Layout (below the Python environment, so that every venv or image has its own;
         resolve.log       what the last resolution printed
         featurekiln-localfs-<digest>.jar   NioLocalFileSystem, for this source (digest)
         featurekiln-localfs-<digest>.failed   what javac printed when that source did not compile
-        javac.log         what the last compilation printed
 """
 
 from __future__ import annotations
@@ -164,32 +163,40 @@ def local_fs_jar() -> str | None:
 
     Compiling takes a few seconds, once per Python environment and version of
     the source (``make setup`` does it). Without a JDK's ``javac`` (a JRE only),
-    or if the compilation failed (its output is kept in ``<jar>.failed``, and it
-    is not tried again for this source), there is no jar and sessions keep
-    Hadoop's own local file system: slower writes, the same files.
+    where the jar cannot be written, or if the compilation failed (what javac
+    printed is kept in ``<jar>.failed``, and it is not tried again for this
+    source), there is no jar and sessions keep Hadoop's own local file system:
+    slower writes, the same files.
     """
     root = jars_dir()
     digest = hashlib.sha256(LOCAL_FS_SOURCE.read_bytes()).hexdigest()[:12]
     jar = root / f"featurekiln-localfs-{digest}.jar"
     if jar.is_file():
         return str(jar)
-    failed = jar.with_suffix(".failed")
-    if failed.is_file():
-        return None
     javac = _javac()
-    if javac is None:
-        log.debug("no javac: Spark keeps Hadoop's local file system (a chmod process per new file)")
+    if javac is None or jar.with_suffix(".failed").is_file():
+        log.debug("no javac or no jar: Spark keeps Hadoop's local file system (a chmod process per new file)")
         return None
+    try:
+        with _locked(root):
+            return _compile(javac, jar)
+    except OSError as error:
+        log.warning("could not build %s (%s); Spark keeps Hadoop's local file system", jar, error)
+        return None
+
+
+def _compile(javac: str, jar: Path) -> str | None:
+    """Compile :data:`LOCAL_FS_SOURCE` against pyspark's Hadoop into ``jar`` (under the lock)."""
     import pyspark
 
+    failed = jar.with_suffix(".failed")
+    if jar.is_file() or failed.is_file():
+        return str(jar) if jar.is_file() else None
     hadoop_api = sorted((Path(pyspark.__file__).parent / "jars").glob("hadoop-client-api-*.jar"))
-    with _locked(root), tempfile.TemporaryDirectory() as scratch:
-        if jar.is_file() or failed.is_file():
-            return str(jar) if jar.is_file() else None
+    with tempfile.TemporaryDirectory() as scratch:
         command = [javac, "--release", "17", "-nowarn", "-cp", os.pathsep.join(map(str, hadoop_api)),
                    "-d", scratch, str(LOCAL_FS_SOURCE)]
         done = subprocess.run(command, capture_output=True, text=True, check=False)
-        (root / "javac.log").write_text(done.stdout + done.stderr, encoding="utf-8")
         if done.returncode != 0:
             failed.write_text(done.stdout + done.stderr, encoding="utf-8")
             log.warning("could not compile %s (see %s); Spark keeps Hadoop's local file system",

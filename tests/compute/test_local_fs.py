@@ -84,6 +84,13 @@ def test_a_source_that_does_not_compile_leaves_hadoops_file_system(tmp_path: Pat
     assert local_fs_jar() is None
     failed = list(tmp_path.glob("featurekiln-localfs-*.failed"))
     assert len(failed) == 1 and "Nothing" in failed[0].read_text(encoding="utf-8")
-    (tmp_path / "javac.log").unlink()
+    failed[0].write_text("kept", encoding="utf-8")
     assert local_fs_jar() is None
-    assert not (tmp_path / "javac.log").exists(), "a source that failed is not compiled again at every session"
+    assert failed[0].read_text(encoding="utf-8") == "kept", "a source that failed is not compiled again at every session"
+
+
+def test_a_jar_that_cannot_be_written_leaves_hadoops_file_system(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    blocked = tmp_path / "a-file"
+    blocked.touch()
+    monkeypatch.setattr(jars, "jars_dir", lambda: blocked / "jars")
+    assert local_fs_jar() is None
