@@ -12,9 +12,9 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export KILN_WAREHOUSE ?= $(CURDIR)/warehouse
 export KILN_DEFS ?= $(CURDIR)/feature_defs
 
-.PHONY: setup system demo airflow test test-fast bench clean
+.PHONY: setup system class-archive demo airflow test test-fast bench clean
 
-setup: system $(STAMP)
+setup: system $(STAMP) class-archive
 
 # Java, redis-server and Chromium from Debian; the rest comes from PyPI and Maven Central.
 system:
@@ -28,6 +28,11 @@ $(STAMP): requirements.txt pyproject.toml
 	@echo "resolving the pinned Spark jars once (Delta Lake, from Maven Central) ..."
 	$(PY) -m featurekiln.compute.jars
 	touch $(STAMP)
+
+# The driver JVM's class archive, recorded once (about a minute) from a small run of the sample views;
+# nothing to do when it exists for this Java, pyspark and local file system. Later Spark starts are faster.
+class-archive: $(STAMP)
+	@$(PY) scripts/class_archive.py
 
 # The whole product on the sample data, in about three minutes after set-up: each step says what it shows.
 demo: setup

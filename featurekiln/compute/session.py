@@ -10,14 +10,16 @@ when the process exits, unless a failure asked to keep it
 from __future__ import annotations
 
 import atexit
+import hashlib
 import logging
 import os
+import shutil
 import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from featurekiln.compute.jars import DELTA_PACKAGE, HADOOP_AWS_PACKAGE, LOCAL_FS_CLASS, local_fs_jar, resolved_jars
-from featurekiln.settings import Settings, prepare_process_environment, under_spark_submit
+from featurekiln.compute.jars import DELTA_PACKAGE, HADOOP_AWS_PACKAGE, LOCAL_FS_CLASS, jars_dir, local_fs_jar, resolved_jars
+from featurekiln.settings import Settings, java_home, prepare_process_environment, under_spark_submit
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -129,6 +131,7 @@ def get_spark(
     if master is not None and master.startswith("local"):
         options.update(LOCAL_CONF)
         options.update(local_fs_conf())
+        options["spark.driver.extraJavaOptions"] = local_java_options()
     if is_s3(settings.warehouse):
         options.update(s3a_conf(settings))
     options.update(conf or {})
@@ -149,6 +152,29 @@ def get_spark(
     spark.sparkContext.setLogLevel("WARN" if settings.debug else "ERROR")
     _quiet_python_loggers(settings.debug)
     return spark
+
+
+def class_archive_path() -> Path:
+    """Where the driver JVM's class-data-sharing archive lives, for this Java, pyspark and local file system.
+
+    ``scripts/class_archive.py`` (``make setup``) records it from a small run of
+    every step; a local session whose JVM starts with it maps the classes that run
+    loaded instead of loading and verifying them again (bench/README.md). The JVM
+    checks that an archive matches its own build and class path and ignores it
+    otherwise.
+    """
+    import pyspark
+
+    home = java_home()
+    java = str(Path(home, "bin", "java")) if home else shutil.which("java")
+    key = f"{Path(java).resolve() if java else ''}|{pyspark.__version__}|{local_fs_jar() or ''}"
+    return jars_dir() / f"driver-classes-{hashlib.sha256(key.encode()).hexdigest()[:12]}.jsa"
+
+
+def local_java_options() -> str:
+    """The driver's Java options for a local master: the class archive when it was recorded."""
+    archive = class_archive_path()
+    return f"{JAVA_OPTIONS} -XX:SharedArchiveFile={archive}" if archive.is_file() else JAVA_OPTIONS
 
 
 def local_fs_conf() -> dict[str, str]:
