@@ -1,6 +1,6 @@
 """Record the driver JVM's class-data-sharing archive once (``make setup``): later Spark starts are faster.
 
-Usage: ``python scripts/class_archive.py [--out PATH]``
+Usage: ``python scripts/class_archive.py``
 
 A new process that starts Spark and runs a backfill loads about 28,000 classes,
 and loading them is a fifth of its Java threads' time (bench/README.md). This
@@ -10,7 +10,7 @@ loaded to an archive when it exits (``-XX:ArchiveClassesAtExit``, JDK 13+). The
 archive is moved into place (``featurekiln.compute.session.class_archive_path``)
 only once the JVM has exited, so no session maps a partial file. Local sessions
 start their JVM with it when it exists; the JVM ignores an archive that does not
-match it. Nothing to do when the archive exists.
+match it. Nothing to do (and nothing printed) when the archive exists.
 """
 
 from __future__ import annotations
@@ -48,15 +48,26 @@ def record(archive: Path) -> None:
         print(f"JVM_PID={spark._jvm.java.lang.ProcessHandle.current().pid()}", flush=True)  # noqa: SLF001
 
 
-def _wait_for_exit(pid: int, seconds: float) -> None:
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _wait_for_exit(pid: int, seconds: float) -> bool:
+    """Whether the process ``pid`` ended within ``seconds`` (the JVM writes its archive as it exits)."""
     deadline = time.monotonic() + seconds
-    while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
+    while _running(pid) and time.monotonic() < deadline:
         time.sleep(0.2)
+    return not _running(pid)
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, help="where to put the archive (default: where sessions look for it)")
     parser.add_argument("--record", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.record:
@@ -64,9 +75,8 @@ def main() -> int:
         return 0
     from featurekiln.compute.session import class_archive_path
 
-    target = args.out or class_archive_path()
+    target = class_archive_path()
     if target.is_file():
-        print(f"class archive: {target} (exists)")
         return 0
     target.parent.mkdir(parents=True, exist_ok=True)
     partial = target.with_name(f"{target.name}.{os.getpid()}.partial")
@@ -77,8 +87,7 @@ def main() -> int:
         sys.stderr.write(f"class archive not recorded (Spark starts as before): {child.stderr.strip()[-2000:]}\n")
         partial.unlink(missing_ok=True)
         return 0
-    _wait_for_exit(pid, 300)
-    if not partial.is_file() or partial.stat().st_size == 0 or Path(f"/proc/{pid}").exists():
+    if not _wait_for_exit(pid, 300) or not partial.is_file() or partial.stat().st_size == 0:
         sys.stderr.write("class archive not recorded (the JVM wrote none): Spark starts as before\n")
         partial.unlink(missing_ok=True)
         return 0

@@ -183,7 +183,7 @@ def local_fs_conf() -> dict[str, str]:
     Hadoop's own starts a ``chmod`` process for every file it creates (no native
     library in pip's pyspark); :data:`~featurekiln.compute.jars.LOCAL_FS_CLASS`
     sets the same permission with one system call, which makes a year's backfill
-    on a local disk about 16% faster (bench/README.md). The jar goes on the driver's
+    on a local disk about a fifth faster (bench/README.md). The jar goes on the driver's
     class path, which in local mode is also the executors'.
     """
     jar = local_fs_jar()
