@@ -1,4 +1,4 @@
-"""Static checks of docker-compose.yaml: it parses, every service can start, and names agree with the code."""
+"""Static checks of docker-compose.yaml and its image: it parses, every service can start, names agree with the code."""
 
 from __future__ import annotations
 
@@ -153,3 +153,19 @@ def test_airflow_components_use_postgres_and_the_project(services) -> None:
         assert env["AIRFLOW__CORE__DAGS_FOLDER"] == "/opt/featurekiln/dags"
         assert ".:/opt/featurekiln" in services[name]["volumes"]
         assert "airflow-init" in services[name]["depends_on"]
+
+
+def test_the_image_copies_and_runs_files_that_exist(services) -> None:
+    """The Dockerfile's COPY sources and the scripts it runs exist in its build context."""
+    builds = {(s["build"].get("context", "."), s["build"].get("dockerfile", "Dockerfile")) for s in services.values() if s.get("build")}
+    assert builds
+    for context, dockerfile in builds:
+        text = (ROOT / dockerfile).read_text(encoding="utf-8")
+        copied = [line.split()[-2] for line in text.splitlines() if line.startswith("COPY ")]
+        assert "featurekiln" in copied and "requirements.txt" in copied
+        for source in copied:
+            assert (ROOT / context / source).exists(), f"{dockerfile}: COPY {source}: not in the build context"
+        for script in re.findall(r"/tmp/featurekiln-src/(scripts/\S+\.py)", text):
+            assert (ROOT / context / script).is_file(), f"{dockerfile} runs {script}, which does not exist"
+        # javac compiles featurekiln's local file system at build time: the image needs the JDK, not a JRE.
+        assert "openjdk-17-jdk-headless" in text
