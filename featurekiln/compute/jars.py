@@ -47,6 +47,8 @@ HADOOP_AWS_PACKAGE = "org.apache.hadoop:hadoop-aws:3.5.0"
 # Hadoop's local file system without a `chmod` process per new file (see the source).
 LOCAL_FS_SOURCE = Path(__file__).with_name("NioLocalFileSystem.java")
 LOCAL_FS_CLASS = "featurekiln.NioLocalFileSystem"
+# The same for Hadoop's FileContext API, through which Delta writes its commit log.
+LOCAL_FS_CONTEXT_CLASS = "featurekiln.NioLocalFileSystem$Fs"
 
 log = logging.getLogger(__name__)
 

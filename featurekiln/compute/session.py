@@ -18,7 +18,15 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from featurekiln.compute.jars import DELTA_PACKAGE, HADOOP_AWS_PACKAGE, LOCAL_FS_CLASS, jars_dir, local_fs_jar, resolved_jars
+from featurekiln.compute.jars import (
+    DELTA_PACKAGE,
+    HADOOP_AWS_PACKAGE,
+    LOCAL_FS_CLASS,
+    LOCAL_FS_CONTEXT_CLASS,
+    jars_dir,
+    local_fs_jar,
+    resolved_jars,
+)
 from featurekiln.settings import Settings, java_home, prepare_process_environment, under_spark_submit
 
 if TYPE_CHECKING:
@@ -180,16 +188,22 @@ def local_java_options() -> str:
 def local_fs_conf() -> dict[str, str]:
     """For a local master: ``file:`` paths through featurekiln's local file system, when its jar exists.
 
-    Hadoop's own starts a ``chmod`` process for every file it creates (no native
-    library in pip's pyspark); :data:`~featurekiln.compute.jars.LOCAL_FS_CLASS`
-    sets the same permission with one system call, which makes a year's backfill
-    on a local disk about a fifth faster (bench/README.md). The jar goes on the driver's
+    Hadoop's own starts a ``chmod`` process for every file it creates and a
+    ``readlink`` process for every link check (no native library in pip's pyspark);
+    :data:`~featurekiln.compute.jars.LOCAL_FS_CLASS` (Spark's files) and
+    :data:`~featurekiln.compute.jars.LOCAL_FS_CONTEXT_CLASS` (Delta's commit log)
+    do the same with system calls, which makes a year's backfill on a local disk
+    about a fifth faster (bench/README.md). The jar goes on the driver's
     class path, which in local mode is also the executors'.
     """
     jar = local_fs_jar()
     if jar is None:
         return {}
-    return {"spark.driver.extraClassPath": jar, "spark.hadoop.fs.file.impl": LOCAL_FS_CLASS}
+    return {
+        "spark.driver.extraClassPath": jar,
+        "spark.hadoop.fs.file.impl": LOCAL_FS_CLASS,
+        "spark.hadoop.fs.AbstractFileSystem.file.impl": LOCAL_FS_CONTEXT_CLASS,
+    }
 
 
 def _quiet_python_loggers(debug: bool) -> None:

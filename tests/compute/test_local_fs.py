@@ -94,3 +94,26 @@ def test_a_jar_that_cannot_be_written_leaves_hadoops_file_system(tmp_path: Path,
     blocked.touch()
     monkeypatch.setattr(jars, "jars_dir", lambda: blocked / "jars")
     assert local_fs_jar() is None
+
+
+def test_delta_commits_go_through_its_file_context(spark: SparkSession) -> None:
+    jvm = spark._jvm  # noqa: SLF001
+    context = jvm.org.apache.hadoop.fs.FileContext.getFileContext(jvm.java.net.URI("file:///"), spark._jsc.hadoopConfiguration())  # noqa: SLF001
+    assert context.getDefaultFileSystem().getClass().getName() == f"{LOCAL_FS_CLASS}$Fs"
+
+
+def test_link_status_is_hadoops(spark: SparkSession, tmp_path: Path) -> None:
+    """A link is reported as Hadoop reports it (target included); anything else has its file status."""
+    jvm = spark._jvm  # noqa: SLF001
+    fs = _file_system(spark)
+    target = tmp_path / "target.txt"
+    target.write_bytes(b"12345")
+    link = tmp_path / "link.txt"
+    link.symlink_to(target)
+    linked = fs.getFileLinkStatus(jvm.org.apache.hadoop.fs.Path(str(link)))
+    assert linked.isSymlink() and linked.getSymlink().toUri().getPath() == str(target)
+    plain = fs.getFileLinkStatus(jvm.org.apache.hadoop.fs.Path(str(target)))
+    assert not plain.isSymlink() and plain.getLen() == 5 and not plain.isDirectory()
+    assert fs.getFileLinkStatus(jvm.org.apache.hadoop.fs.Path(str(tmp_path))).isDirectory()
+    with pytest.raises(Exception, match="FileNotFoundException"):
+        fs.getFileLinkStatus(jvm.org.apache.hadoop.fs.Path(str(tmp_path / "missing")))
