@@ -3,7 +3,7 @@
 Below the warehouse root (a local path or a URI such as ``s3a://bucket/prefix``)::
 
     features/<view>                          the feature table (Delta, by ds)
-    _tiles/<view>                            its daily tiles (Delta, by _day)
+    _tiles/<view>                            its daily tiles (Delta, by 32-day _block)
     _rebuild/<view>/<fingerprint>            a rebuild with a new schema, until it replaces the table
     _staging/<view>/<run>/<first>_<last>     a chunk waiting for the quality gate (Delta)
     _quarantine/<view>/<run>/<first>_<last>  a chunk that failed it (Delta)
@@ -22,8 +22,11 @@ from datetime import date
 from featurekiln.settings import Settings
 
 REPORTS_DIR = "_reports"
-# The tile tables' day column (days since 1970-01-01, UTC), their partition column.
+# The tile tables' day column (days since 1970-01-01, UTC), and their partition column: blocks of
+# BLOCK_DAYS days (``_day`` floor-divided), so a year of tiles is a dozen files, not 365.
 TILE_DAY = "_day"
+TILE_BLOCK = "_block"
+BLOCK_DAYS = 32
 MAX_RUN_ID_CHARS = 120
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
 

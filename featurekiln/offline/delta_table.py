@@ -17,7 +17,7 @@ from datetime import date, timedelta
 from typing import TYPE_CHECKING
 
 from featurekiln.errors import TableError
-from featurekiln.layout import TILE_DAY, table_path
+from featurekiln.layout import table_path
 from featurekiln.planning.intervals import ONE_DAY, Interval, length, merge
 from featurekiln.settings import Settings
 
@@ -80,22 +80,14 @@ class CommitInfo:
     rows: int
 
 
-EPOCH = date(1970, 1, 1)
-
-
-def _predicate(interval: Interval, partition: str) -> str:
-    if partition == TILE_DAY:  # days since 1970-01-01
-        return f"{partition} >= {(interval[0] - EPOCH).days} AND {partition} < {(interval[1] - EPOCH).days}"
-    return f"{partition} >= '{interval[0].isoformat()}' AND {partition} < '{interval[1].isoformat()}'"
-
-
 def one_file_per_day(frame: DataFrame, partition: str, days: int) -> DataFrame:
-    """``frame`` shuffled so that one task writes all the rows of each ``partition`` day: one file per day.
+    """``frame`` shuffled so that one task writes all the rows of each ``partition`` value: one file per day
+    (or per block of days, for a table partitioned by blocks).
 
-    At most ``days`` tasks (and at most ``spark.sql.shuffle.partitions``), each writing
-    a few whole days. Delta's optimized write gives the same files but runs one task
-    per day, which costs more than the writing when days are small (a year of
-    tiles: 20 s instead of 8 s on two cores).
+    At most ``days`` tasks (the partition values written; at most
+    ``spark.sql.shuffle.partitions``), each writing a few whole values. Delta's optimized write gives the same
+    files but runs one task per value, which costs more than the writing when values are small (a year of
+    day tiles: 20 s instead of 8 s on two cores).
     """
     tasks = min(max(days, 1), int(frame.sparkSession.conf.get("spark.sql.shuffle.partitions")))
     return frame.repartition(tasks, partition)
@@ -131,17 +123,21 @@ def replace_days(
     metadata: dict[str, object],
     name: str,
     *,
+    where: str | None = None,
     partition: str = "ds",
+    parts: int | None = None,
     evolve: bool = False,
 ) -> CommitInfo:
     """Replace the days ``interval`` of the table at ``path`` by ``frame`` in one commit.
 
     Args:
-        frame: rows whose ``partition`` day all lie in ``interval`` (may be empty:
-            the days are then cleared).
+        frame: rows whose day all lie in ``interval`` (may be empty: the days are
+            then cleared).
         metadata: recorded as the commit's ``userMetadata`` (JSON).
-        partition: the day column the table is partitioned by: ``ds`` (a date),
-            or ``_day`` (days since 1970-01-01) for tile tables.
+        where: the rows replaced, as Delta's ``replaceWhere`` predicate (default:
+            ``ds`` in ``interval``); the rows of ``frame`` must all match it.
+        partition: the column the table is partitioned by (``ds`` for feature tables).
+        parts: how many values of ``partition`` ``frame`` holds at most (default: the days of ``interval``).
         evolve: new columns of ``frame`` are added to the table and columns it
             lacks are null in the days written (tile tables); otherwise the
             schemas must be equal.
@@ -156,7 +152,8 @@ def replace_days(
     from featurekiln.offline.delta_log import DeltaLog
 
     text = json.dumps(metadata, sort_keys=True)
-    writer = one_file_per_day(frame, partition, length(interval)).write.format("delta") \
+    where = where or f"ds >= '{interval[0].isoformat()}' AND ds < '{interval[1].isoformat()}'"
+    writer = one_file_per_day(frame, partition, parts or length(interval)).write.format("delta") \
         .option("userMetadata", text)
     if evolve:
         writer = writer.option("mergeSchema", "true")
@@ -166,7 +163,7 @@ def replace_days(
                 _check_schema(spark, path, frame, name)
             # Also when the table does not exist yet: a plain append could land on a table another run
             # created in between and duplicate its days, where an overwrite of these days conflicts.
-            writer.mode("overwrite").option("replaceWhere", _predicate(interval, partition)).partitionBy(partition).save(path)
+            writer.mode("overwrite").option("replaceWhere", where).partitionBy(partition).save(path)
             break
         except Exception as error:  # noqa: BLE001 - only a lost commit race is retried
             if not lost_commit_race(error):

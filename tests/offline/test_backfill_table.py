@@ -149,8 +149,9 @@ def test_table_layout(spark: SparkSession, full: Full) -> None:
     assert sorted(p.name for p in path.glob("ds=*")) == [f"ds={day(n).isoformat()}" for n in range(1, 31)]
     assert detail["numFiles"] == 30, "one file per day"
     tiles = tiles_path(full.settings, VIEW)
-    tile_days = spark.read.format("delta").load(tiles).select("_day").distinct().count()
-    assert DeltaTable.forPath(spark, tiles).detail().first()["numFiles"] == tile_days, "one tile file per event day"
+    blocks = spark.read.format("delta").load(tiles).select("_block").distinct().count()
+    assert list(DeltaTable.forPath(spark, tiles).detail().first()["partitionColumns"]) == ["_block"]
+    assert DeltaTable.forPath(spark, tiles).detail().first()["numFiles"] == blocks, "one tile file per 32-day block"
 
     schema = spark.read.format("delta").load(str(path)).schema
     assert [f.name for f in schema.fields] == [*view.keys, "ds", "feature_ts", *(f.name for f in view.features)]
