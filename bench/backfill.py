@@ -138,7 +138,7 @@ def write_floor(spark, settings: Settings, table: str) -> float:  # noqa: ANN001
     """One scan of the events + writing ``table``'s rows again as a ``ds``-partitioned Delta table."""
     from pyspark import StorageLevel
 
-    rows = spark.read.format("delta").load(table).persist(StorageLevel.MEMORY_AND_DISK)
+    rows = spark.read.format("delta").load(table).persist(StorageLevel.MEMORY_AND_DISK_DESER)  # as the runner caches
     days = rows.select("ds").distinct().count()
     out = settings.warehouse_path("features", "floor")
 
