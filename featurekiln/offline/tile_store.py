@@ -14,10 +14,11 @@ happened to the process after that commit.
 
 The table is partitioned by ``_block`` (``_day`` floor-divided by 32), not by
 day: a year of tiles is a dozen files rather than 365 small ones, which halves
-the time to write them and to read them back. A write replaces the blocks its
-days fall in, whole (:func:`write_tiles`); reads filter on ``_day`` and Delta
-skips the files by their ``_day`` statistics. A table written before blocks
-(partitioned by ``_day``) keeps that layout.
+the time to write them and to read them back. A write replaces its days with a
+``replaceWhere`` on ``_block`` and ``_day`` (Delta rewrites the other days of a
+block it touches, in the same commit); reads filter on ``_day`` and Delta skips
+the files by their ``_day`` statistics. A table written before blocks (partitioned
+by ``_day``) keeps that layout.
 """
 
 from __future__ import annotations
@@ -73,30 +74,21 @@ def write_tiles(
 ) -> CommitInfo:
     """Replace the tile days ``interval`` by ``tiles`` in one commit (new partial columns are added).
 
-    The days are written into their 32-day blocks, and the commit replaces those
-    blocks whole: the stored tiles of their other days are read and written
-    again unchanged, so Delta drops the blocks' files by partition (a nightly
-    run's three days cost one job, where a ``replaceWhere`` on ``_day`` costs
-    Delta two more, to find and rewrite the files that hold them). When another
-    run commits to these blocks first, Delta refuses the commit and
-    :func:`replace_days` writes again over the new version, reading the other days
-    again. A table partitioned by day (written before blocks) stays so.
+    The days are written into their 32-day blocks; a table partitioned by day
+    (written before blocks) stays so.
     """
     from pyspark.sql import functions as F
 
     first, stop = (interval[0] - EPOCH).days, (interval[1] - EPOCH).days
-    stored = spark.read.format("delta").load(path) if table_exists(spark, path) else None
+    days = f"{TILE_DAY} >= {first} AND {TILE_DAY} < {stop}"
     tiles = tiles.drop(TILE_BLOCK)
-    if stored is not None and TILE_BLOCK not in stored.columns:
-        return replace_days(spark, settings, path, tiles, interval, metadata, name,
-                            where=f"{TILE_DAY} >= {first} AND {TILE_DAY} < {stop}", partition=TILE_DAY, evolve=True)
+    if table_exists(spark, path) and TILE_BLOCK not in spark.read.format("delta").load(path).columns:
+        return replace_days(spark, settings, path, tiles, interval, metadata, name, where=days, partition=TILE_DAY,
+                            evolve=True)
     low, high = first // BLOCK_DAYS, (stop - 1) // BLOCK_DAYS
     tiles = tiles.withColumn(TILE_BLOCK, F.floor(F.col(TILE_DAY) / BLOCK_DAYS).cast("int"))
-    if stored is not None:
-        others = stored.where(F.col(TILE_BLOCK).between(low, high) & ~F.col(TILE_DAY).between(first, stop - 1))
-        tiles = tiles.unionByName(others, allowMissingColumns=True)
     return replace_days(spark, settings, path, tiles, interval, metadata, name,
-                        where=f"{TILE_BLOCK} >= {low} AND {TILE_BLOCK} <= {high}", partition=TILE_BLOCK,
+                        where=f"{TILE_BLOCK} >= {low} AND {TILE_BLOCK} <= {high} AND {days}", partition=TILE_BLOCK,
                         parts=high - low + 1, evolve=True)
 
 
