@@ -89,7 +89,7 @@ def _checked(view: FeatureView, chunk: Chunk, report: RunReport, checked: ChunkV
     from featurekiln.quality.report import outcome_table
 
     report.chunks.append(checked)
-    log.info("%s: chunk %s: %d rows validated in %.1f s\n%s", view.name, chunk, checked.rows, checked.seconds,
+    log.info("%s: chunk %s: %d rows computed and validated in %.1f s\n%s", view.name, chunk, checked.rows, checked.seconds,
              outcome_table(checked.outcomes, title=f"{view.name} {chunk}"))
     return checked
 

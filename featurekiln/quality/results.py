@@ -70,7 +70,7 @@ class ChunkValidation:
     rows: int
     suite: str | None
     outcomes: tuple[Outcome, ...]
-    seconds: float
+    seconds: float  # of the gate, computing the chunk into its cache included (the first pass's job fills it)
 
     @property
     def failed(self) -> list[Outcome]:

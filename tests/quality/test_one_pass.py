@@ -55,7 +55,8 @@ def test_one_pass_agrees_with_great_expectations(spark) -> None:
     frame = spark.createDataFrame(ROWS, "k long, ds string, feature_ts string, n long, x double, s string")
     frame = frame.selectExpr("k", "CAST(ds AS DATE) AS ds", "CAST(feature_ts AS TIMESTAMP) AS feature_ts", "n", "x", "s").persist()
     expectations = dict(enumerate(CASES))
-    decided = one_pass.decide(frame, expectations, gate.SAMPLE_SIZE)
+    rows, decided = one_pass.decide(frame, expectations, gate.SAMPLE_SIZE)
+    assert rows == len(ROWS)
     assert sorted(decided) == sorted(expectations), "every case is one the first pass decides"
 
     batch = gate._batch_definition("one_pass").get_batch(batch_parameters={"dataframe": frame})
@@ -78,7 +79,7 @@ def test_one_pass_agrees_with_great_expectations(spark) -> None:
 
     # Without a uniqueness check the counts come from a plain aggregation instead of its groups: the same results.
     plain = {i: e for i, e in expectations.items() if e.type != "expect_compound_columns_to_be_unique"}
-    assert _comparable(one_pass.decide(frame, plain, gate.SAMPLE_SIZE)) == _comparable(
+    assert _comparable(one_pass.decide(frame, plain, gate.SAMPLE_SIZE)[1]) == _comparable(
         {i: decided[i] for i in plain})
 
 
@@ -147,7 +148,7 @@ def test_uniqueness_counts_repeats_as_a_group_by_would(spark, columns: list[str]
         return len(part) - len(part.drop_duplicates(subset=columns))
 
     expectation = {0: check("expect_compound_columns_to_be_unique", column_list=columns)}
-    decided = one_pass.decide(frame, expectation, 5)[0]
+    decided = one_pass.decide(frame, expectation, 5)[1][0]
     assert decided["result"]["unexpected_count"] == oracle(rows)
 
     chunks = [(date(2024, 12, 1), date(2025, 1, 1)), (date(2025, 1, 2), date(2025, 3, 31))]
