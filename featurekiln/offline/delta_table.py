@@ -135,7 +135,7 @@ def replace_days(
             then cleared).
         metadata: recorded as the commit's ``userMetadata`` (JSON).
         where: the rows replaced, as Delta's ``replaceWhere`` predicate (default:
-            ``ds`` in ``interval``); the rows of ``frame`` must all match it.
+            ``partition``, a date column, in ``interval``); the rows of ``frame`` must all match it.
         partition: the column the table is partitioned by (``ds`` for feature tables).
         parts: how many values of ``partition`` ``frame`` holds at most (default: the days of ``interval``).
         evolve: new columns of ``frame`` are added to the table and columns it
@@ -152,7 +152,7 @@ def replace_days(
     from featurekiln.offline.delta_log import DeltaLog
 
     text = json.dumps(metadata, sort_keys=True)
-    where = where or f"ds >= '{interval[0].isoformat()}' AND ds < '{interval[1].isoformat()}'"
+    where = where or f"{partition} >= '{interval[0].isoformat()}' AND {partition} < '{interval[1].isoformat()}'"
     writer = one_file_per_day(frame, partition, parts or length(interval)).write.format("delta") \
         .option("userMetadata", text)
     if evolve:
