@@ -83,6 +83,28 @@ def test_one_pass_agrees_with_great_expectations(spark) -> None:
         {i: decided[i] for i in plain})
 
 
+def test_a_column_without_values_reads_as_great_expectations_says(spark) -> None:
+    """Passing checks on a column that holds only nulls and on one with values: the same outcome (no
+    percentage, 0%) as Great Expectations', although the pass counts no non-null values when none fails."""
+    from featurekiln.quality import gate, one_pass
+
+    frame = spark.createDataFrame([(1, None, 2.0), (2, None, 3.0)], "k long, z double, y double").persist()
+    expectations = dict(enumerate([
+        check("expect_column_values_to_be_between", column="z", min_value=0),
+        check("expect_column_values_to_be_in_set", column="z", value_set=[1.0]),
+        check("expect_column_values_to_be_between", column="y", min_value=0),
+        check("expect_column_values_to_be_between", column="y", min_value=2.5),
+    ]))
+    decided = one_pass.decide(frame, expectations, gate.SAMPLE_SIZE)[1]
+    batch = gate._batch_definition("one_pass").get_batch(batch_parameters={"dataframe": frame})
+    by_ge = gate._run(batch, "one_pass", expectations, gate._SAMPLES)
+    outcomes = {i: gate._outcome(e, decided[i]) for i, e in expectations.items()}
+    assert outcomes == {i: gate._outcome(e, by_ge[i]) for i, e in expectations.items()}
+    assert [o.success for o in outcomes.values()] == [True, True, True, False]
+    assert outcomes[0].observed == "0 of 2 rows unexpected", "no percentage of no values"
+    assert outcomes[3].observed == "1 of 2 rows unexpected (50%)"
+
+
 def _comparable(results: dict[int, dict[str, Any]]) -> dict[int, str]:
     """Results with their sample values in a fixed order."""
     out = {}
