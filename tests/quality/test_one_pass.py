@@ -84,8 +84,8 @@ def test_one_pass_agrees_with_great_expectations(spark) -> None:
 
 
 def test_a_column_without_values_reads_as_great_expectations_says(spark) -> None:
-    """Passing checks on a column that holds only nulls and on one with values: the same outcome (no
-    percentage, 0%) as Great Expectations', although the pass counts no non-null values when none fails."""
+    """Checks on a column that holds only nulls and on one with values: the same outcomes as Great
+    Expectations' (no percentage of no values, 0%, 50%)."""
     from featurekiln.quality import gate, one_pass
 
     frame = spark.createDataFrame([(1, None, 2.0), (2, None, 3.0)], "k long, z double, y double").persist()
