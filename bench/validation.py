@@ -6,9 +6,9 @@ For each sample view (``feature_defs/``, its suite in ``expectations/`` plus the
 built-in baseline), in one run on one Spark session, R times in turn:
 
 (a) the backfill of one chunk of C days without validation (compute + commit);
-(b) the same chunk with validation (compute into a cache, validate, commit from
-    the cache), with the gate's own seconds (which include computing the chunk:
-    the gate's first job is the one that fills the cache).
+(b) the same chunk with validation (compute and write the files, validate the
+    written rows, then commit them), with the gate's own seconds (its scans of
+    the written files).
 
 Prints what validation adds, (b) - (a), relative to (a), from the best run of
 each and from their medians; the target from the issue is that validation adds

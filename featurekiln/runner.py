@@ -13,7 +13,9 @@ chunk of the run is published, and the run stops with
 :class:`~featurekiln.errors.QualityError`.
 
 In one process (``kiln backfill``, ``kiln run``, ``jobs/materialize.py``)
-:func:`backfill` does the steps on the cached snapshots. Airflow splits them
+:func:`backfill` does the steps at once: it writes the snapshots into the
+feature table's directory, validates the written rows and commits them only
+when they pass (:mod:`featurekiln.offline.delta_transaction`). Airflow splits them
 over its tasks: :func:`stage` (``materialize``), :func:`audit` (``validate``)
 and :func:`publish` (``publish``), with the chunks staged as Delta tables in
 between. Both paths compute with the same functions and commit with the same
@@ -89,7 +91,7 @@ def _checked(view: FeatureView, chunk: Chunk, report: RunReport, checked: ChunkV
     from featurekiln.quality.report import outcome_table
 
     report.chunks.append(checked)
-    log.info("%s: chunk %s: %d rows computed and validated in %.1f s\n%s", view.name, chunk, checked.rows, checked.seconds,
+    log.info("%s: chunk %s: %d rows validated in %.1f s\n%s", view.name, chunk, checked.rows, checked.seconds,
              outcome_table(checked.outcomes, title=f"{view.name} {chunk}"))
     return checked
 
@@ -131,11 +133,12 @@ def backfill(
     First the tiles: the tile days the range reads that are not stored (or lack
     a partial group of the definition) are computed from the source and stored
     (:func:`featurekiln.pipeline.tiling.ensure_tiles`); the snapshots are then assembled from the stored
-    tiles and cached (when validated). Every chunk (``chunk_days`` days) is
-    validated, and only when all pass are the run's days committed in one atomic
-    ``replaceWhere`` commit (:func:`commit_chunks`): a run publishes all its
-    chunks or none, as Airflow's ``validate`` and ``publish`` tasks do. Rerunning
-    gives identical contents.
+    tiles and written into the feature table's directory without a commit. Every
+    chunk (``chunk_days`` days) of the written rows is validated, and only when all
+    pass are the run's days committed in one atomic ``replaceWhere`` commit
+    (:func:`commit_chunks`, :mod:`featurekiln.offline.delta_transaction`); otherwise the
+    written files are deleted. A run publishes all its chunks or none, as Airflow's
+    ``validate`` and ``publish`` tasks do. Rerunning gives identical contents.
 
     Args:
         validate: run the quality gate (the baseline and the view's suite). When
@@ -146,7 +149,7 @@ def backfill(
         refresh: tile days to re-read from the source although stored (the late-data
             range of :func:`run`).
         on_step: called with a line saying what the run does as each of its steps
-            begins (tiles; assembly and validation; commit), for a progress display.
+            begins (tiles; assembly and write; validation; commit), for a progress display.
 
     Raises:
         PlanError: the range is not valid for the view.
@@ -156,8 +159,6 @@ def backfill(
         SourceError: the source cannot be read as the definition says.
         SparkFailure: Spark failed otherwise.
     """
-    from pyspark import StorageLevel
-
     from featurekiln.layout import table_path
 
     plan = plan_backfill(view, first, last, chunk_days or settings.chunk_days)
@@ -175,19 +176,16 @@ def backfill(
         ensure_tiles(spark, view, settings, work, run_id=run_id, trigger=trigger)
         frame = compute_snapshots(spark, view, settings, plan)
         target, chunks = rebuild_target(spark, view, settings, plan, frame, result.table)
-        if validate:
-            # Deserialized, as Spark caches a DataFrame by default (PySpark's MEMORY_AND_DISK is the serialized
-            # level): about 1 s less on a year of 7.8M snapshot rows, between filling, validating and writing.
-            frame = frame.persist(StorageLevel.MEMORY_AND_DISK_DESER)
-            step(f"assembling and validating {len(chunks)} chunk(s)")
-        try:
-            checks = _audit_all(spark, settings, view, suites, frame, chunks, report) if validate else {}
-            step(f"committing {sum(length(c.interval) for c in chunks)} day(s)")
-            result.chunks.extend(
-                commit_chunks(spark, settings, view, target, frame, chunks, checks, run_id, trigger, report))
-        finally:
-            if validate:
-                frame.unpersist()
+        step(f"assembling and writing {sum(length(c.interval) for c in chunks)} day(s)")
+
+        def audited(written: DataFrame, part: Sequence[Chunk]) -> dict[Chunk, ChunkValidation]:
+            step(f"validating {len(part)} chunk(s)")
+            checks = _audit_all(spark, settings, view, suites, written, part, report)
+            step(f"committing {sum(length(c.interval) for c in part)} day(s)")
+            return checks
+
+        result.chunks.extend(commit_chunks(spark, settings, view, target, frame, chunks, audited if validate else None,
+                                           run_id, trigger, report))
         if target != result.table:
             adopt_rebuild(spark, settings, view, target, result.table, run_id, trigger)
         if not validate:
@@ -204,7 +202,8 @@ def _audit_all(
     chunks: Sequence[Chunk],
     report: RunReport,
 ) -> dict[Chunk, ChunkValidation]:
-    """Validate every chunk of the (cached) ``frame`` before any is published; failing chunks go to the quarantine.
+    """Validate every chunk of ``frame`` (written, not committed) before any is published; failing chunks go to
+    the quarantine.
 
     The gate's first pass decides every chunk in one scan of ``frame``
     (:func:`~featurekiln.quality.gate.validate_chunks`).
@@ -338,7 +337,7 @@ def publish(
         if staged:
             frame = reduce(lambda a, b: a.unionByName(b), (read_chunk(spark, path) for path in staged.values()))
             target = commit_target(spark, view, settings, table, frame)
-            commit_chunks(spark, settings, view, target, frame, list(staged), {}, run_id, trigger, report)
+            commit_chunks(spark, settings, view, target, frame, list(staged), None, run_id, trigger, report)
             for path in staged.values():
                 remove(spark, path)
             if target != table:

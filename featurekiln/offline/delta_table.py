@@ -12,6 +12,7 @@ import logging
 import random
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import TYPE_CHECKING
@@ -127,6 +128,7 @@ def replace_days(
     partition: str = "ds",
     parts: int | None = None,
     evolve: bool = False,
+    audit: Callable[[DataFrame], None] | None = None,
 ) -> CommitInfo:
     """Replace the days ``interval`` of the table at ``path`` by ``frame`` in one commit.
 
@@ -141,6 +143,10 @@ def replace_days(
         evolve: new columns of ``frame`` are added to the table and columns it
             lacks are null in the days written (tile tables); otherwise the
             schemas must be equal.
+        audit: called with the written rows before they are committed (read from
+            the files written, which no version of the table refers to yet); when it
+            raises, the files are deleted, nothing is committed, and its error
+            propagates (:mod:`featurekiln.offline.delta_transaction`). Not with ``evolve``.
 
     A commit that loses a race with another writer of the same table (see
     :func:`lost_commit_race`) is retried, up to 8 attempts with growing pauses.
@@ -151,16 +157,21 @@ def replace_days(
     """
     from featurekiln.offline.delta_log import DeltaLog
 
+    if audit is not None and evolve:
+        raise ValueError("replace_days: an audited write cannot add columns (evolve)")
     text = json.dumps(metadata, sort_keys=True)
     where = where or f"{partition} >= '{interval[0].isoformat()}' AND {partition} < '{interval[1].isoformat()}'"
-    writer = one_file_per_day(frame, partition, parts or length(interval)).write.format("delta") \
-        .option("userMetadata", text)
+    rows = one_file_per_day(frame, partition, parts or length(interval))
+    writer = rows.write.format("delta").option("userMetadata", text)
     if evolve:
         writer = writer.option("mergeSchema", "true")
     for attempt in range(1, COMMIT_ATTEMPTS + 1):
         try:
             if not evolve and table_exists(spark, path):
                 _check_schema(spark, path, frame, name)
+            if audit is not None:
+                _audited_write(spark, path, rows, where, partition, text, audit)
+                break
             # Also when the table does not exist yet: a plain append could land on a table another run
             # created in between and duplicate its days, where an overwrite of these days conflicts.
             writer.mode("overwrite").option("replaceWhere", where).partitionBy(partition).save(path)
@@ -174,6 +185,9 @@ def replace_days(
                     f"committing first ({COMMIT_ATTEMPTS} attempts); nothing of these days was written, run again"
                 ) from error
             log.info("%s: another run committed days of %s first; writing again (attempt %d)", name, path, attempt + 1)
+            # A race is lost at the commit, so any audit has passed; the next attempt writes the same rows
+            # (a function of the definition and the events) and commits them without a second audit.
+            audit = None
             time.sleep(RETRY_SECONDS * attempt * (1 + random.random()))  # noqa: S311 - jitter, not security
     recorded = json.loads(text)  # as the log gives it back
     ours = DeltaLog.of(path, settings).newest_with(recorded, OWN_COMMIT_WITHIN)
@@ -185,6 +199,27 @@ def replace_days(
                              f"among the newest {OWN_COMMIT_WITHIN} versions of {path}; other writers committed "
                              "too much at once")
     return CommitInfo(version=ours.version, rows=ours.rows)
+
+
+def _audited_write(
+    spark: SparkSession, path: str, rows: DataFrame, where: str, partition: str, text: str,
+    audit: Callable[[DataFrame], None],
+) -> None:
+    """Write ``rows``, call ``audit`` on the written rows, and commit only when it returned."""
+    from featurekiln.offline.delta_transaction import write_uncommitted
+
+    pending = write_uncommitted(spark, path, rows, where=where, partition=partition, metadata=text)
+    try:
+        audit(pending.rows)
+    except BaseException:
+        pending.discard()
+        raise
+    try:
+        pending.commit()
+    except Exception as error:
+        if lost_commit_race(error):  # nothing was committed: the files are nobody's
+            pending.discard()
+        raise
 
 
 _USER_METADATA = "spark.databricks.delta.commitInfo.userMetadata"

@@ -4,7 +4,7 @@ or, when the definition changes the table's columns, into a rebuild that replace
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import TYPE_CHECKING
@@ -99,17 +99,23 @@ def commit_chunks(
     target: str,
     frame: DataFrame,
     chunks: Sequence[Chunk],
-    checks: dict[Chunk, ChunkValidation],
+    audit: Callable[[DataFrame, Sequence[Chunk]], dict[Chunk, ChunkValidation]] | None,
     run_id: str,
     trigger: str,
     report: RunReport,
 ) -> list[ChunkResult]:
-    """Publish the validated ``chunks`` of ``frame`` to ``target``: one atomic commit per contiguous range of them.
+    """Publish the ``chunks`` of ``frame`` to ``target``: one atomic commit per contiguous range of them.
 
     A run's chunks are contiguous, so a run is one commit: it publishes all its
     days or none, whatever the number of chunks (a Delta commit costs about a
     second whatever it writes; a year in 30-day chunks paid that thirteen times).
     Each chunk's rows come from the statistics of the files the commit added.
+
+    Args:
+        audit: validates the written rows of the given chunks before they are
+            committed and returns their validations, or raises
+            (:class:`~featurekiln.errors.QualityError`) to commit nothing; None when
+            the chunks were validated before (Airflow's ``validate`` task) or are not.
     """
     from featurekiln.offline.delta_log import DeltaLog
     from featurekiln.offline.delta_table import chunk_metadata, replace_days
@@ -119,13 +125,16 @@ def commit_chunks(
     for interval in merge(c.interval for c in chunks):
         part = frame.where((frame.ds >= interval[0]) & (frame.ds < interval[1]))
         metadata = chunk_metadata(view.name, view.fingerprint(), interval, run_id, trigger)
-        commit = replace_days(spark, settings, target, part, interval, metadata, view.name)
+        inside = [c for c in chunks if interval[0] <= c.start and c.end <= interval[1]]
+        checks: dict[Chunk, ChunkValidation] = {}
+        check = (lambda written, inside=inside, checks=checks: checks.update(audit(written, inside))) if audit else None
+        commit = replace_days(spark, settings, target, part, interval, metadata, view.name, audit=check)
         log.info("%s: snapshots %s..%s committed as version %d (%d rows)", view.name, interval[0],
                  interval[1] - ONE_DAY, commit.version, commit.rows)
         added = DeltaLog.of(target, settings).rows_added(commit.version, "ds")
         if added is None:  # files without statistics: count the days written
             added = {row["ds"].isoformat(): row["count"] for row in part.groupBy("ds").count().collect()}
-        for chunk in (c for c in chunks if interval[0] <= c.start and c.end <= interval[1]):
+        for chunk in inside:
             rows = sum(n for day, n in added.items() if chunk.start <= date.fromisoformat(day) < chunk.end)
             _published(report, chunk, rows)
             done.append(ChunkResult(chunk, rows, commit.version, checks.get(chunk)))

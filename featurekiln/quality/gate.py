@@ -1,7 +1,8 @@
 """Run Great Expectations on computed snapshots (a Spark DataFrame) and summarise the outcomes.
 
 One ephemeral GE context per process, with a Spark data source whose batches
-are the DataFrames we hand it. The caller caches the frame.
+are the DataFrames we hand it: the written files of a run not committed yet
+(:mod:`featurekiln.offline.delta_transaction`), or a staged chunk the caller caches.
 
 Three passes at most: :mod:`featurekiln.quality.one_pass` decides the common
 expectations in one scan of the chunk (and the schema), and takes a handful of
@@ -71,15 +72,15 @@ def validate_chunk(frame: DataFrame, view: str, suites: Sequence[Suite], first: 
     """Validate the snapshots ``first`` .. ``last`` (both included) in ``frame`` against ``suites``.
 
     Args:
-        frame: the chunk's rows, cached by the caller.
+        frame: the chunk's rows: files written and not committed yet, or a frame the caller caches.
         view: the view's name (the GE asset).
         suites: the baseline suite and, when the view has one, its own suite.
 
     Returns:
         One outcome per expectation, in suite order. An expectation that GE cannot
         evaluate counts as failed, with its error as the observed value. Its
-        ``seconds`` include computing the chunk into the caller's cache: the first
-        pass's job is the one that fills it (:func:`one_pass.decide_chunks`).
+        ``seconds`` include computing the chunk into the caller's cache, when it
+        caches one: the first pass's job is the one that fills it (:func:`one_pass.decide_chunks`).
     """
     started = time.monotonic()
     expectations = [e for suite in suites for e in suite.expectations]

@@ -70,7 +70,7 @@ class ChunkValidation:
     rows: int
     suite: str | None
     outcomes: tuple[Outcome, ...]
-    seconds: float  # of the gate, computing the chunk into its cache included (the first pass's job fills it)
+    seconds: float  # of the gate: its scans of the chunk (and, where the chunk is cached, filling the cache)
 
     @property
     def failed(self) -> list[Outcome]:

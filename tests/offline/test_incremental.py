@@ -158,7 +158,8 @@ def test_nightly_runs_read_one_day_plus_lookback_and_heal_late_data(
     assert nightly.plan.reads_events == ((day(NIGHTS + 1 - LOOKBACK), day(NIGHTS + 2)),)
     days = f"{day(NIGHTS + 1 - LOOKBACK)}..{day(NIGHTS + 1)}"
     assert steps == [f"{days}: tiling {LOOKBACK + 1} event day(s) from the source",
-                     f"{days}: assembling and validating 1 chunk(s)", f"{days}: committing {LOOKBACK + 1} day(s)"]
+                     f"{days}: assembling and writing {LOOKBACK + 1} day(s)", f"{days}: validating 1 chunk(s)",
+                     f"{days}: committing {LOOKBACK + 1} day(s)"]
     everything = landed_until(events, day(NIGHTS + 1))
     assert_frames_match(table(spark, settings, collect_frame), expected(everything, RAW, day(NIGHTS + 1)), ["user_id"])
 

@@ -1,0 +1,111 @@
+"""A Delta write that is committed only once its rows pass a check: Delta's own transaction, through the JVM.
+
+Delta's public writer commits as it writes, so the gate used to see a run's
+rows before their commit only by caching them (compute into Spark's cache,
+validate the cache, write from it; the cache cost ~0.8 s per 1M rows and the
+gate's pass read it). Delta's transaction splits the two steps:
+``WriteIntoDelta.write`` writes the files of a ``replaceWhere`` overwrite and
+returns the actions its commit needs (the new files, the removal of the rows
+replaced, the schema of a new table), and ``OptimisticTransaction.commit``
+commits them. In between, the written files are plain Parquet that the gate
+reads like any data set. Files that are never committed belong to no version
+of the table: readers never see them, and they are deleted.
+
+These are Delta's internal classes (delta-spark 4.4, pinned), reached through
+py4j; ``tests/offline/test_delta_transaction.py`` checks them on that version.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
+
+log = logging.getLogger(__name__)
+
+_DELTA = "org.apache.spark.sql.delta"
+
+
+@dataclass
+class PendingWrite:
+    """Files written into a Delta table's directory and not committed yet."""
+
+    spark: SparkSession
+    files: list[str]
+    rows: DataFrame
+    _transaction: Any
+    _actions: Any
+    _operation: Any
+
+    def commit(self) -> int:
+        """Commit the write (Delta's optimistic concurrency applies); the new version."""
+        return int(self._transaction.commit(self._actions, self._operation))
+
+    def discard(self) -> None:
+        """Delete the written files (nothing refers to them)."""
+        jvm = self.spark.sparkContext._jvm
+        conf = self.spark.sparkContext._jsc.hadoopConfiguration()
+        for name in self.files:
+            path = jvm.org.apache.hadoop.fs.Path(name)
+            path.getFileSystem(conf).delete(path, False)
+        log.debug("discarded %d uncommitted file(s)", len(self.files))
+
+
+def write_uncommitted(
+    spark: SparkSession, path: str, frame: DataFrame, *, where: str, partition: str, metadata: str
+) -> PendingWrite:
+    """Write ``frame`` as an overwrite of the rows ``where`` of the Delta table at ``path`` (created if
+    absent, partitioned by ``partition``), without committing it.
+
+    Args:
+        metadata: the commit's ``userMetadata``.
+
+    Returns:
+        The pending write; its ``rows`` read the written files (the columns of ``frame``, in its order).
+    """
+    jvm = spark.sparkContext._jvm
+    jspark = spark._jsparkSession  # noqa: SLF001 - the JVM session the Delta classes take
+    utils = jvm.org.apache.spark.api.python.PythonUtils
+    delta = jvm.org.apache.spark.sql.delta
+    none = jvm.scala.Option.empty()
+
+    def scala_map(items: dict[str, str]) -> Any:  # noqa: ANN401 - a Scala Map
+        java = jvm.java.util.HashMap()
+        for key, value in items.items():
+            java.put(key, value)
+        return utils.toScalaMap(java)
+
+    def scala_seq(items: list[str]) -> Any:  # noqa: ANN401 - a Scala Seq
+        java = jvm.java.util.ArrayList()
+        for item in items:
+            java.add(item)
+        return utils.toSeq(java)
+
+    command = delta.commands.WriteIntoDelta
+    deltas = delta.DeltaLog.forTable(jspark, path)
+    options = delta.DeltaOptions(scala_map({"replaceWhere": where, "userMetadata": metadata}),
+                                 jspark.sessionState().conf())
+    mode = jvm.org.apache.spark.sql.SaveMode.Overwrite
+    write = command(deltas, mode, options, scala_seq([partition]), scala_map({}), frame._jdf, none, none,  # noqa: SLF001
+                    getattr(command, "$lessinit$greater$default$9")())
+    transaction = deltas.startTransaction()
+    actions = write.write(transaction, jspark, none, False)
+    operation_class = getattr(delta, "DeltaOperations$Write")
+    defaults = getattr(getattr(delta, "DeltaOperations$Write$"), "MODULE$")
+    operation = operation_class(mode, jvm.scala.Some(scala_seq([partition])), jvm.scala.Some(where),
+                                jvm.scala.Some(metadata),
+                                *(getattr(defaults, f"apply$default${n}")() for n in range(5, 10)))
+    added = [a.path() for a in jvm.scala.jdk.javaapi.CollectionConverters.asJava(actions)
+             if a.getClass().getSimpleName() == "AddFile"]
+    # Relative to the table (URI-encoded), as Delta writes them; absolute when Delta says so.
+    files = [unquote(name) if "://" in name or name.startswith("/") else f"{path.rstrip('/')}/{unquote(name)}"
+             for name in added]
+    if files:  # the partition column comes last from a Parquet read: the frame's order again
+        rows = spark.read.schema(frame.schema).option("basePath", path).parquet(*files).select(*frame.columns)
+    else:
+        rows = spark.createDataFrame([], frame.schema)
+    return PendingWrite(spark, files, rows, transaction, actions, operation)

@@ -1,0 +1,145 @@
+"""Audited writes (featurekiln.offline.delta_transaction and replace_days' ``audit``) on real Delta tables: the
+written rows are seen before the commit, a rejected write leaves neither a version nor a file, a new table is
+created by the commit, and a commit race lost after the audit is written again."""
+
+from __future__ import annotations
+
+import json
+from datetime import date, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING
+from urllib.parse import unquote
+
+import pytest
+
+from featurekiln.errors import QualityError
+from featurekiln.offline.delta_log import DeltaLog
+from featurekiln.offline.delta_table import day_fingerprints, replace_days
+from featurekiln.offline.delta_transaction import write_uncommitted
+from featurekiln.settings import Settings
+from featurekiln.warehouse_files import LocalFiles
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
+
+START = date(2025, 1, 1)
+SCHEMA = "id long, value double, ds date"
+
+
+def _rows(spark: SparkSession, days: range, value: float) -> DataFrame:
+    return spark.createDataFrame([(i, value, START + timedelta(days=d)) for d in days for i in range(3)], SCHEMA)
+
+
+def _table(spark: SparkSession, path: Path) -> list[tuple[int, float, date]]:
+    return sorted(tuple(r) for r in spark.read.format("delta").load(str(path)).collect())
+
+
+def _parquet_files(path: Path) -> set[Path]:
+    return {p for p in path.rglob("*.parquet") if "_delta_log" not in p.parts}
+
+
+def _committed_files(path: Path) -> set[Path]:
+    """Every data file some version of the table added."""
+    added = set()
+    for commit in sorted((path / "_delta_log").glob("*.json")):
+        for line in commit.read_text().splitlines():
+            action = json.loads(line)
+            if "add" in action:
+                added.add(path / unquote(action["add"]["path"]))
+    return added
+
+
+def _interval(first: int, stop: int) -> tuple[date, date]:
+    return START + timedelta(days=first), START + timedelta(days=stop)
+
+
+def test_written_rows_are_seen_before_the_commit_and_only_the_commit_publishes_them(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    path = tmp_path / "table"
+    settings = Settings(warehouse=str(tmp_path))
+    replace_days(spark, settings, str(path), _rows(spark, range(4), 1.0), _interval(0, 4), {"run": "old"}, "t")
+    before = _table(spark, path)
+    where = f"ds >= '{START + timedelta(days=1)}' AND ds < '{START + timedelta(days=3)}'"
+
+    pending = write_uncommitted(spark, str(path), _rows(spark, range(1, 3), 2.0), where=where, partition="ds",
+                                metadata='{"run": "new"}')
+    assert pending.rows.columns == ["id", "value", "ds"]
+    assert sorted(tuple(r) for r in pending.rows.collect()) == sorted(
+        (i, 2.0, START + timedelta(days=d)) for d in range(1, 3) for i in range(3))
+    assert _table(spark, path) == before, "written files are not part of the table before the commit"
+    assert all(Path(f).exists() for f in pending.files) and len(pending.files) == 2
+
+    version = pending.commit()
+    assert version == 1
+    assert _table(spark, path) == sorted(
+        [r for r in before if r[2] in (START, START + timedelta(days=3))]
+        + [(i, 2.0, START + timedelta(days=d)) for d in range(1, 3) for i in range(3)])
+    assert [c.metadata for c in DeltaLog(str(path), LocalFiles()).commits()] == [{"run": "old"}, {"run": "new"}]
+
+
+def test_a_rejected_write_leaves_no_version_and_no_file(spark: SparkSession, tmp_path: Path) -> None:
+    path = tmp_path / "table"
+    settings = Settings(warehouse=str(tmp_path))
+    replace_days(spark, settings, str(path), _rows(spark, range(3), 1.0), _interval(0, 3), {"run": "old"}, "t")
+    before, files = _table(spark, path), _parquet_files(path)
+    seen: list[int] = []
+
+    def reject(written: DataFrame) -> None:
+        seen.append(written.count())
+        raise QualityError("rejected", ["value: not between"])
+
+    with pytest.raises(QualityError, match="rejected"):
+        replace_days(spark, settings, str(path), _rows(spark, range(3), 9.0), _interval(0, 3), {"run": "bad"}, "t",
+                     audit=reject)
+    assert seen == [9]
+    assert _table(spark, path) == before
+    assert _parquet_files(path) == files == _committed_files(path), "the rejected write's files are deleted"
+    assert len(DeltaLog(str(path), LocalFiles()).commits()) == 1
+
+
+def test_an_audited_write_creates_the_table_and_records_days_without_rows(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    path = tmp_path / "table"
+    settings = Settings(warehouse=str(tmp_path))
+    audited: list[int] = []
+    first = replace_days(spark, settings, str(path), _rows(spark, range(2), 1.0), _interval(0, 2),
+                         {"fingerprint": "a", "start": "2025-01-01", "end": "2025-01-02"}, "t",
+                         audit=lambda written: audited.append(written.count()))
+    assert (first.version, first.rows) == (0, 6)
+    empty = spark.createDataFrame([], SCHEMA)
+    second = replace_days(spark, settings, str(path), empty, _interval(5, 7),
+                          {"fingerprint": "a", "start": "2025-01-06", "end": "2025-01-07"}, "t",
+                          audit=lambda written: audited.append(written.count()))
+    assert audited == [6, 0]
+    assert (second.version, second.rows) == (1, 0)
+    assert sorted(day_fingerprints(settings, str(path))) == [START + timedelta(days=d) for d in (0, 1, 5, 6)]
+
+
+def test_a_commit_race_lost_after_the_audit_is_written_again(spark: SparkSession, tmp_path: Path) -> None:
+    """Another run commits the same days while this one validates: this one's commit conflicts, and it writes
+    its (identical) rows again on top without a second audit."""
+    path = tmp_path / "table"
+    settings = Settings(warehouse=str(tmp_path))
+    replace_days(spark, settings, str(path), _rows(spark, range(3), 1.0), _interval(0, 3), {"run": "old"}, "t")
+    audits: list[int] = []
+
+    def meanwhile(written: DataFrame) -> None:
+        audits.append(written.count())
+        replace_days(spark, settings, str(path), _rows(spark, range(3), 2.0), _interval(0, 3), {"run": "other"}, "t")
+
+    ours = replace_days(spark, settings, str(path), _rows(spark, range(3), 2.0), _interval(0, 3), {"run": "ours"},
+                        "t", audit=meanwhile)
+    assert audits == [9]
+    commits = DeltaLog(str(path), LocalFiles()).commits()
+    assert [c.metadata["run"] for c in commits] == ["old", "other", "ours"]
+    assert ours.version == 2
+    assert _table(spark, path) == sorted((i, 2.0, START + timedelta(days=d)) for d in range(3) for i in range(3))
+    assert _parquet_files(path) == _committed_files(path), "the files of the attempt that lost are deleted"
+
+
+def test_an_audit_is_not_for_a_write_that_adds_columns(spark: SparkSession, tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="cannot add columns"):
+        replace_days(spark, Settings(warehouse=str(tmp_path)), str(tmp_path / "t"), _rows(spark, range(1), 1.0),
+                     _interval(0, 1), {}, "t", evolve=True, audit=lambda _written: None)
