@@ -45,6 +45,7 @@ from featurekiln.settings import Settings
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
+    from featurekiln.offline.delta_transaction import FileStatistics
     from featurekiln.online.push import PushResult
     from featurekiln.planning.materialization import ViewPlan
     from featurekiln.quality.suites import Suite
@@ -178,9 +179,10 @@ def backfill(
         target, chunks = rebuild_target(spark, view, settings, plan, frame, result.table)
         step(f"assembling and writing {sum(length(c.interval) for c in chunks)} day(s)")
 
-        def audited(written: DataFrame, part: Sequence[Chunk]) -> dict[Chunk, ChunkValidation]:
+        def audited(written: DataFrame, statistics: Sequence[FileStatistics] | None,
+                    part: Sequence[Chunk]) -> dict[Chunk, ChunkValidation]:
             step(f"validating {len(part)} chunk(s)")
-            checks = _audit_all(spark, settings, view, suites, written, part, report)
+            checks = _audit_all(spark, settings, view, suites, written, statistics, part, report)
             step(f"committing {sum(length(c.interval) for c in part)} day(s)")
             return checks
 
@@ -199,6 +201,7 @@ def _audit_all(
     view: FeatureView,
     suites: Sequence[Suite],
     frame: DataFrame,
+    statistics: Sequence[FileStatistics] | None,
     chunks: Sequence[Chunk],
     report: RunReport,
 ) -> dict[Chunk, ChunkValidation]:
@@ -206,14 +209,16 @@ def _audit_all(
     the quarantine.
 
     The gate's first pass decides every chunk in one scan of ``frame``
-    (:func:`~featurekiln.quality.gate.validate_chunks`).
+    (:func:`~featurekiln.quality.gate.validate_chunks`), and what Delta's
+    ``statistics`` of the written files decide without reading it.
 
     Raises:
         QualityError: a chunk failed a blocking expectation: nothing of the run is published.
     """
     from featurekiln.quality.gate import validate_chunks
 
-    validated = validate_chunks(frame, view.name, suites, [(c.start, c.last) for c in chunks]) if chunks else []
+    spans = [(c.start, c.last) for c in chunks]
+    validated = validate_chunks(frame, view.name, suites, spans, statistics) if chunks else []
     checks = {chunk: _checked(view, chunk, report, checked) for chunk, checked in zip(chunks, validated, strict=True)}
     failures = [_reject(spark, settings, frame.where((frame.ds >= c.start) & (frame.ds < c.end)), c, report, checked)
                 for c, checked in checks.items() if checked.failed]

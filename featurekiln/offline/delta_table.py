@@ -12,7 +12,7 @@ import logging
 import random
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import TYPE_CHECKING
@@ -25,6 +25,8 @@ from featurekiln.settings import Settings
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
     from pyspark.sql.types import StructType
+
+    from featurekiln.offline.delta_transaction import FileStatistics
 
 log = logging.getLogger(__name__)
 
@@ -128,7 +130,7 @@ def replace_days(
     partition: str = "ds",
     parts: int | None = None,
     evolve: bool = False,
-    audit: Callable[[DataFrame], None] | None = None,
+    audit: Callable[[DataFrame, Sequence[FileStatistics] | None], None] | None = None,
 ) -> CommitInfo:
     """Replace the days ``interval`` of the table at ``path`` by ``frame`` in one commit.
 
@@ -144,7 +146,8 @@ def replace_days(
             lacks are null in the days written (tile tables); otherwise the
             schemas must be equal.
         audit: called with the written rows before they are committed (read from
-            the files written, which no version of the table refers to yet); when it
+            the files written, which no version of the table refers to yet) and
+            Delta's statistics of those files (None when it took none); when it
             raises, the files are deleted, nothing is committed, and its error
             propagates (:mod:`featurekiln.offline.delta_transaction`). Not with ``evolve``.
 
@@ -203,14 +206,14 @@ def replace_days(
 
 def _audited_write(
     spark: SparkSession, path: str, rows: DataFrame, where: str, partition: str, text: str,
-    audit: Callable[[DataFrame], None],
+    audit: Callable[[DataFrame, Sequence[FileStatistics] | None], None],
 ) -> None:
     """Write ``rows``, call ``audit`` on the written rows, and commit only when it returned."""
     from featurekiln.offline.delta_transaction import write_uncommitted
 
     pending = write_uncommitted(spark, path, rows, where=where, partition=partition, metadata=text)
     try:
-        audit(pending.rows)
+        audit(pending.rows, pending.statistics)
     except BaseException:
         pending.discard()
         raise

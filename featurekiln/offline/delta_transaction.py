@@ -8,8 +8,10 @@ gate's pass read it). Delta's transaction splits the two steps:
 returns the actions its commit needs (the new files, the removal of the rows
 replaced, the schema of a new table), and ``OptimisticTransaction.commit``
 commits them. In between, the written files are plain Parquet that the gate
-reads like any data set. Files that are never committed belong to no version
-of the table: readers never see them, and they are deleted.
+reads like any data set, and the statistics Delta took of each file as it wrote
+it (rows, and per column nulls and least and greatest values) come with them.
+Files that are never committed belong to no version of the table: readers never
+see them, and they are deleted.
 
 These are Delta's internal classes (delta-spark 4.4, pinned), reached through
 py4j; ``tests/offline/test_delta_transaction.py`` checks them on that version.
@@ -17,7 +19,9 @@ py4j; ``tests/offline/test_delta_transaction.py`` checks them on that version.
 
 from __future__ import annotations
 
+import json
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
@@ -30,6 +34,23 @@ log = logging.getLogger(__name__)
 _DELTA = "org.apache.spark.sql.delta"
 
 
+@dataclass(frozen=True)
+class FileStatistics:
+    """Delta's statistics of one written file, exact for the rows it holds.
+
+    ``nulls`` has the columns whose nulls Delta counted (by default the first 32;
+    not the partition column), ``least`` and ``greatest`` their least and greatest
+    non-null values as Delta's JSON gives them (numbers for numeric columns; absent
+    for a column without non-null values).
+    """
+
+    partition: str | None
+    rows: int
+    nulls: Mapping[str, int]
+    least: Mapping[str, Any]
+    greatest: Mapping[str, Any]
+
+
 @dataclass
 class PendingWrite:
     """Files written into a Delta table's directory and not committed yet."""
@@ -37,6 +58,7 @@ class PendingWrite:
     spark: SparkSession
     files: list[str]
     rows: DataFrame
+    statistics: list[FileStatistics] | None  # one per file; None when a file has none (statistics switched off)
     _transaction: Any
     _actions: Any
     _operation: Any
@@ -99,8 +121,9 @@ def write_uncommitted(
     operation = operation_class(mode, jvm.scala.Some(scala_seq([partition])), jvm.scala.Some(where),
                                 jvm.scala.Some(metadata),
                                 *(getattr(defaults, f"apply$default${n}")() for n in range(5, 10)))
-    added = [a.path() for a in jvm.scala.jdk.javaapi.CollectionConverters.asJava(actions)
-             if a.getClass().getSimpleName() == "AddFile"]
+    java = jvm.scala.jdk.javaapi.CollectionConverters
+    adds = [a for a in java.asJava(actions) if a.getClass().getSimpleName() == "AddFile"]
+    added = [a.path() for a in adds]
     # Relative to the table (URI-encoded), as Delta writes them; absolute when Delta says so.
     files = [unquote(name) if "://" in name or name.startswith("/") else f"{path.rstrip('/')}/{unquote(name)}"
              for name in added]
@@ -108,4 +131,18 @@ def write_uncommitted(
         rows = spark.read.schema(frame.schema).option("basePath", path).parquet(*files).select(*frame.columns)
     else:
         rows = spark.createDataFrame([], frame.schema)
-    return PendingWrite(spark, files, rows, transaction, actions, operation)
+    statistics = [_statistics(a.stats(), java.asJava(a.partitionValues()).get(partition)) for a in adds]
+    complete = None if None in statistics else statistics
+    return PendingWrite(spark, files, rows, complete, transaction, actions, operation)
+
+
+def _statistics(text: str | None, partition: str | None) -> FileStatistics | None:
+    """A file's statistics from the ``stats`` JSON of its AddFile action (None without, or with loose bounds)."""
+    if not text:
+        return None
+    stats = json.loads(text)
+    if "numRecords" not in stats or stats.get("tightBounds") is False:
+        return None
+    return FileStatistics(partition, int(stats["numRecords"]), {k: int(v) for k, v in stats.get("nullCount", {}).items()
+                                                                  if isinstance(v, int)},
+                          stats.get("minValues", {}), stats.get("maxValues", {}))

@@ -18,6 +18,8 @@ from featurekiln.settings import Settings
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
+    from featurekiln.offline.delta_transaction import FileStatistics
+
 log = logging.getLogger(__name__)
 
 
@@ -99,7 +101,7 @@ def commit_chunks(
     target: str,
     frame: DataFrame,
     chunks: Sequence[Chunk],
-    audit: Callable[[DataFrame, Sequence[Chunk]], dict[Chunk, ChunkValidation]] | None,
+    audit: Callable[[DataFrame, Sequence[FileStatistics] | None, Sequence[Chunk]], dict[Chunk, ChunkValidation]] | None,
     run_id: str,
     trigger: str,
     report: RunReport,
@@ -112,7 +114,8 @@ def commit_chunks(
     Each chunk's rows come from the statistics of the files the commit added.
 
     Args:
-        audit: validates the written rows of the given chunks before they are
+        audit: validates the written rows of the given chunks (and Delta's
+            statistics of their files, None when it took none) before they are
             committed and returns their validations, or raises
             (:class:`~featurekiln.errors.QualityError`) to commit nothing; None when
             the chunks were validated before (Airflow's ``validate`` task) or are not.
@@ -127,7 +130,8 @@ def commit_chunks(
         metadata = chunk_metadata(view.name, view.fingerprint(), interval, run_id, trigger)
         inside = [c for c in chunks if interval[0] <= c.start and c.end <= interval[1]]
         checks: dict[Chunk, ChunkValidation] = {}
-        check = (lambda written, inside=inside, checks=checks: checks.update(audit(written, inside))) if audit else None
+        check = (lambda written, statistics, inside=inside, checks=checks:
+                 checks.update(audit(written, statistics, inside))) if audit else None
         commit = replace_days(spark, settings, target, part, interval, metadata, view.name, audit=check)
         log.info("%s: snapshots %s..%s committed as version %d (%d rows)", view.name, interval[0],
                  interval[1] - ONE_DAY, commit.version, commit.rows)

@@ -5,7 +5,8 @@ are the DataFrames we hand it: the written files of a run not committed yet
 (:mod:`featurekiln.offline.delta_transaction`), or a staged chunk the caller caches.
 
 Three passes at most: :mod:`featurekiln.quality.one_pass` decides the common
-expectations in one scan of the chunk (and the schema), and takes a handful of
+expectations in one scan of the chunk (and the schema, and Delta's statistics
+of the written files where they suffice), and takes a handful of
 sample values for its failed single-column checks itself; GE evaluates the
 others (``SUMMARY`` result format: observed value and unexpected count, one
 Spark job per metric); then only the failed expectations that have no samples
@@ -31,6 +32,8 @@ from featurekiln.settings import prepare_process_environment
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame
+
+    from featurekiln.offline.delta_transaction import FileStatistics
 
 SAMPLE_SIZE = 5
 # First pass: observed values and unexpected counts, no unexpected values (one
@@ -89,13 +92,16 @@ def validate_chunk(frame: DataFrame, view: str, suites: Sequence[Suite], first: 
 
 
 def validate_chunks(
-    frame: DataFrame, view: str, suites: Sequence[Suite], chunks: Sequence[tuple[date, date]]
+    frame: DataFrame, view: str, suites: Sequence[Suite], chunks: Sequence[tuple[date, date]],
+    statistics: Sequence[FileStatistics] | None = None,
 ) -> list[ChunkValidation]:
     """:func:`validate_chunk` for each of ``chunks`` (first and last day, in order) of ``frame`` (a backfill's).
 
-    The first pass decides every chunk at once (:func:`one_pass.decide_chunks`);
-    Great Expectations then runs on a chunk's rows only for what that pass left
-    to it. Each chunk's seconds include its share of the first pass, by rows.
+    The first pass decides every chunk at once (:func:`one_pass.decide_chunks`),
+    with what Delta's ``statistics`` of the written files (partitioned by ``ds``)
+    decide without reading them; Great Expectations then runs on a chunk's rows
+    only for what that pass left to it. Each chunk's seconds include its share of
+    the first pass, by rows.
     """
     from pyspark.sql import functions as F
 
@@ -104,7 +110,11 @@ def validate_chunks(
     chunk = F
     for position, (first, last) in enumerate(chunks):
         chunk = chunk.when(F.col("ds").between(F.lit(first), F.lit(last)), F.lit(position))
-    rows, decided = one_pass.decide_chunks(frame, dict(enumerate(expectations)), chunk, len(chunks), SAMPLE_SIZE)
+    known = None
+    if statistics is not None:
+        days = [(f, date.fromisoformat(f.partition) if f.partition else None) for f in statistics]
+        known = [one_pass.known([f for f, day in days if day and first <= day <= last], "ds") for first, last in chunks]
+    rows, decided = one_pass.decide_chunks(frame, dict(enumerate(expectations)), chunk, len(chunks), SAMPLE_SIZE, known)
     shared, total = time.monotonic() - started, sum(rows) or 1
     out = []
     for (first, last), count, results in zip(chunks, rows, decided, strict=True):

@@ -6,7 +6,10 @@ are a count of unexpected rows (an ``unexpected_rows_query`` of the form
 ``SELECT * FROM {batch} WHERE <condition>`` too), so one scan of the chunk
 (its written files, or a cached frame) counts them all at once (in the groups
 of a compound-uniqueness check when there is one), and the schema answers the
-column-list and type checks without a job. A failed single-column check
+column-list and type checks without a job. When Delta's statistics of the
+written files come along (exact per file: rows, nulls, least and greatest
+values), they decide the not-null checks and the bounds that every file keeps
+(:func:`settle`) without reading a column. A failed single-column check
 (:data:`SAMPLED`) gets its sample values here too, from one small query; any
 other failure is handed back to Great Expectations for its own result and
 sample values, and any expectation outside the list below (or with arguments
@@ -19,15 +22,19 @@ are inclusive, and a column pair is compared only where both values are present.
 
 from __future__ import annotations
 
+import math
 import re
 
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from featurekiln.quality.suites import Expectation
 
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame
+
+    from featurekiln.offline.delta_transaction import FileStatistics
 
 Result = dict[str, Any]
 
@@ -182,6 +189,11 @@ SAMPLED = frozenset({
 })
 
 
+def _types(frame: DataFrame) -> dict[str, str]:
+    """Each column's Spark type, by name (``LongType``)."""
+    return {field.name: type(field.dataType).__name__ for field in frame.schema.fields}
+
+
 Checks = tuple[dict[int, Result], dict[int, "Column"], dict[str, "Column"], dict[int, list[str]]]
 
 
@@ -195,7 +207,7 @@ def _checks(frame: DataFrame, expectations: Mapping[int, Expectation]) -> Checks
     counted: dict[int, Column] = {}
     aggregates: dict[str, Column] = {}
     grouped: dict[int, list[str]] = {}
-    types = {field.name: type(field.dataType).__name__ for field in frame.schema.fields}
+    types = _types(frame)
     for index, expectation in expectations.items():
         kwargs = expectation.kwargs
         if expectation.type == "expect_table_columns_to_match_ordered_list" and set(kwargs) == {"column_list"}:
@@ -242,6 +254,81 @@ def _results(
             result["partial_unexpected_list"] = _samples(frame, expectation.kwargs["column"], counted[index], samples)
         out[index] = {"success": unexpected == 0, "result": result}
     return out
+
+
+@dataclass(frozen=True)
+class Known:
+    """What the statistics of a chunk's files say of its rows, exactly: their number, and per column
+    its nulls and (where every file with a non-null value has a numeric one) its least and greatest
+    non-null value; a column absent is not known."""
+
+    rows: int
+    nulls: Mapping[str, int]
+    least: Mapping[str, int | float]
+    greatest: Mapping[str, int | float]
+
+
+def known(files: Sequence[FileStatistics], partition: str) -> Known:
+    """What ``files`` (Delta's statistics of each, partitioned by ``partition``) say of their rows together."""
+    rows = sum(f.rows for f in files)
+    columns = set.intersection(*(set(f.nulls) for f in files)) if files else set()
+    nulls = {c: sum(f.nulls[c] for f in files) for c in columns}
+    nulls[partition] = sum(f.rows for f in files if f.partition is None)
+    bounds: dict[str, list[tuple[Any, Any]]] = {c: [] for c in columns}
+    for f in files:
+        for c in columns:
+            if f.nulls[c] < f.rows:  # a file with values in c has numeric bounds, or c's are not known
+                bounds[c].append((f.least.get(c), f.greatest.get(c)))
+    finite = {c: b for c, b in bounds.items() if b and all(_finite(x) and _finite(y) for x, y in b)}
+    return Known(rows, nulls, {c: min(x for x, _ in b) for c, b in finite.items()},
+                 {c: max(y for _, y in b) for c, b in finite.items()})
+
+
+def _finite(value: object) -> bool:
+    return _number(value) and math.isfinite(value)
+
+
+# Column types whose Delta statistics compare with a bound as Spark compares their values
+# (not FloatType: its statistics are the shortest decimal text of a float, not its value).
+_EXACT_BOUNDS = frozenset({"ByteType", "ShortType", "IntegerType", "LongType", "DoubleType"})
+
+
+def settle(
+    expectations: Mapping[int, Expectation], counted: Mapping[int, Column], types: Mapping[str, str],
+    chunks: Sequence[Known],
+) -> dict[int, list[dict[str, int]]]:
+    """The counted checks that the statistics of every chunk decide, by index: per chunk, the counts the
+    scan would give them (:func:`_counts`' names). A not-null check's unexpected rows are its column's
+    nulls; a bound check is decided when every chunk's values keep it (none unexpected, of the column's
+    non-null values); a chunk without rows has none of either. The rest is left to the scan.
+    """
+    out: dict[int, list[dict[str, int]]] = {}
+    for index in counted:
+        kind, kwargs = expectations[index].type, expectations[index].kwargs
+        column, count, values = kwargs.get("column"), f"{COUNT_PREFIX}{index}", f"{NONNULL_PREFIX}{index}"
+        if kind == "expect_column_values_to_not_be_null":
+            decided = [{count: k.nulls[column]} if column in k.nulls else {count: 0} if not k.rows else None
+                       for k in chunks]
+        elif kind == "expect_column_values_to_be_between" and types.get(column) in _EXACT_BOUNDS:
+            decided = [{count: 0, values: k.rows - k.nulls.get(column, 0)} if not k.rows or _kept(k, column, kwargs)
+                       else None for k in chunks]
+        else:
+            continue
+        if None not in decided:
+            out[index] = decided
+    return out
+
+
+def _kept(chunk: Known, column: str, kwargs: Mapping[str, Any]) -> bool:
+    """Whether the statistics show every non-null value of ``column`` in the chunk within the bounds."""
+    if column not in chunk.nulls:
+        return False
+    if chunk.nulls[column] == chunk.rows:
+        return True
+    if column not in chunk.least:
+        return False
+    low, high = kwargs.get("min_value"), kwargs.get("max_value")
+    return (low is None or chunk.least[column] >= low) and (high is None or chunk.greatest[column] <= high)
 
 
 def decide(frame: DataFrame, expectations: Mapping[int, Expectation], samples: int) -> tuple[int, dict[int, Result]]:
@@ -304,13 +391,16 @@ def _counts(
 
 
 def decide_chunks(
-    frame: DataFrame, expectations: Mapping[int, Expectation], chunk: Column, chunks: int, samples: int
+    frame: DataFrame, expectations: Mapping[int, Expectation], chunk: Column, chunks: int, samples: int,
+    statistics: Sequence[Known] | None = None,
 ) -> tuple[list[int], list[dict[int, Result]]]:
     """:func:`decide` for each of ``chunks`` chunks of ``frame`` at once (a backfill's chunks).
 
     Args:
         frame: the rows of every chunk (written files, or cached by the caller).
         chunk: each row's chunk, ``0 .. chunks - 1`` (null for a row of no chunk, which is left out).
+        statistics: what the statistics of each chunk's files say (:func:`known`), when there are any:
+            the checks they decide (:func:`settle`) are left out of the scan.
 
     Returns:
         The rows of each chunk, and the results of each chunk as :func:`decide`
@@ -327,11 +417,17 @@ def decide_chunks(
 
     marked = frame.withColumn(CHUNK, chunk).where(F.col(CHUNK).isNotNull())
     out, counted, aggregates, grouped = _checks(frame, expectations)
+    settled = settle(expectations, counted, _types(frame), statistics) if statistics is not None else {}
+    dropped = {f"{prefix}{index}" for index in settled for prefix in (COUNT_PREFIX, NONNULL_PREFIX)}
+    scanned = {name: column for name, column in aggregates.items() if name not in dropped}
     try:
-        counts = _counts(marked, aggregates if counted or grouped else {}, grouped, chunks)
+        counts = _counts(marked, scanned if counted or grouped else {}, grouped, chunks)
     except PySparkException:  # Great Expectations decides them, its way
         counts = _counts(marked, {}, {}, chunks)
         counted, grouped = {}, {}
+    for decided in settled.values():
+        for each, given in zip(counts, decided, strict=True):
+            each.update(given)
     results = []
     for position, each in enumerate(counts):
         part = marked.where(F.col(CHUNK) == position)

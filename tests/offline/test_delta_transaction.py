@@ -69,6 +69,9 @@ def test_written_rows_are_seen_before_the_commit_and_only_the_commit_publishes_t
         (i, 2.0, START + timedelta(days=d)) for d in range(1, 3) for i in range(3))
     assert _table(spark, path) == before, "written files are not part of the table before the commit"
     assert all(Path(f).exists() for f in pending.files) and len(pending.files) == 2
+    assert sorted((f.partition, f.rows, dict(f.nulls), dict(f.least), dict(f.greatest)) for f in pending.statistics) == [
+        (str(START + timedelta(days=d)), 3, {"id": 0, "value": 0}, {"id": 0, "value": 2.0}, {"id": 2, "value": 2.0})
+        for d in range(1, 3)], "Delta's statistics of each written file come with it"
 
     version = pending.commit()
     assert version == 1
@@ -85,7 +88,7 @@ def test_a_rejected_write_leaves_no_version_and_no_file(spark: SparkSession, tmp
     before, files = _table(spark, path), _parquet_files(path)
     seen: list[int] = []
 
-    def reject(written: DataFrame) -> None:
+    def reject(written: DataFrame, _statistics: object) -> None:
         seen.append(written.count())
         raise QualityError("rejected", ["value: not between"])
 
@@ -106,12 +109,12 @@ def test_an_audited_write_creates_the_table_and_records_days_without_rows(
     audited: list[int] = []
     first = replace_days(spark, settings, str(path), _rows(spark, range(2), 1.0), _interval(0, 2),
                          {"fingerprint": "a", "start": "2025-01-01", "end": "2025-01-02"}, "t",
-                         audit=lambda written: audited.append(written.count()))
+                         audit=lambda written, _statistics: audited.append(written.count()))
     assert (first.version, first.rows) == (0, 6)
     empty = spark.createDataFrame([], SCHEMA)
     second = replace_days(spark, settings, str(path), empty, _interval(5, 7),
                           {"fingerprint": "a", "start": "2025-01-06", "end": "2025-01-07"}, "t",
-                          audit=lambda written: audited.append(written.count()))
+                          audit=lambda written, _statistics: audited.append(written.count()))
     assert audited == [6, 0]
     assert (second.version, second.rows) == (1, 0)
     assert sorted(day_fingerprints(settings, str(path))) == [START + timedelta(days=d) for d in (0, 1, 5, 6)]
@@ -125,7 +128,7 @@ def test_a_commit_race_lost_after_the_audit_is_written_again(spark: SparkSession
     replace_days(spark, settings, str(path), _rows(spark, range(3), 1.0), _interval(0, 3), {"run": "old"}, "t")
     audits: list[int] = []
 
-    def meanwhile(written: DataFrame) -> None:
+    def meanwhile(written: DataFrame, _statistics: object) -> None:
         audits.append(written.count())
         replace_days(spark, settings, str(path), _rows(spark, range(3), 2.0), _interval(0, 3), {"run": "other"}, "t")
 
@@ -142,4 +145,4 @@ def test_a_commit_race_lost_after_the_audit_is_written_again(spark: SparkSession
 def test_an_audit_is_not_for_a_write_that_adds_columns(spark: SparkSession, tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="cannot add columns"):
         replace_days(spark, Settings(warehouse=str(tmp_path)), str(tmp_path / "t"), _rows(spark, range(1), 1.0),
-                     _interval(0, 1), {}, "t", evolve=True, audit=lambda _written: None)
+                     _interval(0, 1), {}, "t", evolve=True, audit=lambda _written, _statistics: None)

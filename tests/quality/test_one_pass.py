@@ -183,3 +183,40 @@ def test_uniqueness_counts_repeats_as_a_group_by_would(spark, columns: list[str]
     assert counts == [len(p) for p in parts]
     assert [r[0]["result"]["unexpected_count"] for r in results] == [oracle(p) for p in parts]
     assert oracle(rows) > 0
+
+
+def test_statistics_of_the_written_files_decide_as_the_scan_does(spark, tmp_path) -> None:
+    """Written through Delta's transaction, the chunks' not-null and kept-bound checks are decided from the
+    files' statistics (:func:`one_pass.settle`), failures included: the same rows, outcomes and sample values
+    as the scan alone gives, for an empty chunk too."""
+    from datetime import date
+
+    from featurekiln.offline.delta_transaction import write_uncommitted
+    from featurekiln.quality import gate, one_pass
+    from featurekiln.quality.suites import Suite
+
+    frame = spark.createDataFrame(ROWS, "k long, ds string, feature_ts string, n long, x double, s string")
+    frame = frame.selectExpr("k", "CAST(ds AS DATE) AS ds", "CAST(feature_ts AS TIMESTAMP) AS feature_ts", "n", "x", "s")
+    kept = (check("expect_column_values_to_be_between", column="x", min_value=-1, max_value=7),
+            check("expect_column_values_to_be_between", column="k", max_value=3))
+    suites = [Suite("cases", None, (*CASES, *kept))]
+    chunks = [(date(2025, 1, 1), date(2025, 1, 1)), (date(2025, 1, 2), date(2025, 1, 3)), (date(2025, 1, 5), date(2025, 1, 9))]
+    pending = write_uncommitted(spark, str(tmp_path / "t"), frame.repartition(3), partition="ds", metadata="{}",
+                                where="ds >= '2025-01-01' AND ds < '2025-01-10'")
+
+    def comparable(checked) -> tuple:  # noqa: ANN001
+        return checked.rows, [replace(o, sample=sorted(map(repr, o.sample))) for o in checked.outcomes]
+
+    with_statistics = gate.validate_chunks(pending.rows, "one_pass", suites, chunks, pending.statistics)
+    scanned = gate.validate_chunks(pending.rows, "one_pass", suites, chunks)
+    assert [c.rows for c in with_statistics] == [3, 2, 0]
+    assert [comparable(c) for c in with_statistics] == [comparable(c) for c in scanned]
+
+    expectations = dict(enumerate(suites[0].expectations))
+    settled = one_pass.settle(expectations, dict.fromkeys(expectations), one_pass._types(pending.rows),
+                              [one_pass.known(pending.statistics, "ds")])
+    assert {(expectations[i].type, expectations[i].kwargs.get("column")) for i in settled} == {
+        ("expect_column_values_to_not_be_null", "n"), ("expect_column_values_to_not_be_null", "k"),
+        ("expect_column_values_to_be_between", "n"), ("expect_column_values_to_be_between", "x"),
+        ("expect_column_values_to_be_between", "k")}
+    assert settled[4] == [{f"{one_pass.COUNT_PREFIX}4": 1}], "the failing not-null check, from the null counts"
