@@ -58,7 +58,7 @@ test: setup
 
 # Pure tests only (no Spark, no servers): seconds.
 test-fast: setup
-	$(VENV)/bin/pytest -q tests/definitions tests/planning
+	$(VENV)/bin/pytest -q tests/definitions tests/planning tests/quality/test_file_statistics.py
 
 bench: setup
 	$(PY) bench/backfill.py
