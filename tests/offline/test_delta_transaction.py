@@ -146,3 +146,15 @@ def test_an_audit_is_not_for_a_write_that_adds_columns(spark: SparkSession, tmp_
     with pytest.raises(ValueError, match="cannot add columns"):
         replace_days(spark, Settings(warehouse=str(tmp_path)), str(tmp_path / "t"), _rows(spark, range(1), 1.0),
                      _interval(0, 1), {}, "t", evolve=True, audit=lambda _written, _statistics: None)
+
+
+def test_a_write_without_statistics_hands_over_none(spark: SparkSession, tmp_path: Path) -> None:
+    """With Delta's statistics switched off the files come without them (the gate then scans every check)."""
+    spark.conf.set("spark.databricks.delta.stats.collect", "false")
+    try:
+        pending = write_uncommitted(spark, str(tmp_path / "t"), _rows(spark, range(2), 1.0), partition="ds",
+                                    where=f"ds >= '{START}'", metadata="{}")
+    finally:
+        spark.conf.unset("spark.databricks.delta.stats.collect")
+    assert len(pending.files) == 2 and pending.statistics is None
+    pending.discard()
