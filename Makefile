@@ -30,7 +30,7 @@ $(STAMP): requirements.txt pyproject.toml
 	touch $(STAMP)
 
 # The driver JVM's class archive, recorded once (about a minute) from a small run of the sample views;
-# nothing to do when it exists for this Java, pyspark and local file system. Later Spark starts are faster.
+# nothing to do when it exists for this Java, pyspark and featurekiln's jar. Later Spark starts are faster.
 class-archive: $(STAMP)
 	@$(PY) scripts/class_archive.py
 

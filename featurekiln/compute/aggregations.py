@@ -1,7 +1,8 @@
-"""The eight aggregations as mergeable partials: per-day tile form, combine, final value.
+"""The eight aggregations as mergeable partials: per-day tile form, and how windows merge them.
 
 Every aggregation is stored per key per day as one or more *partials* that merge
-associatively, so any window of whole days is the merge of its days' tiles:
+associatively, so any window of whole days is the merge of its days' tiles
+(:mod:`featurekiln.compute.windows` merges them):
 
 =============== ======================================== ===========
 aggregation     partials (per key and day)               merge
@@ -17,7 +18,10 @@ count_distinct  set = collect_set(expr)                  array_union
 
 ``first``/``last`` order by (event time, value), so a tie on the timestamp is
 broken by the largest value, as DESIGN.md requires. Nulls of ``expr`` never enter
-a partial.
+a partial. Spark aggregates the ``max`` of a struct only by sorting every event,
+so where the session's JVM has featurekiln's ``MaxPair``
+(:data:`~featurekiln.compute.jars.MAX_PAIR_CLASS`) the same struct comes from it,
+through a hash aggregation.
 """
 
 from __future__ import annotations
@@ -34,18 +38,17 @@ class Partial:
     """One mergeable column of an aggregation's tile."""
 
     suffix: str
-    merge: str  # "add", "least", "greatest" or "union"
 
 
 _PARTIALS: dict[str, tuple[Partial, ...]] = {
-    "count": (Partial("n", "add"),),
-    "sum": (Partial("s", "add"),),
-    "avg": (Partial("s", "add"), Partial("n", "add")),
-    "min": (Partial("m", "least"),),
-    "max": (Partial("m", "greatest"),),
-    "last": (Partial("x", "greatest"),),
-    "first": (Partial("x", "greatest"),),
-    "count_distinct": (Partial("set", "union"),),
+    "count": (Partial("n"),),
+    "sum": (Partial("s"),),
+    "avg": (Partial("s"), Partial("n")),
+    "min": (Partial("m"),),
+    "max": (Partial("m"),),
+    "last": (Partial("x"),),
+    "first": (Partial("x"),),
+    "count_distinct": (Partial("set"),),
 }
 
 
@@ -78,52 +81,43 @@ def tile_aggregates(agg: str, value: Column | None, ts: Column) -> list[Column]:
         return [F.max(value)]
     if agg in ("first", "last"):
         micros = F.unix_micros(ts)
-        order = micros if agg == "last" else -micros
-        return [F.max(F.when(value.isNotNull(), F.struct(order.alias("o"), value.alias("v"))))]
+        return [greatest_pair(micros if agg == "last" else -micros, value)]
     if agg == "count_distinct":
         return [F.collect_set(value)]
     raise ValueError(f"unknown aggregation {agg!r}")
 
 
-def merge(kind: str, parts: list[Column]) -> Column:
-    """Merge partials; null stands for "no data" and is the identity.
+def greatest_pair(order: Column, value: Column) -> Column:
+    """The greatest ``(order, value)`` of the rows whose value is not null, as ``struct<o, v>`` (null if none).
 
-    The expression grows linearly with ``len(parts)`` (no operand is repeated in
-    a nested way), which keeps Spark's generated code small.
+    Through featurekiln's ``MaxPair`` (a hash aggregation) where the active
+    session's JVM has it, else as Spark's ``max`` of the struct (a sort-based
+    aggregation): the same value either way.
     """
     from pyspark.sql import functions as F
 
-    if len(parts) == 1:
-        return parts[0]
-    if kind == "add":
-        total = F.coalesce(parts[0], F.lit(0))
-        for part in parts[1:]:
-            total = total + F.coalesce(part, F.lit(0))
-        return F.when(F.coalesce(*parts).isNotNull(), total)
-    if kind == "least":
-        return F.least(*parts)
-    if kind == "greatest":
-        return F.greatest(*parts)
-    if kind == "union":
-        empty = F.filter(F.coalesce(*parts), lambda _: F.lit(False))
-        return F.array_distinct(F.flatten(F.array(*[F.coalesce(p, empty) for p in parts])))
-    raise ValueError(f"unknown merge {kind!r}")
+    max_pair = jvm_max_pair()
+    if max_pair is None:
+        return F.max(F.when(value.isNotNull(), F.struct(order.alias("o"), value.alias("v"))))
+    from pyspark.sql import SparkSession
+    from pyspark.sql.column import Column
+
+    utils = SparkSession.getActiveSession()._jvm.org.apache.spark.sql.classic.ExpressionUtils  # noqa: SLF001
+    aggregate = max_pair(utils.expression(order._jc), utils.expression(value._jc))  # noqa: SLF001
+    return Column(utils.column(aggregate.toAggregateExpression()))
 
 
-def final_value(agg: str, merged: list[Column]) -> Column:
-    """The feature value from the merged partials of a whole window.
+def jvm_max_pair():  # noqa: ANN201 (a py4j class)
+    """featurekiln's ``MaxPair`` class in the active session's JVM, or None when its jar is not there."""
+    from py4j.java_gateway import JavaClass
+    from pyspark.sql import SparkSession
 
-    Empty window: 0 for count and count_distinct, null for the others.
-    """
-    from pyspark.sql import functions as F
+    from featurekiln.compute.jars import MAX_PAIR_CLASS
 
-    if agg == "count":
-        return F.coalesce(merged[0], F.lit(0)).cast("bigint")
-    if agg == "count_distinct":
-        return F.when(merged[0].isNull(), F.lit(0)).otherwise(F.size(merged[0])).cast("bigint")
-    if agg == "avg":
-        total, count = merged
-        return F.when(count > 0, total.cast("double") / count)
-    if agg in ("first", "last"):
-        return merged[0].getField("v")
-    return merged[0]
+    spark = SparkSession.getActiveSession()
+    if spark is None:
+        return None
+    found = spark._jvm  # noqa: SLF001
+    for part in MAX_PAIR_CLASS.split("."):
+        found = getattr(found, part)
+    return found if isinstance(found, JavaClass) else None

@@ -7,8 +7,9 @@ report on the terminal each time. Instead, a package set is resolved once (by
 ``spark-submit`` subprocess; the jar files it chose are recorded in a manifest
 and every later session passes them as ``spark.jars``.
 
-The same directory holds featurekiln's own jar, compiled once from
-``NioLocalFileSystem.java`` by the JDK's ``javac`` (:func:`local_fs_jar`).
+The same directory holds featurekiln's own jar, compiled once by the JDK's
+``javac`` from :data:`JAVA_SOURCES` (:func:`own_jar`): a faster local file
+system and a hash-aggregable ``first``/``last`` partial.
 
 Layout (below the Python environment, so that every venv or image has its own;
 ``~/.cache/featurekiln/jars`` where that is read-only)::
@@ -17,8 +18,8 @@ Layout (below the Python environment, so that every venv or image has its own;
         manifest.json     {"<package>,<package>": ["/abs/path.jar", ...]}
         ivy/jars/*.jar    the resolved jars (Spark's Ivy layout)
         resolve.log       what the last resolution printed
-        featurekiln-localfs-<digest>.jar   NioLocalFileSystem, for this source (digest)
-        featurekiln-localfs-<digest>.failed   what javac printed when that source did not compile
+        featurekiln-<digest>.jar      featurekiln's classes, for these sources (digest)
+        featurekiln-<digest>.failed   what javac printed when they did not compile
 """
 
 from __future__ import annotations
@@ -44,11 +45,15 @@ from featurekiln.settings import java_home, prepare_process_environment
 DELTA_PACKAGE = "io.delta:delta-spark_4.2_2.13:4.4.0"
 # hadoop-aws must match the Hadoop of pyspark's jars (3.5.0); it brings the AWS SDK v2 bundle (~690 MB).
 HADOOP_AWS_PACKAGE = "org.apache.hadoop:hadoop-aws:3.5.0"
-# Hadoop's local file system without a `chmod` process per new file (see the source).
-LOCAL_FS_SOURCE = Path(__file__).with_name("NioLocalFileSystem.java")
+# featurekiln's Java classes, compiled against pyspark's jars into one jar.
+JAVA_SOURCES = (
+    Path(__file__).with_name("NioLocalFileSystem.java"),  # Hadoop's local file system without a `chmod` per file
+    Path(__file__).with_name("MaxPair.java"),  # the first/last partial as a hash aggregation
+)
 LOCAL_FS_CLASS = "featurekiln.NioLocalFileSystem"
 # The same for Hadoop's FileContext API, through which Delta writes its commit log.
 LOCAL_FS_CONTEXT_CLASS = "featurekiln.NioLocalFileSystem$Fs"
+MAX_PAIR_CLASS = "featurekiln.MaxPair"
 
 log = logging.getLogger(__name__)
 
@@ -160,49 +165,49 @@ def _javac() -> str | None:
     return shutil.which("javac")
 
 
-def local_fs_jar() -> str | None:
-    """The jar of :data:`LOCAL_FS_CLASS`, compiled on first use; None where it cannot be.
+def own_jar() -> str | None:
+    """featurekiln's jar (:data:`JAVA_SOURCES`), compiled on first use; None where it cannot be.
 
     Compiling takes a few seconds, once per Python environment and version of
-    the source (``make setup`` does it). Without a JDK's ``javac`` (a JRE only),
+    the sources (``make setup`` does it). Without a JDK's ``javac`` (a JRE only),
     where the jar cannot be written, or if the compilation failed (what javac
-    printed is kept in ``<jar>.failed``, and it is not tried again for this
-    source), there is no jar and sessions keep Hadoop's own local file system:
-    slower writes, the same files.
+    printed is kept in ``<jar>.failed``, and it is not tried again for these
+    sources), there is no jar: sessions keep Hadoop's own local file system
+    (slower writes, the same files) and tiles take ``first``/``last`` as the
+    ``max`` of a struct (a slower aggregation, the same tiles).
     """
     root = jars_dir()
-    digest = hashlib.sha256(LOCAL_FS_SOURCE.read_bytes()).hexdigest()[:12]
-    jar = root / f"featurekiln-localfs-{digest}.jar"
+    digest = hashlib.sha256(b"".join(source.read_bytes() for source in JAVA_SOURCES)).hexdigest()[:12]
+    jar = root / f"featurekiln-{digest}.jar"
     if jar.is_file():
         return str(jar)
     javac = _javac()
     if javac is None or jar.with_suffix(".failed").is_file():
-        log.debug("no javac or no jar: Spark keeps Hadoop's local file system (a chmod process per new file)")
+        log.debug("no javac or no jar: Hadoop's local file system (a chmod process per new file), max(struct) tiles")
         return None
     try:
         with _locked(root):
             return _compile(javac, jar)
     except OSError as error:
-        log.warning("could not build %s (%s); Spark keeps Hadoop's local file system", jar, error)
+        log.warning("could not build %s (%s); Spark keeps its own classes", jar, error)
         return None
 
 
 def _compile(javac: str, jar: Path) -> str | None:
-    """Compile :data:`LOCAL_FS_SOURCE` against pyspark's Hadoop into ``jar`` (under the lock)."""
+    """Compile :data:`JAVA_SOURCES` against pyspark's jars into ``jar`` (under the lock)."""
     import pyspark
 
     failed = jar.with_suffix(".failed")
     if jar.is_file() or failed.is_file():
         return str(jar) if jar.is_file() else None
-    hadoop_api = sorted((Path(pyspark.__file__).parent / "jars").glob("hadoop-client-api-*.jar"))
+    spark_jars = Path(pyspark.__file__).parent / "jars" / "*"
     with tempfile.TemporaryDirectory() as scratch:
-        command = [javac, "--release", "17", "-nowarn", "-cp", os.pathsep.join(map(str, hadoop_api)),
-                   "-d", scratch, str(LOCAL_FS_SOURCE)]
+        command = [javac, "--release", "17", "-nowarn", "-cp", str(spark_jars), "-d", scratch,
+                   *map(str, JAVA_SOURCES)]
         done = subprocess.run(command, capture_output=True, text=True, check=False)
         if done.returncode != 0:
             failed.write_text(done.stdout + done.stderr, encoding="utf-8")
-            log.warning("could not compile %s (see %s); Spark keeps Hadoop's local file system",
-                        LOCAL_FS_SOURCE.name, failed)
+            log.warning("could not compile featurekiln's Java classes (see %s); Spark keeps its own", failed)
             return None
         partial = jar.with_suffix(".jar.tmp")
         with zipfile.ZipFile(partial, "w") as archive:
@@ -213,7 +218,7 @@ def _compile(javac: str, jar: Path) -> str | None:
 
 
 def main() -> int:
-    """Resolve the default packages and compile the local file system (``python -m featurekiln.compute.jars [--s3]``)."""
+    """Resolve the default packages and compile featurekiln's jar (``python -m featurekiln.compute.jars [--s3]``)."""
     packages = [DELTA_PACKAGE, *([HADOOP_AWS_PACKAGE] if "--s3" in sys.argv[1:] else [])]
     try:
         jars = resolved_jars(packages)
@@ -221,8 +226,8 @@ def main() -> int:
         sys.stderr.write(f"error: {error}\n")
         return 1
     sys.stdout.write(f"{len(jars)} Spark jars for {_key(packages)} in {jars_dir()}\n")
-    local_fs = local_fs_jar() or "not compiled (no javac): Hadoop's own is used"
-    sys.stdout.write(f"featurekiln's local file system: {local_fs}\n")
+    own = own_jar() or "not compiled (no javac): Spark's own classes are used"
+    sys.stdout.write(f"featurekiln's jar (local file system, first/last partials): {own}\n")
     return 0
 
 

@@ -24,7 +24,7 @@ from featurekiln.compute.jars import (
     LOCAL_FS_CLASS,
     LOCAL_FS_CONTEXT_CLASS,
     jars_dir,
-    local_fs_jar,
+    own_jar,
     resolved_jars,
 )
 from featurekiln.settings import Settings, java_home, prepare_process_environment, under_spark_submit
@@ -144,7 +144,7 @@ def get_spark(
         options.update(s3a_conf(settings))
     options.update(conf or {})
     if not submitted:
-        options["spark.jars"] = ",".join(resolved_jars(spark_packages(settings.warehouse)))
+        options["spark.jars"] = ",".join(resolved_jars(spark_packages(settings.warehouse)) + cluster_jars(master))
     launch = {**options, "spark.app.name": app_name, **({"spark.master": master} if master is not None else {})}
     if SparkContext._gateway is None and not submitted and not settings.debug:  # noqa: SLF001
         _launch_quiet_gateway(launch)
@@ -163,7 +163,7 @@ def get_spark(
 
 
 def class_archive_path() -> Path:
-    """Where the driver JVM's class-data-sharing archive lives, for this Java, pyspark and local file system.
+    """Where the driver JVM's class-data-sharing archive lives, for this Java, pyspark and featurekiln's jar.
 
     ``scripts/class_archive.py`` (``make setup``) records it from a small run of
     every step; a local session whose JVM starts with it maps the classes that run
@@ -175,7 +175,7 @@ def class_archive_path() -> Path:
 
     home = java_home()
     java = str(Path(home, "bin", "java")) if home else shutil.which("java")
-    key = f"{Path(java).resolve() if java else ''}|{pyspark.__version__}|{local_fs_jar() or ''}"
+    key = f"{Path(java).resolve() if java else ''}|{pyspark.__version__}|{own_jar() or ''}"
     return jars_dir() / f"driver-classes-{hashlib.sha256(key.encode()).hexdigest()[:12]}.jsa"
 
 
@@ -194,9 +194,10 @@ def local_fs_conf() -> dict[str, str]:
     :data:`~featurekiln.compute.jars.LOCAL_FS_CONTEXT_CLASS` (Delta's commit log)
     do the same with system calls, which makes a year's backfill on a local disk
     about a fifth faster (bench/README.md). The jar goes on the driver's
-    class path, which in local mode is also the executors'.
+    class path, which in local mode is also the executors' (and so is
+    :data:`~featurekiln.compute.jars.MAX_PAIR_CLASS`).
     """
-    jar = local_fs_jar()
+    jar = own_jar()
     if jar is None:
         return {}
     return {
@@ -204,6 +205,19 @@ def local_fs_conf() -> dict[str, str]:
         "spark.hadoop.fs.file.impl": LOCAL_FS_CLASS,
         "spark.hadoop.fs.AbstractFileSystem.file.impl": LOCAL_FS_CONTEXT_CLASS,
     }
+
+
+def cluster_jars(master: str | None) -> list[str]:
+    """featurekiln's jar for a session that is not local (its executors fetch it), when it exists.
+
+    Only :data:`~featurekiln.compute.jars.MAX_PAIR_CLASS` is used there: a
+    cluster keeps Hadoop's file systems. A local session has the jar on its
+    class path already (:func:`local_fs_conf`).
+    """
+    if master is not None and master.startswith("local"):
+        return []
+    jar = own_jar()
+    return [jar] if jar else []
 
 
 def _quiet_python_loggers(debug: bool) -> None:

@@ -10,7 +10,7 @@ import pytest
 from pyspark.sql import SparkSession
 
 from featurekiln.compute import jars, session
-from featurekiln.compute.jars import LOCAL_FS_CLASS, local_fs_jar
+from featurekiln.compute.jars import LOCAL_FS_CLASS, own_jar
 
 
 def _file_system(spark: SparkSession):
@@ -55,14 +55,14 @@ def test_set_permission_gives_exactly_the_mode(spark: SparkSession, tmp_path: Pa
 
 def test_the_jar_is_compiled_once_per_source(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(jars, "jars_dir", lambda: tmp_path)
-    first = local_fs_jar()
+    first = own_jar()
     assert first is not None and Path(first).parent == tmp_path
     built = Path(first).stat().st_mtime_ns
-    assert local_fs_jar() == first and Path(first).stat().st_mtime_ns == built
+    assert own_jar() == first and Path(first).stat().st_mtime_ns == built
     source = tmp_path / "NioLocalFileSystem.java"
-    source.write_text(jars.LOCAL_FS_SOURCE.read_text(encoding="utf-8") + "\n// changed\n", encoding="utf-8")
-    monkeypatch.setattr(jars, "LOCAL_FS_SOURCE", source)
-    second = local_fs_jar()
+    source.write_text(jars.JAVA_SOURCES[0].read_text(encoding="utf-8") + "\n// changed\n", encoding="utf-8")
+    monkeypatch.setattr(jars, "JAVA_SOURCES", (source, *jars.JAVA_SOURCES[1:]))
+    second = own_jar()
     assert second is not None and second != first
 
 
@@ -71,7 +71,7 @@ def test_without_javac_sessions_keep_hadoops_file_system(tmp_path: Path, monkeyp
     monkeypatch.setenv("JAVA_HOME", str(tmp_path / "a-jre"))
     (tmp_path / "a-jre" / "bin").mkdir(parents=True)
     (tmp_path / "a-jre" / "bin" / "java").touch()
-    assert local_fs_jar() is None
+    assert own_jar() is None
     assert session.local_fs_conf() == {}
     assert list(tmp_path.glob("*.jar")) == []
 
@@ -80,12 +80,12 @@ def test_a_source_that_does_not_compile_leaves_hadoops_file_system(tmp_path: Pat
     monkeypatch.setattr(jars, "jars_dir", lambda: tmp_path)
     broken = tmp_path / "NioLocalFileSystem.java"
     broken.write_text("package featurekiln; public class NioLocalFileSystem extends Nothing {}\n", encoding="utf-8")
-    monkeypatch.setattr(jars, "LOCAL_FS_SOURCE", broken)
-    assert local_fs_jar() is None
-    failed = list(tmp_path.glob("featurekiln-localfs-*.failed"))
+    monkeypatch.setattr(jars, "JAVA_SOURCES", (broken, *jars.JAVA_SOURCES[1:]))
+    assert own_jar() is None
+    failed = list(tmp_path.glob("featurekiln-*.failed"))
     assert len(failed) == 1 and "Nothing" in failed[0].read_text(encoding="utf-8")
     failed[0].write_text("kept", encoding="utf-8")
-    assert local_fs_jar() is None
+    assert own_jar() is None
     assert failed[0].read_text(encoding="utf-8") == "kept", "a source that failed is not compiled again at every session"
 
 
@@ -93,7 +93,7 @@ def test_a_jar_that_cannot_be_written_leaves_hadoops_file_system(tmp_path: Path,
     blocked = tmp_path / "a-file"
     blocked.touch()
     monkeypatch.setattr(jars, "jars_dir", lambda: blocked / "jars")
-    assert local_fs_jar() is None
+    assert own_jar() is None
 
 
 def test_delta_commits_go_through_its_file_context(spark: SparkSession) -> None:
