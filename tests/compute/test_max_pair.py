@@ -7,7 +7,8 @@ rows whose value is not null, or null when there is none.
 from __future__ import annotations
 
 import random
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
+from decimal import Decimal
 
 import pytest
 from pyspark.sql import DataFrame, SparkSession
@@ -15,8 +16,14 @@ from pyspark.sql import functions as F
 
 from featurekiln.compute import aggregations
 
-TYPES = {"bigint": lambda rng: rng.randint(-3, 3), "double": lambda rng: rng.choice([-1.5, 0.0, 2.25, 7.0]),
-         "string": lambda rng: rng.choice(["a", "b", "ab", ""])}
+TYPES = {
+    "bigint": lambda rng: rng.randint(-3, 3),
+    "double": lambda rng: rng.choice([-1.5, 0.0, 2.25, 7.0]),
+    "string": lambda rng: rng.choice(["a", "b", "ab", ""]),
+    "boolean": lambda rng: rng.random() < 0.5,
+    "date": lambda rng: date(2025, 1, 1) + timedelta(days=rng.randint(0, 3)),
+    "decimal(38,2)": lambda rng: Decimal(rng.randint(-300, 300)) / 100,  # not fixed-width: Spark sorts, still exact
+}
 
 
 def _rows(kind: str, seed: int = 7) -> list[tuple]:
@@ -67,8 +74,9 @@ def test_it_equals_the_oracle_and_the_max_of_a_struct(spark: SparkSession, kind:
     assert _collect(fallback) == expected
 
 
-def test_fixed_width_values_make_a_hash_aggregation(spark: SparkSession) -> None:
-    plan = _aggregate(spark, _rows("double"), "double")._jdf.queryExecution().executedPlan().toString()  # noqa: SLF001
+@pytest.mark.parametrize("kind", ["bigint", "double", "boolean", "date"])
+def test_fixed_width_values_make_a_hash_aggregation(spark: SparkSession, kind: str) -> None:
+    plan = _aggregate(spark, _rows(kind), kind)._jdf.queryExecution().executedPlan().toString()  # noqa: SLF001
     assert "HashAggregate" in plan and "SortAggregate" not in plan
 
 
