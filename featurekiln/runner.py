@@ -27,10 +27,10 @@ report and a row in the run history, whatever its outcome
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from featurekiln.definitions.models import FeatureView
 from featurekiln.errors import QualityError, StaleTableError
@@ -161,6 +161,7 @@ def backfill(
         SparkFailure: Spark failed otherwise.
     """
     from featurekiln.layout import table_path
+    from featurekiln.quality.gate import observed_checks
 
     plan = plan_backfill(view, first, last, chunk_days or settings.chunk_days)
     suites = view_suites(view, settings) if validate else []
@@ -179,15 +180,16 @@ def backfill(
         target, chunks = rebuild_target(spark, view, settings, plan, frame, result.table)
         step(f"assembling and writing {sum(length(c.interval) for c in chunks)} day(s)")
 
-        def audited(written: DataFrame, statistics: Sequence[FileStatistics] | None,
+        def audited(written: DataFrame, statistics: Sequence[FileStatistics] | None, observed: Mapping[str, Any] | None,
                     part: Sequence[Chunk]) -> dict[Chunk, ChunkValidation]:
             step(f"validating {len(part)} chunk(s)")
-            checks = _audit_all(spark, settings, view, suites, written, statistics, part, report)
+            checks = _audit_all(spark, settings, view, suites, written, statistics, observed, part, report)
             step(f"committing {sum(length(c.interval) for c in part)} day(s)")
             return checks
 
+        observe = observed_checks(frame, suites) if validate else None
         result.chunks.extend(commit_chunks(spark, settings, view, target, frame, chunks, audited if validate else None,
-                                           run_id, trigger, report))
+                                           run_id, trigger, report, observe))
         if target != result.table:
             adopt_rebuild(spark, settings, view, target, result.table, run_id, trigger)
         if not validate:
@@ -202,6 +204,7 @@ def _audit_all(
     suites: Sequence[Suite],
     frame: DataFrame,
     statistics: Sequence[FileStatistics] | None,
+    observed: Mapping[str, Any] | None,
     chunks: Sequence[Chunk],
     report: RunReport,
 ) -> dict[Chunk, ChunkValidation]:
@@ -210,7 +213,8 @@ def _audit_all(
 
     The gate's first pass decides every chunk in one scan of ``frame``
     (:func:`~featurekiln.quality.gate.validate_chunks`), and what Delta's
-    ``statistics`` of the written files decide without reading it.
+    ``statistics`` of the written files and the values ``observed`` as they were
+    written decide without reading it.
 
     Raises:
         QualityError: a chunk failed a blocking expectation: nothing of the run is published.
@@ -218,7 +222,7 @@ def _audit_all(
     from featurekiln.quality.gate import validate_chunks
 
     spans = [(c.start, c.last) for c in chunks]
-    validated = validate_chunks(frame, view.name, suites, spans, statistics) if chunks else []
+    validated = validate_chunks(frame, view.name, suites, spans, statistics, observed) if chunks else []
     checks = {chunk: _checked(view, chunk, report, checked) for chunk, checked in zip(chunks, validated, strict=True)}
     failures = [_reject(spark, settings, frame.where((frame.ds >= c.start) & (frame.ds < c.end)), c, report, checked)
                 for c, checked in checks.items() if checked.failed]

@@ -99,25 +99,35 @@ def greatest_pair(order: Column, value: Column) -> Column:
     max_pair = jvm_max_pair()
     if max_pair is None:
         return F.max(F.when(value.isNotNull(), F.struct(order.alias("o"), value.alias("v"))))
+    return jvm_aggregate(max_pair, order, value)
+
+
+def jvm_aggregate(aggregate, *children: Column) -> Column:  # noqa: ANN001 (a py4j class)
+    """featurekiln's JVM ``aggregate`` class (a Catalyst ``DeclarativeAggregate``) over ``children``."""
     from pyspark.sql import SparkSession
     from pyspark.sql.column import Column
 
     utils = SparkSession.getActiveSession()._jvm.org.apache.spark.sql.classic.ExpressionUtils  # noqa: SLF001
-    aggregate = max_pair(utils.expression(order._jc), utils.expression(value._jc))  # noqa: SLF001
-    return Column(utils.column(aggregate.toAggregateExpression()))
+    made = aggregate(*(utils.expression(child._jc) for child in children))  # noqa: SLF001
+    return Column(utils.column(made.toAggregateExpression()))
 
 
 def jvm_max_pair():  # noqa: ANN201 (a py4j class)
     """featurekiln's ``MaxPair`` class in the active session's JVM, or None when its jar is not there."""
+    from featurekiln.compute.jars import MAX_PAIR_CLASS
+
+    return jvm_class(MAX_PAIR_CLASS)
+
+
+def jvm_class(name: str):  # noqa: ANN201 (a py4j class)
+    """The class ``name`` in the active session's JVM, or None without a session or where it is not there."""
     from py4j.java_gateway import JavaClass
     from pyspark.sql import SparkSession
-
-    from featurekiln.compute.jars import MAX_PAIR_CLASS
 
     spark = SparkSession.getActiveSession()
     if spark is None:
         return None
     found = spark._jvm  # noqa: SLF001
-    for part in MAX_PAIR_CLASS.split("."):
+    for part in name.split("."):
         found = getattr(found, part)
     return found if isinstance(found, JavaClass) else None

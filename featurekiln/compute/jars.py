@@ -49,11 +49,13 @@ HADOOP_AWS_PACKAGE = "org.apache.hadoop:hadoop-aws:3.5.0"
 JAVA_SOURCES = (
     Path(__file__).with_name("NioLocalFileSystem.java"),  # Hadoop's local file system without a `chmod` per file
     Path(__file__).with_name("MaxPair.java"),  # the first/last partial as a hash aggregation
+    Path(__file__).with_name("OrderBreaks.java"),  # the gate's uniqueness proof, observed as a run writes
 )
 LOCAL_FS_CLASS = "featurekiln.NioLocalFileSystem"
 # The same for Hadoop's FileContext API, through which Delta writes its commit log.
 LOCAL_FS_CONTEXT_CLASS = "featurekiln.NioLocalFileSystem$Fs"
 MAX_PAIR_CLASS = "featurekiln.MaxPair"
+ORDER_BREAKS_CLASS = "featurekiln.OrderBreaks"
 
 log = logging.getLogger(__name__)
 
@@ -173,8 +175,9 @@ def own_jar() -> str | None:
     where the jar cannot be written, or if the compilation failed (what javac
     printed is kept in ``<jar>.failed``, and it is not tried again for these
     sources), there is no jar: sessions keep Hadoop's own local file system
-    (slower writes, the same files) and tiles take ``first``/``last`` as the
-    ``max`` of a struct (a slower aggregation, the same tiles).
+    (slower writes, the same files), tiles take ``first``/``last`` as the
+    ``max`` of a struct (a slower aggregation, the same tiles), and the quality
+    gate scans the written rows for their uniqueness (slower, the same outcome).
     """
     root = jars_dir()
     digest = hashlib.sha256(b"".join(source.read_bytes() for source in JAVA_SOURCES)).hexdigest()[:12]

@@ -194,8 +194,9 @@ def local_fs_conf() -> dict[str, str]:
     :data:`~featurekiln.compute.jars.LOCAL_FS_CONTEXT_CLASS` (Delta's commit log)
     do the same with system calls, which makes a year's backfill on a local disk
     about a fifth faster (bench/README.md). The jar goes on the driver's
-    class path, which in local mode is also the executors' (and so is
-    :data:`~featurekiln.compute.jars.MAX_PAIR_CLASS`).
+    class path, which in local mode is also the executors' (and so are
+    :data:`~featurekiln.compute.jars.MAX_PAIR_CLASS` and
+    :data:`~featurekiln.compute.jars.ORDER_BREAKS_CLASS`).
     """
     jar = own_jar()
     if jar is None:
@@ -210,7 +211,8 @@ def local_fs_conf() -> dict[str, str]:
 def cluster_jars(master: str | None) -> list[str]:
     """featurekiln's jar for a session that is not local (its executors fetch it), when it exists.
 
-    Only :data:`~featurekiln.compute.jars.MAX_PAIR_CLASS` is used there: a
+    Only :data:`~featurekiln.compute.jars.MAX_PAIR_CLASS` and
+    :data:`~featurekiln.compute.jars.ORDER_BREAKS_CLASS` are used there: a
     cluster keeps Hadoop's file systems. A local session has the jar on its
     class path already (:func:`local_fs_conf`).
     """

@@ -21,17 +21,19 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
 if TYPE_CHECKING:
-    from pyspark.sql import DataFrame, SparkSession
+    from pyspark.sql import Column, DataFrame, Observation, SparkSession
 
 log = logging.getLogger(__name__)
 
 _DELTA = "org.apache.spark.sql.delta"
+OBSERVED_SECONDS = 10
 
 
 @dataclass(frozen=True)
@@ -59,6 +61,7 @@ class PendingWrite:
     files: list[str]
     rows: DataFrame
     statistics: list[FileStatistics] | None  # one per file; None when a file has none (statistics switched off)
+    observed: dict[str, Any] | None  # the observed aggregates' values; None without, or when Spark gave none
     _transaction: Any
     _actions: Any
     _operation: Any
@@ -78,13 +81,16 @@ class PendingWrite:
 
 
 def write_uncommitted(
-    spark: SparkSession, path: str, frame: DataFrame, *, where: str, partition: str, metadata: str
+    spark: SparkSession, path: str, frame: DataFrame, *, where: str, partition: str, metadata: str,
+    observe: Mapping[str, Column] | None = None,
 ) -> PendingWrite:
     """Write ``frame`` as an overwrite of the rows ``where`` of the Delta table at ``path`` (created if
     absent, partitioned by ``partition``), without committing it.
 
     Args:
         metadata: the commit's ``userMetadata``.
+        observe: aggregates (by name) computed over the rows as they are written
+            (:meth:`DataFrame.observe`); their values come back as the write's ``observed``.
 
     Returns:
         The pending write; its ``rows`` read the written files (the columns of ``frame``, in its order).
@@ -107,6 +113,12 @@ def write_uncommitted(
             java.add(item)
         return utils.toSeq(java)
 
+    observation = None
+    if observe:
+        from pyspark.sql import Observation
+
+        observation = Observation()
+        frame = frame.observe(observation, *(column.alias(name) for name, column in observe.items()))
     command = delta.commands.WriteIntoDelta
     deltas = delta.DeltaLog.forTable(jspark, path)
     options = delta.DeltaOptions(scala_map({"replaceWhere": where, "userMetadata": metadata}),
@@ -133,7 +145,23 @@ def write_uncommitted(
         rows = spark.createDataFrame([], frame.schema)
     statistics = [_statistics(a.stats(), java.asJava(a.partitionValues()).get(partition)) for a in adds]
     complete = None if None in statistics else statistics
-    return PendingWrite(spark, files, rows, complete, transaction, actions, operation)
+    return PendingWrite(spark, files, rows, complete, _observed(observation), transaction, actions, operation)
+
+
+def _observed(observation: Observation | None) -> dict[str, Any] | None:
+    """The values of ``observation`` once Spark hands them over (its listener does, just after the write's
+    job ends); None when it does not within :data:`OBSERVED_SECONDS`."""
+    if observation is None:
+        return None
+    future = observation._jo.future()  # noqa: SLF001 - waited for without blocking for ever
+    deadline = time.monotonic() + OBSERVED_SECONDS
+    while not future.isCompleted():
+        if time.monotonic() > deadline:
+            log.warning("the write's observed values did not arrive in %d s; the gate reads its files",
+                        OBSERVED_SECONDS)
+            return None
+        time.sleep(0.01)
+    return observation.get
 
 
 def _statistics(text: str | None, partition: str | None) -> FileStatistics | None:

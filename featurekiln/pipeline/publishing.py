@@ -4,10 +4,10 @@ or, when the definition changes the table's columns, into a rebuild that replace
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from featurekiln.definitions.models import FeatureView
 from featurekiln.planning.intervals import ONE_DAY
@@ -16,7 +16,7 @@ from featurekiln.quality.results import ChunkValidation, RunReport
 from featurekiln.settings import Settings
 
 if TYPE_CHECKING:
-    from pyspark.sql import DataFrame, SparkSession
+    from pyspark.sql import Column, DataFrame, SparkSession
 
     from featurekiln.offline.delta_transaction import FileStatistics
 
@@ -101,10 +101,12 @@ def commit_chunks(
     target: str,
     frame: DataFrame,
     chunks: Sequence[Chunk],
-    audit: Callable[[DataFrame, Sequence[FileStatistics] | None, Sequence[Chunk]], dict[Chunk, ChunkValidation]] | None,
+    audit: Callable[[DataFrame, Sequence[FileStatistics] | None, Mapping[str, Any] | None, Sequence[Chunk]],
+                    dict[Chunk, ChunkValidation]] | None,
     run_id: str,
     trigger: str,
     report: RunReport,
+    observe: Mapping[str, Column] | None = None,
 ) -> list[ChunkResult]:
     """Publish the ``chunks`` of ``frame`` to ``target``: one atomic commit per contiguous range of them.
 
@@ -112,13 +114,15 @@ def commit_chunks(
     days or none, whatever the number of chunks (a Delta commit costs about a
     second whatever it writes; a year in 30-day chunks paid that thirteen times).
     Each chunk's rows come from the statistics of the files the commit added.
+    Each day's rows are written sorted by the view's keys.
 
     Args:
         audit: validates the written rows of the given chunks (and Delta's
-            statistics of their files, None when it took none) before they are
-            committed and returns their validations, or raises
+            statistics of their files, None when it took none, and the values of
+            ``observe``) before they are committed and returns their validations, or raises
             (:class:`~featurekiln.errors.QualityError`) to commit nothing; None when
             the chunks were validated before (Airflow's ``validate`` task) or are not.
+        observe: aggregates computed over the rows as they are written, for ``audit``.
     """
     from featurekiln.offline.delta_log import DeltaLog
     from featurekiln.offline.delta_table import chunk_metadata, replace_days
@@ -130,9 +134,10 @@ def commit_chunks(
         metadata = chunk_metadata(view.name, view.fingerprint(), interval, run_id, trigger)
         inside = [c for c in chunks if interval[0] <= c.start and c.end <= interval[1]]
         checks: dict[Chunk, ChunkValidation] = {}
-        check = (lambda written, statistics, inside=inside, checks=checks:
-                 checks.update(audit(written, statistics, inside))) if audit else None
-        commit = replace_days(spark, settings, target, part, interval, metadata, view.name, audit=check)
+        check = (lambda written, statistics, observed, inside=inside, checks=checks:
+                 checks.update(audit(written, statistics, observed, inside))) if audit else None
+        commit = replace_days(spark, settings, target, part, interval, metadata, view.name, order=view.keys,
+                              audit=check, observe=observe if audit else None)
         log.info("%s: snapshots %s..%s committed as version %d (%d rows)", view.name, interval[0],
                  interval[1] - ONE_DAY, commit.version, commit.rows)
         added = DeltaLog.of(target, settings).rows_added(commit.version, "ds")

@@ -6,7 +6,8 @@ are the DataFrames we hand it: the written files of a run not committed yet
 
 Three passes at most: :mod:`featurekiln.quality.one_pass` decides the common
 expectations in one scan of the chunk (and the schema, and Delta's statistics
-of the written files where they suffice), and takes a handful of
+of the written files and the values observed as they were written where they
+suffice: then there is no scan), and takes a handful of
 sample values for its failed single-column checks itself; GE evaluates the
 others (``SUMMARY`` result format: observed value and unexpected count, one
 Spark job per metric); then only the failed expectations that have no samples
@@ -20,7 +21,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import date
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
@@ -31,7 +32,7 @@ from featurekiln.quality.suites import Expectation, Suite
 from featurekiln.settings import prepare_process_environment
 
 if TYPE_CHECKING:
-    from pyspark.sql import DataFrame
+    from pyspark.sql import Column, DataFrame
 
     from featurekiln.offline.delta_transaction import FileStatistics
 
@@ -91,17 +92,24 @@ def validate_chunk(frame: DataFrame, view: str, suites: Sequence[Suite], first: 
     return _completed(frame, view, suites, decided, rows, first, last, started)
 
 
+def observed_checks(frame: DataFrame, suites: Sequence[Suite]) -> dict[str, Column]:
+    """What a write of ``frame`` (partitioned by ``ds``, each day's rows sorted by the keys) should observe
+    of its rows for :func:`validate_chunks` (:func:`one_pass.observable`)."""
+    return one_pass.observable(frame, dict(enumerate(e for suite in suites for e in suite.expectations)), "ds")
+
+
 def validate_chunks(
     frame: DataFrame, view: str, suites: Sequence[Suite], chunks: Sequence[tuple[date, date]],
-    statistics: Sequence[FileStatistics] | None = None,
+    statistics: Sequence[FileStatistics] | None = None, observed: Mapping[str, Any] | None = None,
 ) -> list[ChunkValidation]:
     """:func:`validate_chunk` for each of ``chunks`` (first and last day, in order) of ``frame`` (a backfill's).
 
     The first pass decides every chunk at once (:func:`one_pass.decide_chunks`),
     with what Delta's ``statistics`` of the written files (partitioned by ``ds``)
-    decide without reading them; Great Expectations then runs on a chunk's rows
-    only for what that pass left to it. Each chunk's seconds include its share of
-    the first pass, by rows.
+    and the values ``observed`` as the write went (:func:`observed_checks`, taken only
+    when they counted the files' rows) decide without reading them; Great
+    Expectations then runs on a chunk's rows only for what that pass left to it.
+    Each chunk's seconds include its share of the first pass, by rows.
     """
     from pyspark.sql import functions as F
 
@@ -114,7 +122,10 @@ def validate_chunks(
     if statistics is not None:
         days = [(f, date.fromisoformat(f.partition) if f.partition else None) for f in statistics]
         known = [one_pass.known([f for f, day in days if day and first <= day <= last], "ds") for first, last in chunks]
-    rows, decided = one_pass.decide_chunks(frame, dict(enumerate(expectations)), chunk, len(chunks), SAMPLE_SIZE, known)
+        if observed is not None and observed.get(one_pass.ROWS) != sum(f.rows for f in statistics):
+            observed = None  # not these files' rows
+    rows, decided = one_pass.decide_chunks(frame, dict(enumerate(expectations)), chunk, len(chunks), SAMPLE_SIZE, known,
+                                           observed if statistics is not None else None)
     shared, total = time.monotonic() - started, sum(rows) or 1
     out = []
     for (first, last), count, results in zip(chunks, rows, decided, strict=True):

@@ -9,7 +9,10 @@ of a compound-uniqueness check when there is one), and the schema answers the
 column-list and type checks without a job. When Delta's statistics of the
 written files come along (exact per file: rows, nulls, least and greatest
 values), they decide the not-null checks and the bounds that every file keeps
-(:func:`settle`) without reading a column. A failed single-column check
+(:func:`settle`) without reading a column; values that the write observed as the
+rows went to the files (:func:`observable`) decide the other counts and the
+uniqueness of ``(keys, ds)`` when they show nothing unexpected
+(:func:`settle_observed`), and when nothing is left no row is read. A failed single-column check
 (:data:`SAMPLED`) gets its sample values here too, from one small query; any
 other failure is handed back to Great Expectations for its own result and
 sample values, and any expectation outside the list below (or with arguments
@@ -113,13 +116,13 @@ def _unique(kwargs: Mapping[str, Any], types: Mapping[str, str]) -> list[str] | 
 
 
 _INTEGERS = frozenset({"tinyint", "smallint", "int", "bigint"})
-_ROWS, _DISTINCT = "__kiln_rows", "__kiln_distinct"
+ROWS, _DISTINCT = "__kiln_rows", "__kiln_distinct"
 
 
 def _groups(frame: DataFrame, columns: list[str], by: Sequence[str],
             aggregates: Mapping[str, Column] | None = None) -> DataFrame:
     """Groups of ``frame`` (by ``by`` too) such that rows repeat each other's ``columns`` only inside a group;
-    per group its rows (``_ROWS``), how many distinct combinations of ``columns`` they hold
+    per group its rows (``ROWS``), how many distinct combinations of ``columns`` they hold
     (``_DISTINCT``), and the ``aggregates``. Rows minus distinct combinations, summed, is 0 iff none repeats.
 
     When ``columns`` has a date or integer column (a snapshot's ``ds``), the groups are
@@ -133,7 +136,7 @@ def _groups(frame: DataFrame, columns: list[str], by: Sequence[str],
 
     types = dict(frame.dtypes)
     aggregates = [c.alias(n) for n, c in (aggregates or {}).items()]
-    rows = F.count(F.lit(1)).alias(_ROWS)
+    rows = F.count(F.lit(1)).alias(ROWS)
     packed = [c for c in reversed(columns) if types[c] == "date"] or [c for c in reversed(columns) if types[c] in _INTEGERS]
     if not packed:
         return frame.groupBy(*columns, *by).agg(rows, *aggregates).withColumn(_DISTINCT, F.lit(1))
@@ -266,10 +269,13 @@ class Known:
     nulls: Mapping[str, int]
     least: Mapping[str, int | float]
     greatest: Mapping[str, int | float]
+    one_file_per_value: bool = False  # every file has a partition value, and no two files the same
 
 
 def known(files: Sequence[FileStatistics], partition: str) -> Known:
     """What ``files`` (Delta's statistics of each, partitioned by ``partition``) say of their rows together."""
+    values = [f.partition for f in files]
+    single = None not in values and len(set(values)) == len(values)
     rows = sum(f.rows for f in files)
     columns = set.intersection(*(set(f.nulls) for f in files)) if files else set()
     nulls = {c: sum(f.nulls[c] for f in files) for c in columns}
@@ -281,7 +287,7 @@ def known(files: Sequence[FileStatistics], partition: str) -> Known:
                 bounds[c].append((f.least.get(c), f.greatest.get(c)))
     finite = {c: b for c, b in bounds.items() if b and all(_finite(x) and _finite(y) for x, y in b)}
     return Known(rows, nulls, {c: min(x for x, _ in b) for c, b in finite.items()},
-                 {c: max(y for _, y in b) for c, b in finite.items()})
+                 {c: max(y for _, y in b) for c, b in finite.items()}, single)
 
 
 def _finite(value: object) -> bool:
@@ -316,6 +322,73 @@ def settle(
             continue
         if None not in decided:
             out[index] = decided
+    return out
+
+
+BREAKS_PREFIX = "_breaks_"
+
+
+def observable(frame: DataFrame, expectations: Mapping[int, Expectation], partition: str) -> dict[str, Column]:
+    """Aggregates (by name) that a write computes over its rows as they go to its files
+    (:meth:`DataFrame.observe`), for :func:`settle_observed`: the rows; the unexpected rows of each
+    counted check that Delta's statistics of the files cannot decide (:func:`settle` decides the
+    not-null checks and the exact bounds: observing them too cost ~1 s on a year's 7.8M rows); and for
+    a compound-uniqueness check over ``partition`` and other columns, how many rows of a task do not
+    come strictly after the row before them in the order ``(partition, others)`` (featurekiln's
+    ``OrderBreaks``; none where the session's JVM lacks it). The write sorts each task's rows in that
+    order (:func:`featurekiln.offline.delta_table.one_file_per_day`).
+    """
+    from pyspark.sql import functions as F
+
+    from featurekiln.compute.aggregations import jvm_aggregate, jvm_class
+    from featurekiln.compute.jars import ORDER_BREAKS_CLASS
+
+    _, counted, _, grouped = _checks(frame, expectations)
+    types = _types(frame)
+    out = {ROWS: F.count(F.lit(1))}
+    for index, condition in counted.items():
+        kind, column = expectations[index].type, expectations[index].kwargs.get("column")
+        by_statistics = kind == "expect_column_values_to_not_be_null" or (
+            kind == "expect_column_values_to_be_between" and types.get(column) in _EXACT_BOUNDS)
+        if not by_statistics:
+            out[f"{COUNT_PREFIX}{index}"] = F.count_if(condition)
+    breaks = jvm_class(ORDER_BREAKS_CLASS)
+    if breaks is not None:
+        for index, columns in grouped.items():
+            if partition in columns:
+                ordered = F.struct(partition, *(c for c in columns if c != partition))
+                out[f"{BREAKS_PREFIX}{index}"] = jvm_aggregate(breaks, ordered)
+    return out
+
+
+def settle_observed(
+    expectations: Mapping[int, Expectation], counted: Mapping[int, Column], grouped: Mapping[int, list[str]],
+    chunks: Sequence[Known], observed: Mapping[str, Any],
+) -> dict[int, list[dict[str | int, int]]]:
+    """The checks that the ``observed`` values of :func:`observable` over the whole write (whose files'
+    statistics are ``chunks``) decide for every chunk, by index, as :func:`settle` gives them.
+
+    A counted check none of whose rows was unexpected has none in any chunk (its
+    column's non-null values, where its result needs them, from the statistics). A
+    uniqueness check is decided when no task's rows broke their strict order (so no
+    combination repeats inside a task) and every chunk's files hold one partition
+    value each (so none repeats across tasks). Anything else is left to the scan.
+    """
+    out: dict[int, list[dict[str | int, int]]] = {}
+    for index in counted:
+        kind, column = expectations[index].type, expectations[index].kwargs.get("column")
+        if observed.get(f"{COUNT_PREFIX}{index}") != 0:
+            continue
+        if kind in SAMPLED - {"expect_column_values_to_not_be_null"}:
+            if not all(column in k.nulls for k in chunks):
+                continue
+            out[index] = [{f"{COUNT_PREFIX}{index}": 0, f"{NONNULL_PREFIX}{index}": k.rows - k.nulls[column]}
+                          for k in chunks]
+        else:
+            out[index] = [{f"{COUNT_PREFIX}{index}": 0} for _ in chunks]
+    for index in grouped:
+        if observed.get(f"{BREAKS_PREFIX}{index}") == 0 and all(k.one_file_per_value for k in chunks):
+            out[index] = [{index: 0} for _ in chunks]
     return out
 
 
@@ -358,7 +431,7 @@ CHUNK = "__kiln_chunk"
 def _counts(
     frame: DataFrame, aggregates: Mapping[str, Column], grouped: Mapping[int, list[str]], chunks: int
 ) -> list[dict[str | int, int]]:
-    """For each chunk of ``frame`` (its :data:`CHUNK` column): its rows (``_ROWS``), the ``aggregates`` by
+    """For each chunk of ``frame`` (its :data:`CHUNK` column): its rows (``ROWS``), the ``aggregates`` by
     name, and the unexpected rows of each ``grouped`` uniqueness check by index.
 
     One query when there is a uniqueness check: its groups (:func:`_groups`, by chunk
@@ -371,28 +444,28 @@ def _counts(
     """
     from pyspark.sql import functions as F
 
-    rows, repeats = F.col(_ROWS), F.col(_ROWS) - F.col(_DISTINCT)
+    rows, repeats = F.col(ROWS), F.col(ROWS) - F.col(_DISTINCT)
     checks = list(grouped.items())
     if checks:
         index, columns = checks[0]
         totals = _groups(frame, columns, [CHUNK], aggregates).groupBy(CHUNK).agg(
-            F.sum(rows).alias(_ROWS), F.sum(repeats).alias(str(index)), *[F.sum(n).alias(n) for n in aggregates])
+            F.sum(rows).alias(ROWS), F.sum(repeats).alias(str(index)), *[F.sum(n).alias(n) for n in aggregates])
     else:
-        totals = frame.groupBy(CHUNK).agg(F.count(F.lit(1)).alias(_ROWS), *[c.alias(n) for n, c in aggregates.items()])
-    counts: list[dict[str | int, int]] = [{_ROWS: 0, **dict.fromkeys(aggregates, 0), **dict.fromkeys(grouped, 0)}
+        totals = frame.groupBy(CHUNK).agg(F.count(F.lit(1)).alias(ROWS), *[c.alias(n) for n, c in aggregates.items()])
+    counts: list[dict[str | int, int]] = [{ROWS: 0, **dict.fromkeys(aggregates, 0), **dict.fromkeys(grouped, 0)}
                                           for _ in range(chunks)]
     for row in totals.collect():
-        counts[row[CHUNK]].update({k if k in aggregates or k == _ROWS else int(k): int(v or 0)
+        counts[row[CHUNK]].update({k if k in aggregates or k == ROWS else int(k): int(v or 0)
                                    for k, v in row.asDict().items() if k != CHUNK})
     for index, columns in checks[1:]:
-        for row in _groups(frame, columns, [CHUNK]).groupBy(CHUNK).agg(F.sum(repeats).alias(_ROWS)).collect():
-            counts[row[CHUNK]][index] = int(row[_ROWS])
+        for row in _groups(frame, columns, [CHUNK]).groupBy(CHUNK).agg(F.sum(repeats).alias(ROWS)).collect():
+            counts[row[CHUNK]][index] = int(row[ROWS])
     return counts
 
 
 def decide_chunks(
     frame: DataFrame, expectations: Mapping[int, Expectation], chunk: Column, chunks: int, samples: int,
-    statistics: Sequence[Known] | None = None,
+    statistics: Sequence[Known] | None = None, observed: Mapping[str, Any] | None = None,
 ) -> tuple[list[int], list[dict[int, Result]]]:
     """:func:`decide` for each of ``chunks`` chunks of ``frame`` at once (a backfill's chunks).
 
@@ -401,6 +474,9 @@ def decide_chunks(
         chunk: each row's chunk, ``0 .. chunks - 1`` (null for a row of no chunk, which is left out).
         statistics: what the statistics of each chunk's files say (:func:`known`), when there are any:
             the checks they decide (:func:`settle`) are left out of the scan.
+        observed: the values of :func:`observable` over the rows of every chunk as they were
+            written (with ``statistics`` only): the checks they decide (:func:`settle_observed`)
+            are left out of the scan too, and when nothing is left there is no scan.
 
     Returns:
         The rows of each chunk, and the results of each chunk as :func:`decide`
@@ -417,19 +493,27 @@ def decide_chunks(
 
     marked = frame.withColumn(CHUNK, chunk).where(F.col(CHUNK).isNotNull())
     out, counted, aggregates, grouped = _checks(frame, expectations)
-    settled = settle(expectations, counted, _types(frame), statistics) if statistics is not None else {}
+    settled: dict[int, Any] = {}
+    if statistics is not None:
+        settled = settle(expectations, counted, _types(frame), statistics)
+        if observed is not None:
+            settled.update(settle_observed(expectations, counted, grouped, statistics, observed))
     dropped = {f"{prefix}{index}" for index in settled for prefix in (COUNT_PREFIX, NONNULL_PREFIX)}
     scanned = {name: column for name, column in aggregates.items() if name not in dropped}
+    unsettled = {index: columns for index, columns in grouped.items() if index not in settled}
     try:
-        counts = _counts(marked, scanned if counted or grouped else {}, grouped, chunks)
+        if statistics is not None and not scanned and not unsettled:  # every chunk's rows are known
+            counts: list[dict[str | int, int]] = [{ROWS: k.rows} for k in statistics]
+        else:
+            counts = _counts(marked, scanned if counted or grouped else {}, unsettled, chunks)
     except PySparkException:  # Great Expectations decides them, its way
         counts = _counts(marked, {}, {}, chunks)
-        counted, grouped = {}, {}
+        counted, grouped, settled = {}, {}, {}
     for decided in settled.values():
         for each, given in zip(counts, decided, strict=True):
             each.update(given)
     results = []
     for position, each in enumerate(counts):
         part = marked.where(F.col(CHUNK) == position)
-        results.append({**out, **_results(part, expectations, counted, grouped, each, each[_ROWS], samples)})
-    return [each[_ROWS] for each in counts], results
+        results.append({**out, **_results(part, expectations, counted, grouped, each, each[ROWS], samples)})
+    return [each[ROWS] for each in counts], results

@@ -88,7 +88,7 @@ def test_a_rejected_write_leaves_no_version_and_no_file(spark: SparkSession, tmp
     before, files = _table(spark, path), _parquet_files(path)
     seen: list[int] = []
 
-    def reject(written: DataFrame, _statistics: object) -> None:
+    def reject(written: DataFrame, _statistics: object, _observed: object) -> None:
         seen.append(written.count())
         raise QualityError("rejected", ["value: not between"])
 
@@ -109,12 +109,12 @@ def test_an_audited_write_creates_the_table_and_records_days_without_rows(
     audited: list[int] = []
     first = replace_days(spark, settings, str(path), _rows(spark, range(2), 1.0), _interval(0, 2),
                          {"fingerprint": "a", "start": "2025-01-01", "end": "2025-01-02"}, "t",
-                         audit=lambda written, _statistics: audited.append(written.count()))
+                         audit=lambda written, _statistics, _observed: audited.append(written.count()))
     assert (first.version, first.rows) == (0, 6)
     empty = spark.createDataFrame([], SCHEMA)
     second = replace_days(spark, settings, str(path), empty, _interval(5, 7),
                           {"fingerprint": "a", "start": "2025-01-06", "end": "2025-01-07"}, "t",
-                          audit=lambda written, _statistics: audited.append(written.count()))
+                          audit=lambda written, _statistics, _observed: audited.append(written.count()))
     assert audited == [6, 0]
     assert (second.version, second.rows) == (1, 0)
     assert sorted(day_fingerprints(settings, str(path))) == [START + timedelta(days=d) for d in (0, 1, 5, 6)]
@@ -128,7 +128,7 @@ def test_a_commit_race_lost_after_the_audit_is_written_again(spark: SparkSession
     replace_days(spark, settings, str(path), _rows(spark, range(3), 1.0), _interval(0, 3), {"run": "old"}, "t")
     audits: list[int] = []
 
-    def meanwhile(written: DataFrame, _statistics: object) -> None:
+    def meanwhile(written: DataFrame, _statistics: object, _observed: object) -> None:
         audits.append(written.count())
         replace_days(spark, settings, str(path), _rows(spark, range(3), 2.0), _interval(0, 3), {"run": "other"}, "t")
 
@@ -145,7 +145,7 @@ def test_a_commit_race_lost_after_the_audit_is_written_again(spark: SparkSession
 def test_an_audit_is_not_for_a_write_that_adds_columns(spark: SparkSession, tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="cannot add columns"):
         replace_days(spark, Settings(warehouse=str(tmp_path)), str(tmp_path / "t"), _rows(spark, range(1), 1.0),
-                     _interval(0, 1), {}, "t", evolve=True, audit=lambda _written, _statistics: None)
+                     _interval(0, 1), {}, "t", evolve=True, audit=lambda _written, _statistics, _observed: None)
 
 
 def test_a_write_without_statistics_hands_over_none(spark: SparkSession, tmp_path: Path) -> None:
@@ -158,3 +158,28 @@ def test_a_write_without_statistics_hands_over_none(spark: SparkSession, tmp_pat
         spark.conf.unset("spark.databricks.delta.stats.collect")
     assert len(pending.files) == 2 and pending.statistics is None
     pending.discard()
+
+
+def test_an_audited_write_sorts_each_day_by_the_order_and_hands_over_what_it_observed(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    """The rows reach the files sorted by (ds, order) and the observed aggregates come back with the written
+    rows, for a write with rows and for one without."""
+    from pyspark.sql import functions as F
+
+    path = tmp_path / "table"
+    settings = Settings(warehouse=str(tmp_path))
+    seen: list[tuple[list[int], dict | None]] = []
+
+    def audit(written: DataFrame, _statistics: object, observed: dict | None) -> None:
+        ids = [r.id for r in written.where(F.col("ds") == START).collect()]
+        seen.append((ids, observed))
+
+    shuffled = spark.createDataFrame([(i, 1.0, START + timedelta(days=d)) for i in (5, 2, 9, 0, 7) for d in range(2)],
+                                     SCHEMA).repartition(3)
+    observe = {"rows": F.count(F.lit(1)), "big": F.count_if(F.col("id") > 4)}
+    replace_days(spark, settings, str(path), shuffled, _interval(0, 2), {}, "t", order=["id"], audit=audit,
+                 observe=observe)
+    replace_days(spark, settings, str(path), spark.createDataFrame([], SCHEMA), _interval(3, 4), {}, "t",
+                 order=["id"], audit=audit, observe=observe)
+    assert seen == [([0, 2, 5, 7, 9], {"rows": 10, "big": 6}), ([], {"rows": 0, "big": 0})]

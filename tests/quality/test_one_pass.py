@@ -220,3 +220,59 @@ def test_statistics_of_the_written_files_decide_as_the_scan_does(spark, tmp_path
         ("expect_column_values_to_be_between", "n"), ("expect_column_values_to_be_between", "x"),
         ("expect_column_values_to_be_between", "k")}
     assert settled[4] == [{f"{one_pass.COUNT_PREFIX}4": 1}], "the failing not-null check, from the null counts"
+
+
+def _written(spark, tmp_path, rows, suites, name):  # noqa: ANN001, ANN202
+    """``rows`` written as a backfill writes them (each day sorted by ``k``), observing the gate's checks."""
+    from featurekiln.offline.delta_table import one_file_per_day
+    from featurekiln.offline.delta_transaction import write_uncommitted
+    from featurekiln.quality import gate
+
+    frame = spark.createDataFrame(rows, "k long, ds string, feature_ts string, n long, x double, s string")
+    frame = frame.selectExpr("k", "CAST(ds AS DATE) AS ds", "CAST(feature_ts AS TIMESTAMP) AS feature_ts", "n", "x",
+                             "s")
+    return write_uncommitted(spark, str(tmp_path / name), one_file_per_day(frame.repartition(3), "ds", 9, ["k"]),
+                             partition="ds", metadata="{}", where="ds >= '2025-01-01' AND ds < '2025-01-10'",
+                             observe=gate.observed_checks(frame, suites))
+
+
+def test_values_observed_as_the_files_are_written_decide_as_the_scan_does(spark, tmp_path) -> None:
+    """With the values observed during the write (:func:`one_pass.observable`), the outcomes are the scan's:
+    on rows that fail (a repeated key and day, a wrong feature_ts: the scan decides those) and on rows that
+    pass, where the uniqueness and feature_ts checks come from the observed values and nothing is scanned."""
+    from datetime import date
+
+    from featurekiln.quality import gate, one_pass
+    from featurekiln.quality.suites import Suite
+
+    suites = [Suite("cases", None, tuple(CASES))]
+    expectations = dict(enumerate(CASES))
+    chunks = [(date(2025, 1, 1), date(2025, 1, 1)), (date(2025, 1, 2), date(2025, 1, 3)),
+              (date(2025, 1, 5), date(2025, 1, 9))]
+    unique, feature_ts = 2, 16  # the indexes of the (k, ds) uniqueness and feature_ts checks in CASES
+
+    def comparable(checked) -> tuple:  # noqa: ANN001
+        return checked.rows, [replace(o, sample=sorted(map(repr, o.sample))) for o in checked.outcomes]
+
+    failing = _written(spark, tmp_path, ROWS, suites, "failing")
+    assert failing.observed[f"{one_pass.BREAKS_PREFIX}{unique}"] == 1
+    observed = gate.validate_chunks(failing.rows, "one_pass", suites, chunks, failing.statistics, failing.observed)
+    scanned = gate.validate_chunks(failing.rows, "one_pass", suites, chunks)
+    assert [comparable(c) for c in observed] == [comparable(c) for c in scanned]
+    assert not observed[0].outcomes[unique].success and observed[0].outcomes[unique].unexpected_count == 2
+
+    clean = [(k, ds, ts.replace("00:00:01", "00:00:00") if ts else f"{ds[:-2]}{int(ds[-2:]) + 1:02d} 00:00:00", n, x, s)
+             for k, ds, ts, n, x, s in ROWS if (k, ds, ts) != (2, "2025-01-01", "2025-01-02 00:00:01")]
+    passing = _written(spark, tmp_path, clean, suites, "passing")
+    known = [one_pass.known(passing.statistics, "ds")]
+    _, counted, _, grouped = one_pass._checks(passing.rows, expectations)
+    settled = one_pass.settle_observed(expectations, counted, grouped, known, passing.observed)
+    assert {unique, feature_ts} <= set(settled)
+    observed = gate.validate_chunks(passing.rows, "one_pass", suites, chunks, passing.statistics, passing.observed)
+    scanned = gate.validate_chunks(passing.rows, "one_pass", suites, chunks)
+    assert [comparable(c) for c in observed] == [comparable(c) for c in scanned]
+    assert observed[0].outcomes[unique].success and observed[0].outcomes[feature_ts].success
+    wrong = {**passing.observed, one_pass.ROWS: passing.observed[one_pass.ROWS] + 1}  # not these files' rows
+    assert [comparable(c) for c in gate.validate_chunks(passing.rows, "one_pass", suites, chunks, passing.statistics,
+                                                        wrong)] == [comparable(c) for c in scanned]
+
