@@ -125,7 +125,7 @@ def validate_chunks(
         if observed is not None and observed.get(one_pass.ROWS) != sum(f.rows for f in statistics):
             observed = None  # not these files' rows
     rows, decided = one_pass.decide_chunks(frame, dict(enumerate(expectations)), chunk, len(chunks), SAMPLE_SIZE, known,
-                                           observed if statistics is not None else None)
+                                           observed)
     shared, total = time.monotonic() - started, sum(rows) or 1
     out = []
     for (first, last), count, results in zip(chunks, rows, decided, strict=True):
