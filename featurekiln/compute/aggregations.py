@@ -30,6 +30,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from pyspark.sql import Column
 
 
@@ -102,13 +104,14 @@ def greatest_pair(order: Column, value: Column) -> Column:
     return jvm_aggregate(max_pair, order, value)
 
 
-def jvm_aggregate(aggregate, *children: Column) -> Column:  # noqa: ANN001 (a py4j class)
-    """featurekiln's JVM ``aggregate`` class (a Catalyst ``DeclarativeAggregate``) over ``children``."""
+def jvm_aggregate(aggregate, *children: Column, constants: Sequence[object] = ()) -> Column:  # noqa: ANN001
+    """featurekiln's JVM ``aggregate`` class (a Catalyst aggregate function) over ``children``, its
+    constructor given ``constants`` after them."""
     from pyspark.sql import SparkSession
     from pyspark.sql.column import Column
 
     utils = SparkSession.getActiveSession()._jvm.org.apache.spark.sql.classic.ExpressionUtils  # noqa: SLF001
-    made = aggregate(*(utils.expression(child._jc) for child in children))  # noqa: SLF001
+    made = aggregate(*(utils.expression(child._jc) for child in children), *constants)  # noqa: SLF001
     return Column(utils.column(made.toAggregateExpression()))
 
 

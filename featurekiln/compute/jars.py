@@ -49,13 +49,13 @@ HADOOP_AWS_PACKAGE = "org.apache.hadoop:hadoop-aws:3.5.0"
 JAVA_SOURCES = (
     Path(__file__).with_name("NioLocalFileSystem.java"),  # Hadoop's local file system without a `chmod` per file
     Path(__file__).with_name("MaxPair.java"),  # the first/last partial as a hash aggregation
-    Path(__file__).with_name("OrderBreaks.java"),  # the gate's uniqueness proof, observed as a run writes
+    Path(__file__).with_name("RepeatedKeys.java"),  # the gate's uniqueness proof, observed as a run writes
 )
 LOCAL_FS_CLASS = "featurekiln.NioLocalFileSystem"
 # The same for Hadoop's FileContext API, through which Delta writes its commit log.
 LOCAL_FS_CONTEXT_CLASS = "featurekiln.NioLocalFileSystem$Fs"
 MAX_PAIR_CLASS = "featurekiln.MaxPair"
-ORDER_BREAKS_CLASS = "featurekiln.OrderBreaks"
+REPEATED_KEYS_CLASS = "featurekiln.RepeatedKeys"
 
 log = logging.getLogger(__name__)
 

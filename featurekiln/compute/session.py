@@ -196,7 +196,7 @@ def local_fs_conf() -> dict[str, str]:
     about a fifth faster (bench/README.md). The jar goes on the driver's
     class path, which in local mode is also the executors' (and so are
     :data:`~featurekiln.compute.jars.MAX_PAIR_CLASS` and
-    :data:`~featurekiln.compute.jars.ORDER_BREAKS_CLASS`).
+    :data:`~featurekiln.compute.jars.REPEATED_KEYS_CLASS`).
     """
     jar = own_jar()
     if jar is None:
@@ -212,7 +212,7 @@ def cluster_jars(master: str | None) -> list[str]:
     """featurekiln's jar for a session that is not local (its executors fetch it), when it exists.
 
     Only :data:`~featurekiln.compute.jars.MAX_PAIR_CLASS` and
-    :data:`~featurekiln.compute.jars.ORDER_BREAKS_CLASS` are used there: a
+    :data:`~featurekiln.compute.jars.REPEATED_KEYS_CLASS` are used there: a
     cluster keeps Hadoop's file systems. A local session has the jar on its
     class path already (:func:`local_fs_conf`).
     """

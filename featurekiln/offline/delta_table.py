@@ -83,20 +83,19 @@ class CommitInfo:
     rows: int
 
 
-def one_file_per_day(frame: DataFrame, partition: str, days: int, order: Sequence[str] = ()) -> DataFrame:
+def one_file_per_day(frame: DataFrame, partition: str, days: int) -> DataFrame:
     """``frame`` shuffled so that one task writes all the rows of each ``partition`` value: one file per day
     (or per block of days, for a table partitioned by blocks).
 
     At most ``days`` tasks (the partition values written; at most
     ``spark.sql.shuffle.partitions``), each writing a few whole values. Delta's optimized write gives the same
     files but runs one task per value, which costs more than the writing when values are small (a year of
-    day tiles: 20 s instead of 8 s on two cores). With ``order``, each task's rows are sorted by
-    ``partition`` and then those columns: Spark's writer sorts by ``partition`` anyway, and a sort that
-    starts with it takes the writer's place (the rows of each file come sorted by ``order``).
+    day tiles: 20 s instead of 8 s on two cores). Each task's rows are sorted by ``partition``: Spark's
+    writer sorts them so anyway, and this sort takes its place, so that what observes the rows on their way
+    to the files (:mod:`featurekiln.quality.one_pass`) sees each value's rows together.
     """
     tasks = min(max(days, 1), int(frame.sparkSession.conf.get("spark.sql.shuffle.partitions")))
-    rows = frame.repartition(tasks, partition)
-    return rows.sortWithinPartitions(partition, *order) if order else rows
+    return frame.repartition(tasks, partition).sortWithinPartitions(partition)
 
 
 def schema_differs(spark: SparkSession, path: str, frame: DataFrame) -> bool:
@@ -133,7 +132,6 @@ def replace_days(
     partition: str = "ds",
     parts: int | None = None,
     evolve: bool = False,
-    order: Sequence[str] = (),
     audit: Callable[[DataFrame, Sequence[FileStatistics] | None, Mapping[str, Any] | None], None] | None = None,
     observe: Mapping[str, Column] | None = None,
 ) -> CommitInfo:
@@ -150,7 +148,6 @@ def replace_days(
         evolve: new columns of ``frame`` are added to the table and columns it
             lacks are null in the days written (tile tables); otherwise the
             schemas must be equal.
-        order: the columns each day's rows are sorted by in its file (after ``partition``).
         audit: called with the written rows before they are committed (read from
             the files written, which no version of the table refers to yet),
             Delta's statistics of those files (None when it took none) and the
@@ -174,7 +171,7 @@ def replace_days(
         raise ValueError("replace_days: an audited write cannot add columns (evolve)")
     text = json.dumps(metadata, sort_keys=True)
     where = where or f"{partition} >= '{interval[0].isoformat()}' AND {partition} < '{interval[1].isoformat()}'"
-    rows = one_file_per_day(frame, partition, parts or length(interval), order)
+    rows = one_file_per_day(frame, partition, parts or length(interval))
     writer = rows.write.format("delta").option("userMetadata", text)
     if evolve:
         writer = writer.option("mergeSchema", "true")

@@ -114,7 +114,6 @@ def commit_chunks(
     days or none, whatever the number of chunks (a Delta commit costs about a
     second whatever it writes; a year in 30-day chunks paid that thirteen times).
     Each chunk's rows come from the statistics of the files the commit added.
-    Each day's rows are written sorted by the view's keys.
 
     Args:
         audit: validates the written rows of the given chunks (and Delta's
@@ -136,8 +135,8 @@ def commit_chunks(
         checks: dict[Chunk, ChunkValidation] = {}
         check = (lambda written, statistics, observed, inside=inside, checks=checks:
                  checks.update(audit(written, statistics, observed, inside))) if audit else None
-        commit = replace_days(spark, settings, target, part, interval, metadata, view.name, order=view.keys,
-                              audit=check, observe=observe if audit else None)
+        commit = replace_days(spark, settings, target, part, interval, metadata, view.name, audit=check,
+                              observe=observe if audit else None)
         log.info("%s: snapshots %s..%s committed as version %d (%d rows)", view.name, interval[0],
                  interval[1] - ONE_DAY, commit.version, commit.rows)
         added = DeltaLog.of(target, settings).rows_added(commit.version, "ds")

@@ -93,7 +93,7 @@ def validate_chunk(frame: DataFrame, view: str, suites: Sequence[Suite], first: 
 
 
 def observed_checks(frame: DataFrame, suites: Sequence[Suite]) -> dict[str, Column]:
-    """What a write of ``frame`` (partitioned by ``ds``, each day's rows sorted by the keys) should observe
+    """What a write of ``frame`` (partitioned by ``ds``, each task's rows sorted by ``ds``) should observe
     of its rows for :func:`validate_chunks` (:func:`one_pass.observable`)."""
     return one_pass.observable(frame, dict(enumerate(e for suite in suites for e in suite.expectations)), "ds")
 

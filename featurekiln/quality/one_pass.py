@@ -325,7 +325,7 @@ def settle(
     return out
 
 
-BREAKS_PREFIX = "_breaks_"
+REPEATS_PREFIX = "_repeated_"
 
 
 def observable(frame: DataFrame, expectations: Mapping[int, Expectation], partition: str) -> dict[str, Column]:
@@ -333,15 +333,16 @@ def observable(frame: DataFrame, expectations: Mapping[int, Expectation], partit
     (:meth:`DataFrame.observe`), for :func:`settle_observed`: the rows; the unexpected rows of each
     counted check that Delta's statistics of the files cannot decide (:func:`settle` decides the
     not-null checks and the exact bounds: observing them too cost ~1 s on a year's 7.8M rows); and for
-    a compound-uniqueness check over ``partition`` and other columns, how many rows of a task do not
-    come strictly after the row before them in the order ``(partition, others)`` (featurekiln's
-    ``OrderBreaks``; none where the session's JVM lacks it). The write sorts each task's rows in that
-    order (:func:`featurekiln.offline.delta_table.one_file_per_day`).
+    a compound-uniqueness check over ``partition`` and other columns, how many rows of a task may repeat
+    a combination of the task's rows before them (featurekiln's ``RepeatedKeys`` over longs that stand
+    for ``partition`` and for the others, :func:`_as_long`; none where the session's JVM lacks it). The
+    write sorts each task's rows by ``partition`` (:func:`featurekiln.offline.delta_table.one_file_per_day`),
+    so the aggregate holds one value's combinations at a time.
     """
     from pyspark.sql import functions as F
 
     from featurekiln.compute.aggregations import jvm_aggregate, jvm_class
-    from featurekiln.compute.jars import ORDER_BREAKS_CLASS
+    from featurekiln.compute.jars import REPEATED_KEYS_CLASS
 
     _, counted, _, grouped = _checks(frame, expectations)
     types = _types(frame)
@@ -352,13 +353,34 @@ def observable(frame: DataFrame, expectations: Mapping[int, Expectation], partit
             kind == "expect_column_values_to_be_between" and types.get(column) in _EXACT_BOUNDS)
         if not by_statistics:
             out[f"{COUNT_PREFIX}{index}"] = F.count_if(condition)
-    breaks = jvm_class(ORDER_BREAKS_CLASS)
-    if breaks is not None:
+    repeats = jvm_class(REPEATED_KEYS_CLASS)
+    if repeats is not None:
         for index, columns in grouped.items():
             if partition in columns:
-                ordered = F.struct(partition, *(c for c in columns if c != partition))
-                out[f"{BREAKS_PREFIX}{index}"] = jvm_aggregate(breaks, ordered)
+                others = [c for c in columns if c != partition]
+                out[f"{REPEATS_PREFIX}{index}"] = jvm_aggregate(repeats, _as_long([partition], types),
+                                                                _as_long(others, types))
     return out
+
+
+_INTEGRAL = frozenset({"ByteType", "ShortType", "IntegerType", "LongType"})
+
+
+def _as_long(columns: Sequence[str], types: Mapping[str, str]) -> Column:
+    """One long that stands for the values of ``columns``, null when one of them is null: the value itself
+    for one integral or date column (no collision), else their 64-bit hash (a constant for no column)."""
+    from pyspark.sql import functions as F
+
+    if not columns:
+        return F.lit(0).cast("long")
+    if len(columns) == 1 and types.get(columns[0]) in _INTEGRAL:
+        return F.col(columns[0]).cast("long")
+    if len(columns) == 1 and types.get(columns[0]) == "DateType":
+        return F.unix_date(F.col(columns[0])).cast("long")
+    present = F.lit(True)
+    for column in columns:
+        present = present & F.col(column).isNotNull()
+    return F.when(present, F.xxhash64(*columns))
 
 
 def settle_observed(
@@ -370,9 +392,9 @@ def settle_observed(
 
     A counted check none of whose rows was unexpected has none in any chunk (its
     column's non-null values, where its result needs them, from the statistics). A
-    uniqueness check is decided when no task's rows broke their strict order (so no
-    combination repeats inside a task) and every chunk's files hold one partition
-    value each (so none repeats across tasks). Anything else is left to the scan.
+    uniqueness check is decided when no task's row may repeat a combination (so none
+    repeats inside a task) and every chunk's files hold one partition value each (so
+    none repeats across tasks). Anything else is left to the scan.
     """
     out: dict[int, list[dict[str | int, int]]] = {}
     for index in counted:
@@ -387,7 +409,7 @@ def settle_observed(
         else:
             out[index] = [{f"{COUNT_PREFIX}{index}": 0} for _ in chunks]
     for index in grouped:
-        if observed.get(f"{BREAKS_PREFIX}{index}") == 0 and all(k.one_file_per_value for k in chunks):
+        if observed.get(f"{REPEATS_PREFIX}{index}") == 0 and all(k.one_file_per_value for k in chunks):
             out[index] = [{index: 0} for _ in chunks]
     return out
 

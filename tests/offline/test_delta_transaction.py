@@ -12,6 +12,8 @@ from urllib.parse import unquote
 
 import pytest
 
+from featurekiln.compute.aggregations import jvm_aggregate, jvm_class
+from featurekiln.compute.jars import REPEATED_KEYS_CLASS
 from featurekiln.errors import QualityError
 from featurekiln.offline.delta_log import DeltaLog
 from featurekiln.offline.delta_table import day_fingerprints, replace_days
@@ -160,11 +162,11 @@ def test_a_write_without_statistics_hands_over_none(spark: SparkSession, tmp_pat
     pending.discard()
 
 
-def test_an_audited_write_sorts_each_day_by_the_order_and_hands_over_what_it_observed(
+def test_an_audited_write_sorts_each_day_and_hands_over_what_it_observed(
     spark: SparkSession, tmp_path: Path
 ) -> None:
-    """The rows reach the files sorted by (ds, order) and the observed aggregates come back with the written
-    rows, for a write with rows and for one without."""
+    """Each write task sees its rows grouped by day (what the gate's observed proofs need), and the observed
+    aggregates come back with the written rows, for a write with rows and for one without."""
     from pyspark.sql import functions as F
 
     path = tmp_path / "table"
@@ -172,14 +174,16 @@ def test_an_audited_write_sorts_each_day_by_the_order_and_hands_over_what_it_obs
     seen: list[tuple[list[int], dict | None]] = []
 
     def audit(written: DataFrame, _statistics: object, observed: dict | None) -> None:
-        ids = [r.id for r in written.where(F.col("ds") == START).collect()]
+        ids = sorted(r.id for r in written.where(F.col("ds") == START).collect())
         seen.append((ids, observed))
 
-    shuffled = spark.createDataFrame([(i, 1.0, START + timedelta(days=d)) for i in (5, 2, 9, 0, 7) for d in range(2)],
+    shuffled = spark.createDataFrame([(i, 1.0, START + timedelta(days=d)) for i in (5, 2, 9, 0, 7) for d in range(3)],
                                      SCHEMA).repartition(3)
-    observe = {"rows": F.count(F.lit(1)), "big": F.count_if(F.col("id") > 4)}
-    replace_days(spark, settings, str(path), shuffled, _interval(0, 2), {}, "t", order=["id"], audit=audit,
-                 observe=observe)
+    # RepeatedKeys counts a day whose rows a task meets apart from each other: 0 says each day came together.
+    repeated = jvm_aggregate(jvm_class(REPEATED_KEYS_CLASS), F.xxhash64("ds"), F.xxhash64("id"))
+    observe = {"rows": F.count(F.lit(1)), "big": F.count_if(F.col("id") > 4), "repeated": repeated}
+    replace_days(spark, settings, str(path), shuffled, _interval(0, 3), {}, "t", audit=audit, observe=observe)
     replace_days(spark, settings, str(path), spark.createDataFrame([], SCHEMA), _interval(3, 4), {}, "t",
-                 order=["id"], audit=audit, observe=observe)
-    assert seen == [([0, 2, 5, 7, 9], {"rows": 10, "big": 6}), ([], {"rows": 0, "big": 0})]
+                 audit=audit, observe=observe)
+    assert seen == [([0, 2, 5, 7, 9], {"rows": 15, "big": 9, "repeated": 0}),
+                    ([], {"rows": 0, "big": 0, "repeated": 0})]

@@ -8,7 +8,7 @@ from typing import Any
 
 from featurekiln.offline.delta_transaction import FileStatistics
 from featurekiln.quality.one_pass import (
-    BREAKS_PREFIX, COUNT_PREFIX, NONNULL_PREFIX, Known, known, settle, settle_observed,
+    COUNT_PREFIX, NONNULL_PREFIX, REPEATS_PREFIX, Known, known, settle, settle_observed,
 )
 from featurekiln.quality.suites import FEATURE_TS_QUERY, Expectation
 
@@ -80,14 +80,14 @@ def test_observed_values_decide_only_what_they_prove() -> None:
                     2: check("expect_column_values_to_match_regex", column="s", regex="^/")}
     counted, grouped = dict.fromkeys([1, 2]), {0: ["k", "ds"]}
     files = [Known(3, {"s": 1}, {}, {}, True), Known(0, {}, {}, {}, True)]
-    clean = {f"{BREAKS_PREFIX}0": 0, f"{COUNT_PREFIX}1": 0, f"{COUNT_PREFIX}2": 0}
+    clean = {f"{REPEATS_PREFIX}0": 0, f"{COUNT_PREFIX}1": 0, f"{COUNT_PREFIX}2": 0}
     assert settle_observed(expectations, counted, grouped, files, clean) == {
         0: [{0: 0}, {0: 0}], 1: [{"_unexpected_1": 0}, {"_unexpected_1": 0}],
     }, "the regex check's column has no null count in the second chunk's statistics"
     files[1] = Known(0, {"s": 0}, {}, {}, True)
     assert settle_observed(expectations, counted, grouped, files, clean)[2] == [
         {"_unexpected_2": 0, "_nonnull_2": 2}, {"_unexpected_2": 0, "_nonnull_2": 0}]
-    broken = {**clean, f"{BREAKS_PREFIX}0": 1, f"{COUNT_PREFIX}1": 3}
+    broken = {**clean, f"{REPEATS_PREFIX}0": 1, f"{COUNT_PREFIX}1": 3}
     assert set(settle_observed(expectations, counted, grouped, files, broken)) == {2}
     files[0] = Known(3, {"s": 1}, {}, {}, False)  # two files of one day
     assert set(settle_observed(expectations, counted, grouped, files, clean)) == {1, 2}

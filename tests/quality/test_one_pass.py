@@ -231,7 +231,7 @@ def _written(spark, tmp_path, rows, suites, name):  # noqa: ANN001, ANN202
     frame = spark.createDataFrame(rows, "k long, ds string, feature_ts string, n long, x double, s string")
     frame = frame.selectExpr("k", "CAST(ds AS DATE) AS ds", "CAST(feature_ts AS TIMESTAMP) AS feature_ts", "n", "x",
                              "s")
-    return write_uncommitted(spark, str(tmp_path / name), one_file_per_day(frame.repartition(3), "ds", 9, ["k"]),
+    return write_uncommitted(spark, str(tmp_path / name), one_file_per_day(frame.repartition(3), "ds", 9),
                              partition="ds", metadata="{}", where="ds >= '2025-01-01' AND ds < '2025-01-10'",
                              observe=gate.observed_checks(frame, suites))
 
@@ -255,7 +255,7 @@ def test_values_observed_as_the_files_are_written_decide_as_the_scan_does(spark,
         return checked.rows, [replace(o, sample=sorted(map(repr, o.sample))) for o in checked.outcomes]
 
     failing = _written(spark, tmp_path, ROWS, suites, "failing")
-    assert failing.observed[f"{one_pass.BREAKS_PREFIX}{unique}"] == 1
+    assert failing.observed[f"{one_pass.REPEATS_PREFIX}{unique}"] == 1
     observed = gate.validate_chunks(failing.rows, "one_pass", suites, chunks, failing.statistics, failing.observed)
     scanned = gate.validate_chunks(failing.rows, "one_pass", suites, chunks)
     assert [comparable(c) for c in observed] == [comparable(c) for c in scanned]
