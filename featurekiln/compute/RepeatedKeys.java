@@ -5,8 +5,8 @@
 // The quality gate observes it (Dataset.observe) on the rows a run writes, which each write task sorts by
 // ds (Spark's writer sorts them so anyway): a task sees each day's rows in one run. Within a run the
 // aggregate keeps the keys it has seen in a hash set; a row counts when its key is in the set already,
-// when its run value is one the task has left before (the runs were not contiguous), or when either hash
-// is null (a null key column). When the count is 0, no (ds, keys) repeats inside a task, and with one file
+// when its run value is one the task has left before (the runs were not contiguous: it counts one and
+// gives up), or when either long is null (a null ds or key column). When the count is 0, no (ds, keys) repeats inside a task, and with one file
 // per day (Delta's statistics of the written files say so) none repeats at all, so the gate decides the
 // compound-uniqueness check without a scan of the written rows (quality/one_pass.py). Hash collisions
 // only ever add to the count: a 0 is a proof, a count only a reason to scan. Memory is one day's keys of
