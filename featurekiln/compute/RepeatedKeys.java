@@ -10,7 +10,9 @@
 // per day (Delta's statistics of the written files say so) none repeats at all, so the gate decides the
 // compound-uniqueness check without a scan of the written rows (quality/one_pass.py). Hash collisions
 // only ever add to the count: a 0 is a proof, a count only a reason to scan. Memory is one day's keys of
-// a task; past MAX_KEYS the aggregate gives up (counts one) rather than grow. Partial counts add up.
+// a task; past MAX_KEYS the aggregate gives up (counts one) rather than grow. Partial counts add up; each
+// buffer proves only the rows it saw (observed, that is a whole task's; in a group-by whose buffers spill
+// and merge, a group's rows of one task may be split over buffers, so use it where it is observed).
 // featurekiln/compute/jars.py compiles it; without it the gate scans.
 package featurekiln;
 
