@@ -224,7 +224,7 @@ def _total(part: pa.Array, width: int, grid: _Grid) -> tuple[np.ndarray, np.ndar
         return scans.running_total(grid.spread(_integers(part), 0), width)[grid.out], empty
     if pa.types.is_floating(part.type):
         values = part.cast(pa.float64()).fill_null(0.0).to_numpy(zero_copy_only=False)
-        return scans.ordered_sum(grid.spread(values, 0.0), width)[grid.out], empty
+        return scans.ordered_sum(grid.spread(values, 0.0), width, grid.out), empty
     # Decimals and other exact types: Python objects, still O(1) per row.
     values = np.array([0 if v is None else v for v in part.to_pylist()], dtype=object)
     return scans.block_scan(grid.spread(values, 0), width, np.add, 0)[grid.out], empty
