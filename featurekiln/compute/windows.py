@@ -15,12 +15,18 @@ How:
    key's tiles, and nothing reaches the driver.
 2. **Grid.** Per group of whole keys, every tile of day ``d`` owns the rows of days
    ``d .. min(next tile - 1, d + H - 1)`` of one flat array (``H`` is the horizon,
-   the longest of ttl and windows); a key's last tile owns at least ``P`` rows,
-   where ``P + 1`` is the longest window. Inside a run of rows the days are
-   consecutive; each run (and each key) ends with at least ``P`` tile-free rows
-   before the next run or key starts. So the ``W`` rows ending at the row of day
-   ``ds`` hold exactly the tiles of that key's days ``ds - W + 1 .. ds``: if the
-   rows cross a gap or the start of the key, the rows before it are tile-free.
+   the longest of ttl and windows); a key's last tile owns the rows up to the
+   interval's last day, and as many more as the next key's windows reach back
+   before its first row: ``P - (first - d0)`` where ``P + 1`` is the longest window,
+   ``first`` the interval's first day and ``d0`` the next key's first tile day
+   (none when ``d0 <= first - P``, as for any key active a window before the
+   interval; a nightly run's grid is a third shorter than with ``P`` rows after
+   every key). Inside a run of rows the days are consecutive; each run ends with at
+   least ``P`` tile-free rows before the next run starts, and each key with as
+   many as the next key's published windows reach into it. So the ``W`` rows
+   ending at the row of a published day ``ds`` hold exactly the tiles of that
+   key's days ``ds - W + 1 .. ds``: if the rows cross a gap or the start of the
+   key, the rows before it are tile-free.
 3. **Windows.** Each feature is a sliding-window reduction of ``W`` rows of the
    flat array, by a kernel of :mod:`featurekiln.compute.scans` whose cost per row
    does not depend on ``W``: exact running totals for integer counts and sums,
@@ -149,7 +155,10 @@ class Assembler:
         following = np.append(day[1:], 0)
         pad = max(f.width for f in self.features) - 1
         inside = np.minimum(following - 1, day + self.horizon - 1)
-        last = np.minimum(day + self.horizon - 1, np.maximum(self.stop - 1, day + pad))
+        # The rows the next key's windows reach back before its first row: none when its first tile is P days
+        # or more before the interval (its first published row has P rows of its own behind it).
+        reach = np.where(np.arange(len(day)) < len(day) - 1, pad - np.clip(self.first - following, 0, pad), 0)
+        last = np.minimum(day + self.horizon - 1, np.maximum(self.stop - 1, day + reach))
         return np.where(last_of_key, last, inside) - day + 1
 
     def _assemble(self, table: pa.RecordBatch, day: np.ndarray, rows: np.ndarray) -> pa.RecordBatch | None:
