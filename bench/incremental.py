@@ -49,7 +49,8 @@ from rich.table import Table
 from featurekiln import runner
 from featurekiln.compute.session import get_spark
 from featurekiln.definitions.models import FeatureView
-from featurekiln.layout import BLOCK_DAYS, TILE_BLOCK, TILE_DAY, table_path, tiles_path
+from featurekiln.layout import TILE_BLOCK, table_path, tiles_path
+from featurekiln.offline.tile_store import block_where
 from featurekiln.planning.intervals import Interval
 from featurekiln.settings import Settings
 
@@ -123,9 +124,7 @@ def write_floor(spark, root: Path, name: str, settings: Settings, tile_days: Int
     tiles, table, history = str(scratch / "tiles"), str(scratch / "table"), str(scratch / "history")
     shutil.copytree(tiles_path(settings, name), tiles)
     shutil.copytree(table_path(settings, name), table)
-    first, stop = ((d - date(1970, 1, 1)).days for d in tile_days)
-    tile_where = (f"{TILE_BLOCK} >= {first // BLOCK_DAYS} AND {TILE_BLOCK} <= {(stop - 1) // BLOCK_DAYS} "
-                  f"AND {TILE_DAY} >= {first} AND {TILE_DAY} < {stop}")
+    tile_where, _ = block_where(tile_days)
     day_where = f"ds >= '{days[0]}' AND ds < '{days[1]}'"
     tile_rows = spark.read.format("delta").load(tiles).where(tile_where).localCheckpoint()
     day_rows = spark.read.format("delta").load(table).where(day_where).localCheckpoint()

@@ -68,6 +68,15 @@ def tile_metadata(
     }
 
 
+def block_where(interval: Interval) -> tuple[str, int]:
+    """The ``replaceWhere`` predicate of a write of the tile days ``interval`` into their blocks, and how many
+    blocks it touches."""
+    first, stop = (interval[0] - EPOCH).days, (interval[1] - EPOCH).days
+    low, high = first // BLOCK_DAYS, (stop - 1) // BLOCK_DAYS
+    return (f"{TILE_BLOCK} >= {low} AND {TILE_BLOCK} <= {high} AND {TILE_DAY} >= {first} AND {TILE_DAY} < {stop}",
+            high - low + 1)
+
+
 def write_tiles(
     spark: SparkSession, settings: Settings, path: str, tiles: DataFrame, interval: Interval,
     metadata: dict[str, object], name: str,
@@ -79,17 +88,15 @@ def write_tiles(
     """
     from pyspark.sql import functions as F
 
-    first, stop = (interval[0] - EPOCH).days, (interval[1] - EPOCH).days
-    days = f"{TILE_DAY} >= {first} AND {TILE_DAY} < {stop}"
     tiles = tiles.drop(TILE_BLOCK)
     if table_exists(spark, path) and TILE_BLOCK not in spark.read.format("delta").load(path).columns:
-        return replace_days(spark, settings, path, tiles, interval, metadata, name, where=days, partition=TILE_DAY,
-                            evolve=True)
-    low, high = first // BLOCK_DAYS, (stop - 1) // BLOCK_DAYS
+        first, stop = (interval[0] - EPOCH).days, (interval[1] - EPOCH).days
+        return replace_days(spark, settings, path, tiles, interval, metadata, name,
+                            where=f"{TILE_DAY} >= {first} AND {TILE_DAY} < {stop}", partition=TILE_DAY, evolve=True)
+    where, blocks = block_where(interval)
     tiles = tiles.withColumn(TILE_BLOCK, F.floor(F.col(TILE_DAY) / BLOCK_DAYS).cast("int"))
-    return replace_days(spark, settings, path, tiles, interval, metadata, name,
-                        where=f"{TILE_BLOCK} >= {low} AND {TILE_BLOCK} <= {high} AND {days}", partition=TILE_BLOCK,
-                        parts=high - low + 1, evolve=True)
+    return replace_days(spark, settings, path, tiles, interval, metadata, name, where=where, partition=TILE_BLOCK,
+                        parts=blocks, evolve=True)
 
 
 def read_tiles(spark: SparkSession, path: str, interval: Interval, columns: list[str]) -> DataFrame:

@@ -92,3 +92,13 @@ def test_a_table_partitioned_by_day_keeps_its_layout(spark: SparkSession, settin
     assert len(stored) == 80
     start = (first - EPOCH).days
     assert {d - start for (_, d), v in stored.items() if v >= 500} == {10, 11, 12}
+
+
+def test_a_write_replaces_its_days_in_the_blocks_that_hold_them() -> None:
+    """Days 20452..20454 (2025-12-30..2026-01-01) lie in block 639; 20479..20480 straddle blocks 639 and 640."""
+    from featurekiln.offline.tile_store import block_where
+
+    assert block_where((date(2025, 12, 30), date(2026, 1, 2))) == (
+        "_block >= 639 AND _block <= 639 AND _day >= 20452 AND _day < 20455", 1)
+    assert block_where((date(2026, 1, 26), date(2026, 1, 28))) == (
+        "_block >= 639 AND _block <= 640 AND _day >= 20479 AND _day < 20481", 2)
