@@ -45,7 +45,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import date
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -53,21 +52,16 @@ import numpy as np
 from featurekiln.compute import scans
 from featurekiln.compute.tiles import DAY, feature_columns
 from featurekiln.definitions.models import FeatureView
-from featurekiln.planning.intervals import Interval
+from featurekiln.planning.intervals import Interval, epoch_days
 
 if TYPE_CHECKING:
     import pyarrow as pa
     from pyspark.sql import DataFrame
     from pyspark.sql.types import StructType
 
-EPOCH = date(1970, 1, 1)
 MICROS_PER_DAY = 86_400_000_000
 # Values held per processing group (grid rows x columns): bounds the worker's memory.
 CELL_BUDGET = 1 << 22
-
-
-def _epoch_day(day: date) -> int:
-    return (day - EPOCH).days
 
 
 @dataclass(frozen=True)
@@ -329,8 +323,9 @@ def assembler(view: FeatureView, interval: Interval) -> Assembler:
         )
         for i, feature in enumerate(view.features)
     )
-    return Assembler(keys=tuple(view.keys), first=_epoch_day(interval[0]), stop=_epoch_day(interval[1]),
-                     ttl=view.ttl_days, horizon=view.horizon_days, features=features)
+    first, stop = epoch_days(interval)
+    return Assembler(keys=tuple(view.keys), first=first, stop=stop, ttl=view.ttl_days, horizon=view.horizon_days,
+                     features=features)
 
 
 def assembly_input(tiles: DataFrame, view: FeatureView, interval: Interval) -> DataFrame:
@@ -338,7 +333,7 @@ def assembly_input(tiles: DataFrame, view: FeatureView, interval: Interval) -> D
     :class:`Assembler` reads."""
     from pyspark.sql import functions as F
 
-    first, stop = _epoch_day(interval[0]), _epoch_day(interval[1])
+    first, stop = epoch_days(interval)
     # Features may share partials.
     columns = list(dict.fromkeys(c for i in range(len(view.features)) for c in feature_columns(view, i)))
     seen = (F.col(DAY) > first - view.horizon_days) & (F.col(DAY) < stop)

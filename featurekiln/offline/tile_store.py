@@ -30,14 +30,13 @@ from featurekiln.layout import BLOCK_DAYS, TILE_BLOCK, TILE_DAY
 from featurekiln.offline.delta_log import DeltaLog
 from featurekiln.offline.delta_table import CommitInfo, replace_days, table_exists
 from featurekiln.offline.materialized import each_day
-from featurekiln.planning.intervals import Interval
+from featurekiln.planning.intervals import Interval, epoch_days
 from featurekiln.settings import Settings
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
 KIND = "tiles"
-EPOCH = date(1970, 1, 1)
 
 
 def held_tiles(settings: Settings, path: str) -> dict[date, frozenset[str]]:
@@ -71,7 +70,7 @@ def tile_metadata(
 def block_where(interval: Interval) -> tuple[str, int]:
     """The ``replaceWhere`` predicate of a write of the tile days ``interval`` into their blocks, and how many
     blocks it touches."""
-    first, stop = (interval[0] - EPOCH).days, (interval[1] - EPOCH).days
+    first, stop = epoch_days(interval)
     low, high = first // BLOCK_DAYS, (stop - 1) // BLOCK_DAYS
     return (f"{TILE_BLOCK} >= {low} AND {TILE_BLOCK} <= {high} AND {TILE_DAY} >= {first} AND {TILE_DAY} < {stop}",
             high - low + 1)
@@ -90,7 +89,7 @@ def write_tiles(
 
     tiles = tiles.drop(TILE_BLOCK)
     if table_exists(spark, path) and TILE_BLOCK not in spark.read.format("delta").load(path).columns:
-        first, stop = (interval[0] - EPOCH).days, (interval[1] - EPOCH).days
+        first, stop = epoch_days(interval)
         return replace_days(spark, settings, path, tiles, interval, metadata, name,
                             where=f"{TILE_DAY} >= {first} AND {TILE_DAY} < {stop}", partition=TILE_DAY, evolve=True)
     where, blocks = block_where(interval)
@@ -103,6 +102,6 @@ def read_tiles(spark: SparkSession, path: str, interval: Interval, columns: list
     """The stored tiles of days ``interval`` with the keys and ``columns`` asked for (files skipped by ``_day``)."""
     from pyspark.sql import functions as F
 
-    first, stop = (interval[0] - EPOCH).days, (interval[1] - EPOCH).days
+    first, stop = epoch_days(interval)
     frame = spark.read.format("delta").load(path)
     return frame.where((F.col(TILE_DAY) >= first) & (F.col(TILE_DAY) < stop)).select(*columns)

@@ -11,6 +11,7 @@ from datetime import date, datetime, timedelta, timezone
 
 Interval = tuple[date, date]
 ONE_DAY = timedelta(days=1)
+EPOCH = date(1970, 1, 1)
 
 
 def from_inclusive(first: date, last: date) -> Interval:
@@ -29,6 +30,11 @@ def days(interval: Interval) -> Iterator[date]:
 def length(interval: Interval) -> int:
     """Number of days in ``interval`` (0 when empty)."""
     return max(0, (interval[1] - interval[0]).days)
+
+
+def epoch_days(interval: Interval) -> tuple[int, int]:
+    """``interval``'s start and end as numbers of days since 1970-01-01 (how tiles store their day)."""
+    return (interval[0] - EPOCH).days, (interval[1] - EPOCH).days
 
 
 def chunks(interval: Interval, size: int) -> list[Interval]:

@@ -88,3 +88,9 @@ def test_gaps_are_the_uncovered_days_between_intervals() -> None:
     assert gaps([(jan(1), jan(5))]) == []
     assert gaps([(jan(10), jan(12)), (jan(1), jan(5)), (jan(4), jan(8))]) == [(jan(8), jan(10))]
     assert gaps([(jan(1), jan(3)), (jan(3), jan(5)), (jan(6), jan(7))]) == [(jan(5), jan(6))]
+
+
+def test_epoch_days_counts_days_since_1970() -> None:
+    assert intervals.epoch_days((date(1970, 1, 1), date(1970, 1, 2))) == (0, 1)
+    assert intervals.epoch_days((date(2025, 1, 1), date(2025, 3, 1))) == (20089, 20148)
+    assert intervals.epoch_days((date(1969, 12, 31), date(1969, 12, 31))) == (-1, -1)
