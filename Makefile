@@ -57,7 +57,7 @@ test: setup
 	$(VENV)/bin/pytest -q
 
 # Every test that starts no JVM and no server (markers `spark` and `server`, set in
-# tests/conftest.py from the fixtures a test uses): about a minute on an idle machine.
+# tests/conftest.py from the fixtures a test uses).
 test-fast: setup
 	$(VENV)/bin/pytest -q -m "not spark and not server"
 
