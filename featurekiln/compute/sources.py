@@ -169,5 +169,6 @@ def _event_time(view: FeatureView, raw: Column, raw_type: DataType) -> Column:
 
 
 def _short(error: Exception) -> str:
-    text = str(error).strip().splitlines()
-    return text[0] if text else type(error).__name__
+    from featurekiln.compute.spark_errors import spark_problem
+
+    return spark_problem(error).text
