@@ -32,12 +32,12 @@ from featurekiln.quality.results import ChunkValidation, Outcome
 from featurekiln.quality.suites import Expectation, Suite
 from featurekiln.settings import prepare_process_environment
 
-log = logging.getLogger(__name__)
-
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame
 
     from featurekiln.offline.delta_transaction import FileStatistics
+
+log = logging.getLogger(__name__)
 
 SAMPLE_SIZE = 5
 # First pass: observed values and unexpected counts, no unexpected values (one
@@ -112,6 +112,8 @@ def validate_chunks(
     and the values ``observed`` as the write went (:func:`observed_checks`, taken only
     when they counted the files' rows) decide without reading them; Great
     Expectations then runs on a chunk's rows only for what that pass left to it.
+    Files without statistics, and observed values of other rows, are logged at
+    INFO: their checks go to the scan.
     Each chunk's seconds include its share of the first pass, by rows.
     """
     from pyspark.sql import functions as F
