@@ -25,8 +25,8 @@ def test_every_translated_case_agrees_with_great_expectations(spark) -> None:
     assert rows == len(ROWS)
     assert sorted(decided) == sorted(expectations)
 
-    batch = gate._batch_definition("one_pass").get_batch(batch_parameters={"dataframe": frame})
-    by_ge = gate._run(batch, "one_pass", expectations, gate._SAMPLES)
+    batch = gate._batch_definition("cases").get_batch(batch_parameters={"dataframe": frame})
+    by_ge = gate._run(batch, "cases", expectations, gate._SAMPLES)
     sampled = 0
     for index, expectation in expectations.items():
         ours, theirs = decided[index], by_ge[index]
@@ -81,8 +81,8 @@ def test_a_column_without_values_reads_as_great_expectations_says(spark) -> None
         check("expect_column_values_to_be_between", column="y", min_value=2.5),
     ]))
     decided = scan.decide(frame, expectations, gate.SAMPLE_SIZE)[1]
-    batch = gate._batch_definition("one_pass").get_batch(batch_parameters={"dataframe": frame})
-    by_ge = gate._run(batch, "one_pass", expectations, gate._SAMPLES)
+    batch = gate._batch_definition("cases").get_batch(batch_parameters={"dataframe": frame})
+    by_ge = gate._run(batch, "cases", expectations, gate._SAMPLES)
     outcomes = {i: gate._outcome(e, decided[i]) for i, e in expectations.items()}
     assert outcomes == {i: gate._outcome(e, by_ge[i]) for i, e in expectations.items()}
     assert [o.success for o in outcomes.values()] == [True, True, True, False]

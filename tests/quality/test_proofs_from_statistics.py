@@ -94,14 +94,14 @@ def test_statistics_of_the_written_files_decide_as_the_scan_does(spark, tmp_path
                                 where="ds >= '2025-01-01' AND ds < '2025-01-10'")
 
     caplog.set_level(logging.INFO, logger="featurekiln.quality")
-    with_statistics = gate.validate_chunks(pending.rows, "one_pass", suites, chunks, pending.statistics)
+    with_statistics = gate.validate_chunks(pending.rows, "cases", suites, chunks, pending.statistics)
     logged = caplog.text
-    scanned = gate.validate_chunks(pending.rows, "one_pass", suites, chunks)
+    scanned = gate.validate_chunks(pending.rows, "cases", suites, chunks)
     assert [c.rows for c in with_statistics] == [3, 2, 0]
     assert [comparable(c) for c in with_statistics] == [comparable(c) for c in scanned]
     assert "expect_column_values_to_be_between(n): the files' statistics of n do not keep the bounds" in logged
     assert "expect_column_values_to_match_regex(s): no values were observed during the write" in logged
-    assert "one_pass: the written files carry no statistics" in caplog.text, "the scan without proofs is logged"
+    assert "cases: the written files carry no statistics" in caplog.text, "the scan without proofs is logged"
 
     expectations = dict(enumerate(suites[0].expectations))
     proofs = settle(expectations, dict.fromkeys(expectations), expectation_sql.column_types(pending.rows),

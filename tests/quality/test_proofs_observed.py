@@ -73,9 +73,9 @@ def test_values_observed_as_the_files_are_written_decide_as_the_scan_does(spark,
 
     failing = _written(spark, tmp_path, ROWS, suites, "failing")
     assert failing.observed[f"{REPEATS_PREFIX}{UNIQUE}"] == 1
-    observed = gate.validate_chunks(failing.rows, "one_pass", suites, CHUNKS, failing.statistics, failing.observed)
+    observed = gate.validate_chunks(failing.rows, "cases", suites, CHUNKS, failing.statistics, failing.observed)
     assert "expect_compound_columns_to_be_unique(k, ds): the write observed 1 row(s) that may repeat" in caplog.text
-    scanned = gate.validate_chunks(failing.rows, "one_pass", suites, CHUNKS)
+    scanned = gate.validate_chunks(failing.rows, "cases", suites, CHUNKS)
     assert [comparable(c) for c in observed] == [comparable(c) for c in scanned]
     assert not observed[0].outcomes[UNIQUE].success and observed[0].outcomes[UNIQUE].unexpected_count == 2
 
@@ -86,14 +86,14 @@ def test_values_observed_as_the_files_are_written_decide_as_the_scan_does(spark,
     checks = expectation_sql.translate(passing.rows, expectations)
     proofs = settle(expectations, checks.counted, checks.grouped, known, passing.observed)
     assert {UNIQUE, FEATURE_TS} <= set(proofs.decided)
-    observed = gate.validate_chunks(passing.rows, "one_pass", suites, CHUNKS, passing.statistics, passing.observed)
-    scanned = gate.validate_chunks(passing.rows, "one_pass", suites, CHUNKS)
+    observed = gate.validate_chunks(passing.rows, "cases", suites, CHUNKS, passing.statistics, passing.observed)
+    scanned = gate.validate_chunks(passing.rows, "cases", suites, CHUNKS)
     assert [comparable(c) for c in observed] == [comparable(c) for c in scanned]
     assert observed[0].outcomes[UNIQUE].success and observed[0].outcomes[FEATURE_TS].success
 
     caplog.clear()
     wrong = {**passing.observed, expectation_sql.ROWS: passing.observed[expectation_sql.ROWS] + 1}  # other rows
-    assert [comparable(c) for c in gate.validate_chunks(passing.rows, "one_pass", suites, CHUNKS, passing.statistics,
+    assert [comparable(c) for c in gate.validate_chunks(passing.rows, "cases", suites, CHUNKS, passing.statistics,
                                                         wrong)] == [comparable(c) for c in scanned]
     rows = passing.observed[expectation_sql.ROWS]
     assert f"the values observed during the write are of {rows + 1} row(s), the files hold {rows}" in caplog.text

@@ -23,8 +23,8 @@ def test_chunks_decided_at_once_as_each_alone(spark) -> None:
 
     frame = snapshots(spark).persist()
     suites = [Suite("cases", None, (*CASES, check("expect_column_mean_to_be_between", column="x", min_value=0, max_value=3)))]
-    together = gate.validate_chunks(frame, "one_pass", suites, CHUNKS)
-    alone = [gate.validate_chunk(frame.where(f"ds BETWEEN '{a}' AND '{b}'"), "one_pass", suites, a, b) for a, b in CHUNKS]
+    together = gate.validate_chunks(frame, "cases", suites, CHUNKS)
+    alone = [gate.validate_chunk(frame.where(f"ds BETWEEN '{a}' AND '{b}'"), "cases", suites, a, b) for a, b in CHUNKS]
     assert [(c.start, c.end) for c in together] == CHUNKS
     assert [c.rows for c in together] == [3, 2, 0]
     assert [comparable(c) for c in together] == [comparable(c) for c in alone]
@@ -42,13 +42,13 @@ def test_a_scan_spark_cannot_run_is_left_to_great_expectations_and_logged(spark,
     broken = check("unexpected_rows_expectation", unexpected_rows_query="SELECT * FROM {batch} WHERE missing > 1")
     suites = [Suite("cases", None, (*CASES, broken))]
     caplog.set_level(logging.INFO, logger="featurekiln.quality")
-    fallen = gate.validate_chunk(frame, "one_pass", suites, date(2025, 1, 1), date(2025, 1, 9))
+    fallen = gate.validate_chunk(frame, "cases", suites, date(2025, 1, 1), date(2025, 1, 9))
     [record] = [r for r in caplog.records if r.name == "featurekiln.quality.scan"]
     assert record.levelno == logging.INFO
     assert "the gate's scan failed" in record.getMessage() and "missing" in record.getMessage()
     assert "Great Expectations decides 15 check(s)" in record.getMessage(), "13 counted and 2 uniqueness checks"
 
-    scanned = gate.validate_chunk(frame, "one_pass", [Suite("cases", None, tuple(CASES))], date(2025, 1, 1),
+    scanned = gate.validate_chunk(frame, "cases", [Suite("cases", None, tuple(CASES))], date(2025, 1, 1),
                                   date(2025, 1, 9))
     rows, outcomes = comparable(fallen)
     assert (rows, outcomes[:-1]) == comparable(scanned)
