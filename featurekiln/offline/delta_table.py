@@ -92,7 +92,7 @@ def one_file_per_day(frame: DataFrame, partition: str, days: int) -> DataFrame:
     files but runs one task per value, which costs more than the writing when values are small (a year of
     day tiles: 20 s instead of 8 s on two cores). Each task's rows are sorted by ``partition``: Spark's
     writer sorts them so anyway, and this sort takes its place, so that what observes the rows on their way
-    to the files (:mod:`featurekiln.quality.one_pass`) sees each value's rows together.
+    to the files (:mod:`featurekiln.quality.proofs_observed`) sees each value's rows together.
     """
     tasks = min(max(days, 1), int(frame.sparkSession.conf.get("spark.sql.shuffle.partitions")))
     return frame.repartition(tasks, partition).sortWithinPartitions(partition)

@@ -11,7 +11,7 @@ commits them. In between, the written files are plain Parquet that the gate
 reads like any data set, and the statistics Delta took of each file as it wrote
 it (rows, and per column nulls and least and greatest values) come with them, and
 so do the values of any aggregates the write observed over its rows
-(``DataFrame.observe``: the gate's proofs, :mod:`featurekiln.quality.one_pass`).
+(``DataFrame.observe``: the gate's proofs, :mod:`featurekiln.quality.proofs_observed`).
 Files that are never committed belong to no version of the table: readers never
 see them, and they are deleted.
 

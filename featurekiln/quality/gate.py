@@ -4,16 +4,17 @@ One ephemeral GE context per process, with a Spark data source whose batches
 are the DataFrames we hand it: the written files of a run not committed yet
 (:mod:`featurekiln.offline.delta_transaction`), or a staged chunk the caller caches.
 
-Three passes at most: :mod:`featurekiln.quality.one_pass` decides the common
-expectations in one scan of the chunk (and the schema, and Delta's statistics
-of the written files and the values observed as they were written where they
-suffice: then there is no scan), and takes a handful of
-sample values for its failed single-column checks itself; GE evaluates the
-others (``SUMMARY`` result format: observed value and unexpected count, one
-Spark job per metric); then only the failed expectations that have no samples
-yet are evaluated again by GE for a handful of sample values. Validation never
-collects a chunk to the driver, and a chunk whose expectations all fit the
-first pass costs one Spark job, plus one small job per failed check.
+Three passes at most. First, :mod:`featurekiln.quality.scan` decides the common
+expectations (:mod:`featurekiln.quality.expectation_sql`) in one scan of the
+chunk, or with no scan where the schema, Delta's statistics of the written files
+(:mod:`featurekiln.quality.proofs_from_statistics`) and the values observed as
+they were written (:mod:`featurekiln.quality.proofs_observed`) suffice, and takes
+a handful of sample values for its failed single-column checks itself. Second,
+GE evaluates the others (``SUMMARY`` result format: observed value and unexpected
+count, one Spark job per metric). Third, only the failed expectations that have
+no samples yet are evaluated again by GE for a handful of sample values.
+Validation never collects a chunk to the driver, and a chunk whose expectations
+all fit the first pass costs one Spark job, plus one small job per failed check.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from datetime import date
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
-from featurekiln.quality import one_pass
+from featurekiln.quality import proofs_from_statistics, proofs_observed, scan
 from featurekiln.quality.results import ChunkValidation, Outcome
 from featurekiln.quality.suites import Expectation, Suite
 from featurekiln.settings import prepare_process_environment
@@ -35,6 +36,8 @@ if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame
 
     from featurekiln.offline.delta_transaction import FileStatistics
+
+log = logging.getLogger(__name__)
 
 SAMPLE_SIZE = 5
 # First pass: observed values and unexpected counts, no unexpected values (one
@@ -84,18 +87,18 @@ def validate_chunk(frame: DataFrame, view: str, suites: Sequence[Suite], first: 
         One outcome per expectation, in suite order. An expectation that GE cannot
         evaluate counts as failed, with its error as the observed value. Its
         ``seconds`` include computing the chunk into the caller's cache, when it
-        caches one: the first pass's job is the one that fills it (:func:`one_pass.decide_chunks`).
+        caches one: the first pass's job is the one that fills it (:func:`scan.decide_chunks`).
     """
     started = time.monotonic()
     expectations = [e for suite in suites for e in suite.expectations]
-    rows, decided = one_pass.decide(frame, dict(enumerate(expectations)), SAMPLE_SIZE)
+    rows, decided = scan.decide(frame, dict(enumerate(expectations)), SAMPLE_SIZE)
     return _completed(frame, view, suites, decided, rows, first, last, started)
 
 
 def observed_checks(frame: DataFrame, suites: Sequence[Suite]) -> dict[str, Column]:
     """What a write of ``frame`` (partitioned by ``ds``, each task's rows sorted by ``ds``) should observe
-    of its rows for :func:`validate_chunks` (:func:`one_pass.observable`)."""
-    return one_pass.observable(frame, dict(enumerate(e for suite in suites for e in suite.expectations)), "ds")
+    of its rows for :func:`validate_chunks` (:func:`proofs_observed.observable`)."""
+    return proofs_observed.observable(frame, dict(enumerate(e for suite in suites for e in suite.expectations)), "ds")
 
 
 def validate_chunks(
@@ -104,11 +107,13 @@ def validate_chunks(
 ) -> list[ChunkValidation]:
     """:func:`validate_chunk` for each of ``chunks`` (first and last day, in order) of ``frame`` (a backfill's).
 
-    The first pass decides every chunk at once (:func:`one_pass.decide_chunks`),
+    The first pass decides every chunk at once (:func:`scan.decide_chunks`),
     with what Delta's ``statistics`` of the written files (partitioned by ``ds``)
     and the values ``observed`` as the write went (:func:`observed_checks`, taken only
     when they counted the files' rows) decide without reading them; Great
     Expectations then runs on a chunk's rows only for what that pass left to it.
+    Files without statistics, and observed values of other rows, are logged at
+    INFO: their checks go to the scan.
     Each chunk's seconds include its share of the first pass, by rows.
     """
     from pyspark.sql import functions as F
@@ -119,13 +124,15 @@ def validate_chunks(
     for position, (first, last) in enumerate(chunks):
         chunk = chunk.when(F.col("ds").between(F.lit(first), F.lit(last)), F.lit(position))
     known = None
-    if statistics is not None:
+    if statistics is None:
+        log.info("%s: the written files carry no statistics: the gate scans their rows for every check", view)
+    else:
         days = [(f, date.fromisoformat(f.partition) if f.partition else None) for f in statistics]
-        known = [one_pass.known([f for f, day in days if day and first <= day <= last], "ds") for first, last in chunks]
-        if observed is not None and observed.get(one_pass.ROWS) != sum(f.rows for f in statistics):
-            observed = None  # not these files' rows
-    rows, decided = one_pass.decide_chunks(frame, dict(enumerate(expectations)), chunk, len(chunks), SAMPLE_SIZE, known,
-                                           observed)
+        known = [proofs_from_statistics.known([f for f, day in days if day and first <= day <= last], "ds")
+                 for first, last in chunks]
+        observed = proofs_observed.of_these_files(observed, statistics)
+    rows, decided = scan.decide_chunks(frame, dict(enumerate(expectations)), chunk, len(chunks), SAMPLE_SIZE, known,
+                                       observed)
     shared, total = time.monotonic() - started, sum(rows) or 1
     out = []
     for (first, last), count, results in zip(chunks, rows, decided, strict=True):

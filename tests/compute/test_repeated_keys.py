@@ -16,7 +16,7 @@ from pyspark.sql import DataFrame, Observation, SparkSession
 
 from featurekiln.compute.aggregations import jvm_aggregate, jvm_class
 from featurekiln.compute.jars import REPEATED_KEYS_CLASS
-from featurekiln.quality.one_pass import _as_long
+from featurekiln.quality.proofs_observed import as_long
 
 pytestmark = pytest.mark.slow
 
@@ -50,7 +50,7 @@ def _oracle(partitions: list[list[tuple]], width: int = 2) -> int:
 def _repeated(frame: DataFrame, keys: tuple[str, ...], constants: tuple = ()):  # noqa: ANN202
     """The aggregate as the gate builds it: the day and an integral key as themselves, other keys hashed."""
     types = {f.name: type(f.dataType).__name__ for f in frame.schema.fields}
-    return jvm_aggregate(jvm_class(REPEATED_KEYS_CLASS), _as_long(["ds"], types), _as_long(keys, types),
+    return jvm_aggregate(jvm_class(REPEATED_KEYS_CLASS), as_long(["ds"], types), as_long(keys, types),
                          constants=constants)
 
 
