@@ -15,7 +15,8 @@ Row counts come from each file's statistics (``numRecords``), or from its
 parquet footer when a file has none, as Spark's Delta answers ``count(*)``.
 :func:`python_rows` gives the values as PySpark's ``collect()`` does: ints,
 floats, str, ``date``, ``Decimal``, lists, dicts, and a ``timestamp`` (an
-instant) as a naive ``datetime`` in the process's local time zone.
+instant) as a naive ``datetime`` in the process's local time zone; a struct
+as a dict (``Row.asDict(recursive=True)``).
 
 Only the protocol features featurekiln's tables use are read:
 ``timestampNtz``, ``vacuumProtocolCheck``, and ``columnMapping`` and
@@ -41,7 +42,7 @@ from urllib.parse import unquote
 from featurekiln.errors import TableError
 from featurekiln.offline.delta_log import DeltaLog, LogState
 from featurekiln.settings import Settings
-from featurekiln.warehouse_files import Files, files_for
+from featurekiln.warehouse_files import Files
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -244,7 +245,7 @@ def _spark_value(value: object) -> object:
     if isinstance(value, datetime) and value.tzinfo is not None:
         # pyspark's TimestampType.fromInternal: the instant in the process's local time, without a zone.
         seconds = calendar.timegm(value.utctimetuple())  # whole seconds, exact (a float would round)
-        return datetime.fromtimestamp(seconds).replace(microsecond=value.microsecond)  # noqa: DTZ006 - as pyspark
+        return datetime.fromtimestamp(seconds).replace(microsecond=value.microsecond)
     if isinstance(value, list):
         return [_spark_value(v) for v in value]
     if isinstance(value, dict):
@@ -253,7 +254,7 @@ def _spark_value(value: object) -> object:
 
 
 def python_rows(table: pa.Table) -> list[dict[str, Any]]:
-    """The rows of ``table`` as dicts of plain Python values, as PySpark's ``Row.asDict()`` gives them."""
+    """The rows of ``table`` as dicts of plain Python values, as PySpark's ``Row.asDict(recursive=True)`` gives them."""
     import pyarrow as pa
 
     maps = {f.name for f in table.schema if pa.types.is_map(f.type)}

@@ -31,7 +31,7 @@ START = date(2025, 1, 1)
 
 
 def _spark_rows(spark: SparkSession, path: str) -> list[dict[str, Any]]:
-    return [row.asDict() for row in spark.read.format("delta").load(path).collect()]
+    return [row.asDict(recursive=True) for row in spark.read.format("delta").load(path).collect()]
 
 
 def _ordered(rows: list[dict[str, Any]]) -> list[str]:
@@ -53,7 +53,7 @@ def assert_reads_as_spark(spark: SparkSession, local: str, reader_path: str, set
         day = table.max_partition("ds")
         if day is not None:
             assert _ordered(python_rows(table.read({"ds": day}))) == _ordered(
-                [r.asDict() for r in frame.where(frame.ds == day).collect()]
+                [r.asDict(recursive=True) for r in frame.where(frame.ds == day).collect()]
             )
 
 
@@ -147,7 +147,7 @@ def test_a_real_runs_tables_read_as_spark_reads_them(spark: SparkSession, run_wa
     assert_reads_as_spark(spark, path, path, run_warehouse)
 
 
-def _upload(moto_server, bucket: str, root: Path) -> None:  # noqa: ANN001 - tests.online.servers.MotoServer
+def _upload(moto_server, bucket: str, root: Path) -> None:
     import boto3
 
     s3 = boto3.client("s3", endpoint_url=moto_server.endpoint_url, region_name=AWS_ENV["AWS_DEFAULT_REGION"])
@@ -156,12 +156,12 @@ def _upload(moto_server, bucket: str, root: Path) -> None:  # noqa: ANN001 - tes
 
 
 @pytest.fixture
-def s3_settings(moto_server, s3_bucket: str) -> Settings:  # noqa: ANN001 - tests.online.servers.MotoServer
+def s3_settings(moto_server, s3_bucket: str) -> Settings:
     return Settings(warehouse=f"s3a://{s3_bucket}/wh", s3_endpoint=moto_server.endpoint_url)
 
 
 def test_the_same_tables_read_from_an_object_store(
-    spark: SparkSession, shapes: Path, run_warehouse: Settings, moto_server, s3_bucket: str, s3_settings: Settings  # noqa: ANN001
+    spark: SparkSession, shapes: Path, run_warehouse: Settings, moto_server, s3_bucket: str, s3_settings: Settings
 ) -> None:
     from featurekiln.quality.history import read_runs
 
