@@ -183,28 +183,38 @@ def _plain_maps(action: dict[str, Any]) -> dict[str, Any]:
     return {k: dict(v) if k in _MAPS and isinstance(v, list) else v for k, v in action.items()}
 
 
+def _file_key(action: dict[str, Any]) -> tuple[str, str | None]:
+    """An ``add``'s or ``remove``'s logical file: its path and its deletion vector's unique id, if any."""
+    vector = action.get("deletionVector")
+    if not vector:
+        return action["path"], None
+    return action["path"], f"{vector.get('storageType')}{vector.get('pathOrInlineDv')}@{vector.get('offset')}"
+
+
 @dataclass
 class LogState:
     """A Delta table's state at ``version``, as a replay of its log leaves it.
 
     Attributes:
         version: the newest version.
-        files: the live ``add`` actions by their (relative, URL-encoded) path.
+        files: the live ``add`` actions by their logical file: the (relative, URL-encoded) path and the id
+            of its deletion vector, if any (a commit that deletes rows through a vector adds the file with
+            its new vector before it removes the file with its old one).
         metadata: the newest ``metaData`` action (schema, partition columns, configuration).
         protocol: the newest ``protocol`` action.
     """
 
     version: int
-    files: dict[str, dict[str, Any]] = field(default_factory=dict)
+    files: dict[tuple[str, str | None], dict[str, Any]] = field(default_factory=dict)
     metadata: dict[str, Any] = field(default_factory=dict)
     protocol: dict[str, Any] = field(default_factory=dict)
 
     def apply(self, action: dict[str, Any]) -> None:
         """Apply one action of a commit (or of a checkpoint) on top of the state."""
         if "add" in action:
-            self.files[action["add"]["path"]] = action["add"]
+            self.files[_file_key(action["add"])] = action["add"]
         elif "remove" in action:
-            self.files.pop(action["remove"]["path"], None)
+            self.files.pop(_file_key(action["remove"]), None)
         elif "metaData" in action:
             self.metadata = action["metaData"]
         elif "protocol" in action:
