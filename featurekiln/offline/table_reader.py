@@ -31,6 +31,7 @@ import calendar
 import io
 import json
 import re
+import struct
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -163,7 +164,7 @@ class DeltaSnapshot:
         with ThreadPoolExecutor(_READ_THREADS) as pool:
             parts = list(pool.map(self._read_file, chosen))
         if not parts:
-            return pa.Table.from_arrays([pa.array([], type=self._empty_type(c)) for c in self.columns], names=self.columns)
+            return pa.Table.from_arrays([pa.nulls(0, type=self._empty_type(c)) for c in self.columns], names=self.columns)
         return pa.concat_tables(parts, promote_options="permissive")
 
     def _empty_type(self, column: str) -> pa.DataType:
@@ -175,18 +176,37 @@ class DeltaSnapshot:
         import pyarrow as pa
         import pyarrow.parquet as pq
 
-        data = pq.read_table(io.BytesIO(self.store.read(self._file_path(add))))
+        # ParquetFile rather than read_table: read_table loads pyarrow.dataset, and with it pandas.
+        data = pq.ParquetFile(io.BytesIO(self.store.read(self._file_path(add)))).read()
         partitions = self.partitions(add)
         arrays = []
         for column in self.columns:
             target = _arrow_type(self.types[column])
             if column in partitions:
-                arrays.append(pa.array([partitions[column]] * data.num_rows, type=target))
+                text = (add.get("partitionValues") or {}).get(column)
+                arrays.append(_repeated(text, data.num_rows, target) if partitions[column] is not None
+                              else pa.nulls(data.num_rows, type=target))
             elif column not in data.column_names:
                 arrays.append(pa.nulls(data.num_rows, type=target or pa.null()))
             else:
                 arrays.append(_cast(data.column(column), target))
         return pa.Table.from_arrays(arrays, names=self.columns)
+
+
+def _repeated(text: str, rows: int, target: pa.DataType) -> pa.Array:
+    """A partition value (as the log serialises it) repeated ``rows`` times, in the column's type.
+
+    Built from buffers and cast by Arrow: ``pa.array`` and ``pa.scalar`` of Python
+    values import pandas, which would cost a read-only command more than its reading.
+    """
+    import pyarrow as pa
+
+    data = text.removesuffix("Z").encode()
+    one = pa.Array.from_buffers(pa.string(), 1, [None, pa.py_buffer(struct.pack("<ii", 0, len(data))), pa.py_buffer(data)])
+    if pa.types.is_timestamp(target) and target.tz is not None:
+        one = one.cast(pa.timestamp("us"))  # the log writes an instant in UTC
+    first = pa.Array.from_buffers(pa.int32(), rows, [None, pa.py_buffer(bytes(4 * rows))])
+    return one.cast(target).take(first)
 
 
 def _cast(values: pa.ChunkedArray, target: pa.DataType | None) -> pa.ChunkedArray:
@@ -240,12 +260,17 @@ def sort_rows(table: pa.Table, keys: Sequence[str], descending: bool = False, li
     return table.take(indices if limit is None else indices[:limit])
 
 
+def _local_naive(utc: datetime) -> datetime:
+    """An instant (a naive UTC or an aware datetime) as pyspark's ``TimestampType.fromInternal`` gives it: in the
+    process's local time, without a zone."""
+    seconds = calendar.timegm(utc.utctimetuple())  # whole seconds, exact (a float would round)
+    return datetime.fromtimestamp(seconds).replace(microsecond=utc.microsecond)
+
+
 def _spark_value(value: object) -> object:
     """One value as PySpark's ``collect()`` gives it."""
     if isinstance(value, datetime) and value.tzinfo is not None:
-        # pyspark's TimestampType.fromInternal: the instant in the process's local time, without a zone.
-        seconds = calendar.timegm(value.utctimetuple())  # whole seconds, exact (a float would round)
-        return datetime.fromtimestamp(seconds).replace(microsecond=value.microsecond)
+        return _local_naive(value)
     if isinstance(value, list):
         return [_spark_value(v) for v in value]
     if isinstance(value, dict):
@@ -258,8 +283,18 @@ def python_rows(table: pa.Table) -> list[dict[str, Any]]:
     import pyarrow as pa
 
     maps = {f.name for f in table.schema if pa.types.is_map(f.type)}
+    # Instants are taken without their zone (the same UTC values): pyarrow converts a zoned one through pandas.
+    instants = {f.name for f in table.schema if pa.types.is_timestamp(f.type) and f.type.tz is not None}
+    for column in instants:
+        index = table.schema.get_field_index(column)
+        table = table.set_column(index, column, table.column(column).cast(pa.timestamp(table.schema.field(column).type.unit)))
     rows = table.to_pylist()
     for row in rows:
         for column, value in row.items():
-            row[column] = dict(value) if column in maps and value is not None else _spark_value(value)
+            if value is None:
+                continue
+            if column in instants:
+                row[column] = _local_naive(value)
+            else:
+                row[column] = dict(value) if column in maps else _spark_value(value)
     return rows
