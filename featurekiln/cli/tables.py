@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import json
 from datetime import date
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
 
-from featurekiln.cli.app import cell, command, day_ranges, out, parse_day, start_spark, state, view_named
+from featurekiln.cli.app import cell, command, day_ranges, out, parse_day, state, view_named
 from featurekiln.definitions.loader import load_catalog
 from featurekiln.definitions.models import FeatureView
-from featurekiln.errors import KilnError
+from featurekiln.errors import KilnError, TableError
+
+if TYPE_CHECKING:
+    from featurekiln.offline.table_reader import DeltaSnapshot
 
 
 @command()
@@ -22,23 +25,29 @@ def show(
     limit: Annotated[int, typer.Option("--limit", min=1, help="Rows to show.")] = 20,
 ) -> None:
     """Show rows of a snapshot of the view's feature table."""
-    from featurekiln.offline.delta_table import read_table
+    from featurekiln.layout import table_path
+    from featurekiln.offline.table_reader import open_table
 
     definition = view_named(view)
-    spark = start_spark()
-    frame = read_table(spark, state.settings, definition.name)
-    day = parse_day(ds, "--ds") if ds else frame.agg({"ds": "max"}).first()[0]
+    path = table_path(state.settings, definition.name)
+    table = open_table(path, state.settings)
+    if table is None:
+        raise TableError(f"{definition.name}: no feature table at {path}; "
+                         f"run `kiln backfill {definition.name} --start ... --end ...` first")
+    day = parse_day(ds, "--ds") if ds else table.max_partition("ds")
     if day is None:
         raise KilnError(f"{view}: the feature table is empty")
-    out.print(_snapshot_table(definition, frame, day, limit))
+    out.print(_snapshot_table(definition, table, day, limit))
 
 
-def _snapshot_table(view: FeatureView, frame, day: date, limit: int) -> Table:  # noqa: ANN001 - a pyspark DataFrame
-    snapshot = frame.where(frame.ds == day)
-    table = Table(*frame.columns, title=f"{view.name} ds={day} ({snapshot.count()} rows)")
-    for row in snapshot.orderBy(*view.keys).limit(limit).collect():
-        table.add_row(*[cell(v) for v in row])
-    return table
+def _snapshot_table(view: FeatureView, table: DeltaSnapshot, day: date, limit: int) -> Table:
+    from featurekiln.offline.table_reader import python_rows, sort_rows
+
+    snapshot = table.read({"ds": day})
+    shown = Table(*table.columns, title=f"{view.name} ds={day} ({snapshot.num_rows} rows)")
+    for row in python_rows(sort_rows(snapshot, view.keys, limit=limit)):
+        shown.add_row(*[cell(row[c]) for c in table.columns])
+    return shown
 
 
 @command()
@@ -47,25 +56,26 @@ def status(
 ) -> None:
     """Per view: the table location, rows, the days it holds, and the holes between them."""
     from featurekiln.layout import table_path
-    from featurekiln.offline.delta_table import held_days, table_exists
+    from featurekiln.offline.delta_table import held_days
+    from featurekiln.offline.table_reader import open_table
     from featurekiln.planning.intervals import gaps
 
     views = load_catalog(state.settings.defs_dir)
-    spark = start_spark()
     table = Table("view", "rows", "days", "holes", "table")
     samples: list[Table] = []
     for view in views.values():
         path = table_path(state.settings, view.name)
-        if not table_exists(spark, path):
+        snapshot = open_table(path, state.settings)
+        if snapshot is None:
             table.add_row(view.name, "-", "-", "-", f"{path} (not built)")
             continue
-        frame = spark.read.format("delta").load(path)
-        stats = frame.selectExpr("count(*)", "max(ds)").first()
+        latest = snapshot.max_partition("ds")
         held = held_days(state.settings, path)
         holes = gaps(held)
-        table.add_row(view.name, str(stats[0]), day_ranges(held), f"[red]{day_ranges(holes)}[/red]" if holes else "none", path)
-        if rows and stats[1] is not None:
-            samples.append(_snapshot_table(view, frame, stats[1], rows))
+        table.add_row(view.name, str(snapshot.count()), day_ranges(held),
+                      f"[red]{day_ranges(holes)}[/red]" if holes else "none", path)
+        if rows and latest is not None:
+            samples.append(_snapshot_table(view, snapshot, latest, rows))
     out.print(table)
     for sample in samples:
         out.print(sample)
@@ -89,7 +99,7 @@ def report(
         return
     if view is not None:
         view_named(view)
-    runs = read_runs(start_spark(), state.settings, view, last)
+    runs = read_runs(state.settings, view, last)
     if as_json:
         out.print_json(json.dumps(runs, default=str))
         return

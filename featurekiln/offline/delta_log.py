@@ -126,38 +126,96 @@ class DeltaLog:
         Raises:
             TableError: the log starts after version 0 and has no checkpoint to start from.
         """
-        live: dict[str, str | None] = {}
-        first = 0
-        if not self._versions or self._versions[0] != 0:
-            first = self._checkpoint(live, column)
+        values = ((add.get("partitionValues") or {}).get(column) for add in self.state().files.values())
+        return {value for value in values if value is not None}
+
+    def state(self) -> LogState:
+        """The table's latest version: its live files, schema and protocol, replayed from the newest complete
+        checkpoint (or from the first commit when there is none) through the last commit.
+
+        Raises:
+            TableError: the log holds no commit, or starts after version 0 and has no checkpoint to start from.
+        """
+        if not self._versions:
+            raise TableError(f"{self.path}: not a Delta table (no commit in {self.folder})")
+        state = LogState(self._versions[-1])
+        first = self._checkpoint(state) if self._checkpoints() or self._versions[0] != 0 else 0
         for version in (v for v in self._versions if v >= first):
             for action in self._actions(version):
-                if "add" in action:
-                    live[action["add"]["path"]] = (action["add"].get("partitionValues") or {}).get(column)
-                elif "remove" in action:
-                    live.pop(action["remove"]["path"], None)
-        return {value for value in live.values() if value is not None}
+                state.apply(action)
+        return state
 
-    def _checkpoint(self, live: dict[str, str | None], column: str) -> int:
-        """Fill ``live`` from the newest complete classic checkpoint; the first version after it."""
-        import pyarrow.parquet as pq
-
+    def _checkpoints(self) -> dict[int, list[str]]:
+        """The complete classic checkpoints, by version: the names of their parts."""
         parts: dict[int, list[str]] = {}
         for name in self._names:
             match = _CHECKPOINT.match(name)
             if match:
                 parts.setdefault(int(match.group(1)), []).append(name)
-        complete = [v for v, names in parts.items() if len(names) == int(_CHECKPOINT.match(names[0]).group(3) or 1)]
+        return {v: names for v, names in parts.items() if len(names) == int(_CHECKPOINT.match(names[0]).group(3) or 1)}
+
+    def _checkpoint(self, state: LogState) -> int:
+        """Fill ``state`` from the newest complete classic checkpoint; the first version after it."""
+        import pyarrow.parquet as pq
+
+        complete = self._checkpoints()
         if not complete:
             raise TableError(
                 f"{self.path}: its Delta log starts at version {self._versions[0] if self._versions else '?'} "
                 "and has no checkpoint featurekiln can read; read the table with Spark"
             )
         version = max(complete)
-        for name in parts[version]:
-            adds = pq.read_table(io.BytesIO(self.files.read(f"{self.folder}/{name}")), columns=["add"]).column("add")
-            for add in adds.to_pylist():
-                if add:
-                    values = add.get("partitionValues") or {}
-                    live[add["path"]] = (dict(values) if isinstance(values, list) else values).get(column)
+        for name in complete[version]:
+            checkpoint = pq.ParquetFile(io.BytesIO(self.files.read(f"{self.folder}/{name}")))
+            kinds = [kind for kind in ("protocol", "metaData", "add") if kind in checkpoint.schema_arrow.names]
+            for row in checkpoint.read(columns=kinds).to_pylist():
+                for kind in kinds:
+                    if row[kind]:
+                        state.apply({kind: _plain_maps(row[kind])})
         return version + 1
+
+
+# Map-typed fields of the actions a reader uses; pyarrow gives a parquet map as a list of pairs.
+_MAPS = ("partitionValues", "configuration", "tags")
+
+
+def _plain_maps(action: dict[str, Any]) -> dict[str, Any]:
+    return {k: dict(v) if k in _MAPS and isinstance(v, list) else v for k, v in action.items()}
+
+
+def _file_key(action: dict[str, Any]) -> tuple[str, str | None]:
+    """An ``add``'s or ``remove``'s logical file: its path and its deletion vector's unique id, if any."""
+    vector = action.get("deletionVector")
+    if not vector:
+        return action["path"], None
+    return action["path"], f"{vector.get('storageType')}{vector.get('pathOrInlineDv')}@{vector.get('offset')}"
+
+
+@dataclass
+class LogState:
+    """A Delta table's state at ``version``, as a replay of its log leaves it.
+
+    Attributes:
+        version: the newest version.
+        files: the live ``add`` actions by their logical file: the (relative, URL-encoded) path and the id
+            of its deletion vector, if any (a commit that deletes rows through a vector adds the file with
+            its new vector before it removes the file with its old one).
+        metadata: the newest ``metaData`` action (schema, partition columns, configuration).
+        protocol: the newest ``protocol`` action.
+    """
+
+    version: int
+    files: dict[tuple[str, str | None], dict[str, Any]] = field(default_factory=dict)
+    metadata: dict[str, Any] = field(default_factory=dict)
+    protocol: dict[str, Any] = field(default_factory=dict)
+
+    def apply(self, action: dict[str, Any]) -> None:
+        """Apply one action of a commit (or of a checkpoint) on top of the state."""
+        if "add" in action:
+            self.files[_file_key(action["add"])] = action["add"]
+        elif "remove" in action:
+            self.files.pop(_file_key(action["remove"]), None)
+        elif "metaData" in action:
+            self.metadata = action["metaData"]
+        elif "protocol" in action:
+            self.protocol = action["protocol"]

@@ -62,20 +62,20 @@ def record_run(spark: SparkSession, settings: Settings, report: RunReport) -> No
                 raise
 
 
-def read_runs(spark: SparkSession, settings: Settings, view: str | None = None, last: int | None = None) -> list[dict[str, Any]]:
-    """The history rows (newest first), of one view or of all; at most ``last`` of them."""
-    from delta.tables import DeltaTable
+def read_runs(settings: Settings, view: str | None = None, last: int | None = None) -> list[dict[str, Any]]:
+    """The history rows (newest first: by ``finished_at``, then ``run_id``), of one view or of all; at most
+    ``last`` of them. Read without Spark (:mod:`featurekiln.offline.table_reader`); no history is no rows."""
+    import pyarrow.compute as pc
 
-    path = history_path(settings)
-    if not DeltaTable.isDeltaTable(spark, path):
+    from featurekiln.offline.table_reader import open_table, python_rows, sort_rows
+
+    table = open_table(history_path(settings), settings)
+    if table is None:
         return []
-    frame = spark.read.format("delta").load(path)
+    frame = table.read()
     if view is not None:
-        frame = frame.where(frame.view == view)
-    frame = frame.orderBy(frame.finished_at.desc(), frame.run_id.desc())
-    if last is not None:
-        frame = frame.limit(last)
-    rows = [row.asDict() for row in frame.collect()]
+        frame = frame.filter(pc.equal(frame["view"], view))
+    rows = python_rows(sort_rows(frame, ["finished_at", "run_id"], descending=True, limit=last))
     for row in rows:
         row["published"] = [tuple(p) for p in json.loads(row["published"] or "[]")]
     return rows
@@ -93,7 +93,7 @@ def require_validated(spark: SparkSession, settings: Settings, view: str, ds: da
             validation switched off.
     """
     day = ds.isoformat()
-    for run in read_runs(spark, settings, view):
+    for run in read_runs(settings, view):
         if any(first <= day <= last for first, last in run["published"]):
             if run["status"] == "unvalidated":
                 raise UnvalidatedError(

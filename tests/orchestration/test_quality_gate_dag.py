@@ -52,7 +52,7 @@ def test_failing_suite_fails_validate_and_publishes_nothing(sample_warehouse, tm
     assert found["publish"] in {"upstream_failed", "skipped", "None"} and found["push_online"] in {"upstream_failed", "skipped", "None"}
     assert not table_exists(spark, str(Path(settings.warehouse) / "features" / VIEW)), "something was published"
     assert not (Path(settings.warehouse) / "_staging" / VIEW).exists() or not any((Path(settings.warehouse) / "_staging" / VIEW).rglob("*.parquet"))
-    [history] = read_runs(spark, settings, VIEW)
+    [history] = read_runs(settings, VIEW)
     assert (history["status"], history["trigger"], history["run_id"]) == ("failed", "backfill", run.run_id)
     assert history["failed"][0].startswith("expect_column_max_to_be_between(purchases_7d): observed ")
     quarantined = sorted(p.name for p in Path(history["quarantine"]).iterdir())
@@ -84,7 +84,7 @@ def test_a_failing_later_chunk_ends_the_same_through_the_cli_and_airflow(
 
     def outcome(warehouse: Path) -> tuple[bool, list[str], str]:
         settings = Settings(defs_dir=SAMPLE_DEFS, warehouse=str(warehouse))
-        [history] = read_runs(spark, settings, VIEW)
+        [history] = read_runs(settings, VIEW)
         published = table_exists(spark, str(warehouse / "features" / VIEW))
         return published, sorted(p.name for p in Path(history["quarantine"]).iterdir()), history["status"]
 

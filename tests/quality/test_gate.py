@@ -89,7 +89,7 @@ def test_passing_suite_publishes_records_and_reports(spark, tmp_path, sources, c
     assert [c.chunk.start for c in result.chunks] == [day(3), day(5)]
     table = collect_frame(spark.read.format("delta").load(result.table))
     assert_frames_match(table, oracle(day(3), day(6)), ["user_id"])
-    [run] = read_runs(spark, settings, VIEW)
+    [run] = read_runs(settings, VIEW)
     assert (run["run_id"], run["status"], run["trigger"], run["rows"]) == (result.run_id, "success", "cli", len(table))
     assert (run["start"], run["end"], run["failed"], run["warnings"]) == (day(3), day(6), [], [])
     assert run["published"] == [(day(3).isoformat(), day(4).isoformat()), (day(5).isoformat(), day(6).isoformat())]
@@ -129,7 +129,7 @@ def test_failing_suite_publishes_nothing_and_quarantines(spark, tmp_path, source
     assert DeltaTable.forPath(spark, str(table)).history(1).first()["version"] == version
     assert tree_digest(table) == before, "the published table changed"
 
-    run = read_runs(spark, settings, VIEW)[0]
+    run = read_runs(settings, VIEW)[0]
     assert run["status"] == "failed" and run["rows"] == 0 and run["published"] == []
     assert run["failed"] and run["failed"][0].startswith("expect_column_max_to_be_between(spend_30d): observed ")
     quarantined = Path(run["quarantine"]) / f"{day(3)}_{day(7)}"
@@ -151,7 +151,7 @@ def test_warn_severity_publishes_and_reports_the_warning(spark, tmp_path, source
     result = backfill(view(), day(2), day(3), settings=settings, spark=spark)
 
     assert result.report.status == "warned" and result.rows > 0
-    run = read_runs(spark, settings, VIEW)[0]
+    run = read_runs(settings, VIEW)[0]
     assert run["status"] == "warned" and run["failed"] == []
     assert run["warnings"][0].startswith("expect_column_max_to_be_between(spend_30d): observed ")
     text = page_text(Path(run["report"]))
@@ -182,7 +182,7 @@ def test_without_validation_the_run_is_unvalidated_and_cannot_be_pushed(spark, t
     result = backfill(view(), day(2), day(2), settings=settings, spark=spark, validate=False)
 
     assert result.rows > 0 and result.report.chunks == []
-    assert read_runs(spark, settings, VIEW)[0]["status"] == "unvalidated"
+    assert read_runs(settings, VIEW)[0]["status"] == "unvalidated"
     with pytest.raises(UnvalidatedError, match="without validation"):
         require_validated(spark, settings, VIEW, day(2))
     with pytest.raises(UnvalidatedError, match="no run in the history"):
