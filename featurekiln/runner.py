@@ -149,11 +149,29 @@ def execute(
                 result.report = report
                 _publish(view, plan, settings, spark, result, report, step)
     if "push" in steps and plan.push:
-        from featurekiln.pipeline.serving import push_pending
+        _push(view, plan, settings, spark, result, trigger, step)
+    return result
 
+
+def _push(view: FeatureView, plan: RunPlan, settings: Settings, spark: SparkSession, result: RunResult,
+          trigger: str, step: Callable[[str], None]) -> None:
+    """The push step. A run that publishes nothing and pushes is recorded as a run of its own (it finishes
+    the push of an earlier run), so the history shows it."""
+    from featurekiln.pipeline.serving import pending_push, push_pending
+
+    if not plan.empty:
         step("pushing the latest snapshot online")
         result.pushed = push_pending(view, settings=settings, spark=spark)
-    return result
+        return
+    latest, online = pending_push(view, settings)
+    if latest is None or (online is not None and online >= latest):
+        log.info("%s: nothing to push (latest validated snapshot %s, online %s)", view.name, latest, online)
+        return
+    step(f"pushing snapshot {latest} online (it holds {online or 'none'})")
+    report = RunReport(view.name, result.run_id, trigger, latest, latest, started_at=utc_now())
+    result.report = report
+    with recorded(spark, settings, report):
+        result.pushed = push_pending(view, settings=settings, spark=spark)
 
 
 def _publish(view: FeatureView, plan: RunPlan, settings: Settings, spark: SparkSession, result: RunResult,

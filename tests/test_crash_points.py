@@ -85,10 +85,21 @@ def warehouse(tmp_path_factory) -> Path:
 
 
 def online_written(root: Path) -> Callable[[], bool]:
-    """Whether a file of the embedded online store (SQLite under ``_online``) changed since now."""
+    """Whether the embedded online store (SQLite under ``_online``, in WAL mode) was written to since now: its
+    write-ahead log grew (reading it does not)."""
     folder = root / "_online"
-    before = {p: p.stat().st_mtime_ns for p in folder.rglob("*") if p.is_file()}
-    return lambda: any(p.is_file() and before.get(p) != p.stat().st_mtime_ns for p in folder.rglob("*"))
+
+    def sizes() -> dict[Path, int]:
+        found = {}
+        for path in folder.rglob("*-wal"):
+            try:
+                found[path] = path.stat().st_size
+            except FileNotFoundError:  # checkpointed and removed meanwhile
+                continue
+        return found
+
+    before = sizes()
+    return lambda: any(size > before.get(path, 0) for path, size in sizes().items())
 
 
 BOUNDARIES = {

@@ -179,7 +179,7 @@ def run(
                 err.print(f"[red]failed:[/red] {line}", highlight=False, soft_wrap=True)
             continue
         report = result.report
-        if report is None:
+        if report is None or result.plan.empty:
             out.print(f"[green]up to date[/green]: {view.name} until {last}", highlight=False)
         else:
             colour = {"success": "green", "warned": "yellow"}.get(report.status, "red")

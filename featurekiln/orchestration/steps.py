@@ -157,6 +157,8 @@ def run_step(
     if run_plan.empty and step != "push":
         log.info("%s: %s; nothing to do in %s", view.name, run_plan, step)
         return {"step": step}
+    if step == "push" and not _push_pending(view, run_plan, settings):  # no JVM when there is nothing to push
+        return {"step": step}
     spark = get_spark(settings)
     try:
         result = execute(view, run_plan, settings=settings, spark=spark, run_id=run_id, trigger=trigger, steps=[step])
@@ -174,6 +176,20 @@ def run_step(
     if result.pushed is not None:
         summary.update(ds=result.pushed.ds.isoformat(), pushed=str(result.pushed))
     return summary
+
+
+def _push_pending(view: FeatureView, plan: RunPlan, settings: Settings) -> bool:
+    """Whether the push step may have something to do (read from the table's log and the store; no Spark)."""
+    from featurekiln.pipeline.serving import pending_push
+
+    if not plan.push:
+        log.info("%s: online is off; nothing to push", view.name)
+        return False
+    latest, online = pending_push(view, settings)
+    if latest is None or (online is not None and online >= latest):
+        log.info("%s: nothing to push (latest validated snapshot %s, online %s)", view.name, latest, online)
+        return False
+    return True
 
 
 def run_kind(run_type: object) -> str:
