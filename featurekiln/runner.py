@@ -38,7 +38,7 @@ from datetime import date
 from typing import TYPE_CHECKING, Any
 
 from featurekiln.definitions.models import FeatureView
-from featurekiln.errors import QualityError
+from featurekiln.errors import PlanError, QualityError
 from featurekiln.pipeline.publishing import ChunkResult, adopt_rebuild, commit_chunks, rebuild_target, show
 from featurekiln.pipeline.record import new_run_id, recorded, utc_now
 from featurekiln.pipeline.tiling import compute_snapshots, describe, ensure_tiles, tile_work
@@ -132,7 +132,7 @@ def execute(
 
     unknown = set(steps) - set(STEPS)
     if unknown:
-        raise ValueError(f"unknown step(s) {sorted(unknown)}; the steps are {', '.join(STEPS)}")
+        raise PlanError(f"unknown step(s) {sorted(unknown)}; the steps are {', '.join(STEPS)}")
     result = RunResult(view=view.name, plan=plan, run_id=run_id or new_run_id(), table=table_path(settings, view.name))
     step = on_step or (lambda _line: None)
     if not plan.empty and ("tiles" in steps or "publish" in steps):

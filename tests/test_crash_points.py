@@ -102,13 +102,16 @@ def online_written(root: Path) -> Callable[[], bool]:
     return lambda: any(size > before.get(path, 0) for path, size in sizes().items())
 
 
-BOUNDARIES = {
-    "after the tiles' commit": lambda root: (lambda n: lambda: commits(root / "_tiles" / VIEW) > n)(
-        commits(root / "_tiles" / VIEW)),
-    "after the feature table's commit": lambda root: (lambda n: lambda: commits(root / "features" / VIEW) > n)(
-        commits(root / "features" / VIEW)),
-    "after the history record": lambda root: (lambda n: lambda: commits(root / "_kiln" / "runs") > n)(
-        commits(root / "_kiln" / "runs")),
+def new_commit(folder: Path) -> Callable[[], bool]:
+    """Whether the Delta table at ``folder`` has a commit it did not have now."""
+    before = commits(folder)
+    return lambda: commits(folder) > before
+
+
+BOUNDARIES: dict[str, Callable[[Path], Callable[[], bool]]] = {
+    "after the tiles' commit": lambda root: new_commit(root / "_tiles" / VIEW),
+    "after the feature table's commit": lambda root: new_commit(root / "features" / VIEW),
+    "after the history record": lambda root: new_commit(root / "_kiln" / "runs"),
     "during the push": online_written,
 }
 

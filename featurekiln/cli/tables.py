@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from datetime import date
 from typing import Annotated
 
@@ -73,7 +74,7 @@ def status(
         out.print(sample)
 
 
-def _online_lines(views) -> list[str]:  # noqa: ANN001 - FeatureViews
+def _online_lines(views: Iterable[FeatureView]) -> list[str]:
     """For each online view: the snapshot the online store serves, and how far behind the latest validated one."""
     from featurekiln.pipeline.serving import pending_push
 

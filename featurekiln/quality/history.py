@@ -17,7 +17,7 @@ decides nothing: whether a day may be served is in the feature table's log.
 from __future__ import annotations
 
 import json
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from featurekiln.errors import KilnError
@@ -96,7 +96,7 @@ def with_unfinished(rows: list[dict[str, Any]], started: list[dict[str, Any]], l
     """``rows`` (history rows, newest first) with the unfinished runs ``started`` that have no row among them,
     newest first; a run that started before a finished run of its view (or over a day ago) is ``interrupted``."""
     have = {(r["view"], r["run_id"]) for r in rows}
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     merged = list(rows)
     for run in started:
         if (run["view"], run["run_id"]) in have:
@@ -115,7 +115,7 @@ STALE_SECONDS = 86_400
 
 
 def _utc(moment: datetime) -> datetime:
-    return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
 
 
 def record_start(settings: Settings, report: RunReport) -> None:

@@ -6,7 +6,7 @@ import shutil
 import subprocess
 import sys
 import time
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime, timezone
 from pathlib import Path
 
 import pytest
@@ -235,7 +235,7 @@ def test_the_plan_of_a_trigger_form_run_covers_the_range_in_chunks_in_order(tmp_
 
     view = load_definitions(SAMPLE_DEFS).views["user_purchases"]
     settings = Settings(defs_dir=SAMPLE_DEFS, warehouse=str(tmp_path), chunk_days=30)
-    moment = datetime(2025, 2, 1, tzinfo=timezone.utc)
+    moment = datetime(2025, 2, 1, tzinfo=UTC)
     facts = {"interval_start": moment, "interval_end": moment, "reference": moment, "now": moment}
     plan = plan_dag_run(view, {"start": "2025-01-01", "end": "2025-01-10", "chunk_days": 4}, settings, **facts)
     assert inclusive(plan.chunks) == [
