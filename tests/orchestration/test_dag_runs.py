@@ -215,3 +215,35 @@ def test_a_feature_added_with_on_change_rebuild_is_rebuilt_by_the_nightly_run(
     assert not (root / "_rebuild" / VIEW).exists() or not any((root / "_rebuild" / VIEW).iterdir())
     view = load_catalog(defs)[VIEW]
     assert plan_run(view, date(2025, 1, 6), settings=Settings.from_env()).nothing_to_do
+
+
+def test_a_nightly_run_whose_push_failed_is_finished_by_the_next_run(spark, sample_warehouse, monkeypatch,
+                                                                    tmp_path) -> None:
+    """The online store (a real redis-server) is down during a nightly run: `publish` commits, `push_online`
+    fails. The next DAG run, with the store up and nothing left to compute, pushes the latest validated
+    snapshot, and the store then serves it."""
+    from featurekiln.definitions import load_catalog
+    from featurekiln.online.consistency import check_online
+    from featurekiln.orchestration import build_dags
+    from featurekiln.settings import Settings
+    from tests.online.servers import RedisServer, free_port, serve
+
+    root = sample_warehouse("push_failed")
+    server = RedisServer(free_port(), tmp_path)
+    env = {"KILN_DEFS": str(SAMPLE_DEFS), "KILN_WAREHOUSE": str(root), "KILN_SPARK_MASTER": "local[2]",
+           "KILN_ONLINE_STORE": server.url, "KILN_RETRIES": "0"}
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.delenv("KILN_SPARK_CONN_ID", raising=False)
+
+    def dag():
+        return build_dags(settings=Settings.from_env(), only=f"kiln_{VIEW}").dags[f"kiln_{VIEW}"]
+
+    failed = dag().test(logical_date=NIGHTLY_LOGICAL_DATE)
+    found = states(failed)
+    assert failed.state == "failed" and found["publish"] == "success" and found["push_online"] == "failed", found
+    for _ in serve(server):
+        again = dag().test(logical_date=NIGHTLY_LOGICAL_DATE + timedelta(hours=1))
+        assert again.state == "success", states(again)
+        report = check_online(spark, load_catalog(SAMPLE_DEFS)[VIEW], Settings.from_env(), None)
+        assert report.ok and report.ds == date(2025, 1, 13) == report.online_ds, report.summary()
