@@ -281,7 +281,14 @@ def build_view_dag(view: FeatureView, file: str, settings: Settings) -> DAG:
             def publish(run_plan: dict[str, Any]) -> dict[str, Any]:
                 """Assemble the snapshots, validate them and commit them in one atomic commit per range (the
                 quality gate fails the task and publishes nothing); an event on the table's Asset."""
-                done = steps.run_step(view, run_plan, settings, step="publish", **_run_facts())
+                from airflow.exceptions import AirflowFailException
+
+                from featurekiln.errors import QualityError
+
+                try:
+                    done = steps.run_step(view, run_plan, settings, step="publish", **_run_facts())
+                except QualityError as error:  # the same rows fail again: no retry
+                    raise AirflowFailException(str(error)) from error
                 if done.get("start"):
                     extra = {"view": view.name, "start": done["start"], "end": done["end"]}
                     get_current_context()["outlet_events"][asset].extra = extra
