@@ -281,7 +281,7 @@ def build_view_dag(view: FeatureView, file: str, settings: Settings) -> DAG:
             def publish(run_plan: dict[str, Any]) -> dict[str, Any]:
                 """Assemble the snapshots, validate them and commit them in one atomic commit per range (the
                 quality gate fails the task and publishes nothing); an event on the table's Asset."""
-                from airflow.exceptions import AirflowFailException
+                from airflow.sdk.exceptions import AirflowFailException
 
                 from featurekiln.errors import QualityError
 
