@@ -169,12 +169,12 @@ def main() -> int:
         view = FeatureView.model_validate(definition(args.lookback))
 
         backfill_s, first = timed(lambda: runner.run(view, last, settings=settings, spark=spark))
-        rows = sum(b.rows for b in first.backfills)
+        rows = first.rows
         console.print(f"(a) backfill of {args.days} days: {backfill_s:.1f} s, {rows:,} snapshot rows")
 
         land(root, events[pd.to_datetime(events["landed"]).dt.date == nightly_day])
         nightly_s, nightly = timed(lambda: runner.run(view, nightly_day, settings=settings, spark=spark))
-        [(read_first, read_stop)] = nightly.plan.reads_events
+        [(read_first, read_stop)] = nightly.view_plan.reads_events
         stamps = events["event_ts"]
         read = int(((stamps >= pd.Timestamp(read_first, tz="UTC")) & (stamps < pd.Timestamp(read_stop, tz="UTC"))
                     & (pd.to_datetime(events["landed"]).dt.date <= nightly_day)).sum())
@@ -182,7 +182,7 @@ def main() -> int:
                        & (stamps < pd.Timestamp(nightly_day + timedelta(days=1), tz="UTC"))).sum())
         console.print(f"(b) nightly run of {nightly_day}: {nightly_s:.1f} s, reads event days "
                       f"{read_first}..{read_stop - timedelta(days=1)}")
-        [computed] = nightly.plan.will_compute
+        [computed] = nightly.view_plan.will_compute
         floor_s, *parts = write_floor(spark, root, view.name, settings, (read_first, read_stop), computed)
         console.print(f"(e) its three Delta writes alone: {floor_s:.2f} s (best of each: tiles {parts[0]:.2f}, "
                       f"snapshots {parts[1]:.2f}, history row {parts[2]:.2f})")
@@ -194,7 +194,7 @@ def main() -> int:
 
         changed = FeatureView.model_validate(definition(args.lookback, windows=(2, 14, 60, 90)))
         tiles_s, rebuilt = timed(lambda: runner.run(changed, next_day, settings=settings, spark=spark))
-        assert rebuilt.plan.reads_events == (), rebuilt.plan.reads_events
+        assert rebuilt.view_plan.reads_events == (), rebuilt.view_plan.reads_events
         source_s, _ = timed(lambda: runner.backfill(changed, START, next_day, settings=settings, spark=spark,
                                                     retile=True))
 

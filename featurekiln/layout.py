@@ -5,9 +5,9 @@ Below the warehouse root (a local path or a URI such as ``s3a://bucket/prefix``)
     features/<view>                          the feature table (Delta, by ds)
     _tiles/<view>                            its daily tiles (Delta, by 32-day _block)
     _rebuild/<view>/<fingerprint>            a rebuild with a new schema, until it replaces the table
-    _staging/<view>/<run>/<first>_<last>     a chunk waiting for the quality gate (Delta)
     _quarantine/<view>/<run>/<first>_<last>  a chunk that failed it (Delta)
     _kiln/runs                               the run history (Delta)
+    _kiln/started/<view>.<run>.json          a run that started and has no history row yet
     _reports/<view>/<run>.html, .json        the run reports
 
 ``<run>`` is the run id made safe for paths (:func:`safe_run_id`).
@@ -67,11 +67,6 @@ def _chunk_name(first: date, last: date) -> str:
     return f"{first.isoformat()}_{last.isoformat()}"
 
 
-def staging_path(settings: Settings, view: str, run_id: str, first: date, last: date) -> str:
-    """The staging table of the chunk ``first`` .. ``last`` (both included) of a run."""
-    return settings.warehouse_path("_staging", view, safe_run_id(run_id), _chunk_name(first, last))
-
-
 def quarantine_root(settings: Settings, view: str, run_id: str) -> str:
     """The quarantine of a run: one Delta table per failing chunk below it."""
     return settings.warehouse_path("_quarantine", view, safe_run_id(run_id))
@@ -85,3 +80,13 @@ def quarantine_path(settings: Settings, view: str, run_id: str, first: date, las
 def history_path(settings: Settings) -> str:
     """The Delta table of the run history."""
     return settings.warehouse_path("_kiln", "runs")
+
+
+def started_folder(settings: Settings) -> str:
+    """Where the start records of runs without a history row yet are (one small JSON file each)."""
+    return settings.warehouse_path("_kiln", "started")
+
+
+def started_path(settings: Settings, view: str, run_id: str) -> str:
+    """The start record of run ``run_id`` of ``view``."""
+    return f"{started_folder(settings)}/{view}.{safe_run_id(run_id)}.json"

@@ -1,44 +1,49 @@
-"""The one runner: computes, validates and publishes snapshots. The CLI, the jobs and Airflow call it.
+"""The one executor: runs a :class:`~featurekiln.planning.plan.RunPlan`. The CLI, the jobs and Airflow call it.
 
-One pipeline: plan -> tiles -> snapshots -> validate -> publish (with the
-ledger in each commit) -> push. The tiles a run needs are stored first
-(:func:`featurekiln.pipeline.tiling.ensure_tiles`); the snapshots are
-assembled from them, every chunk is validated against the view's
-expectations (the built-in baseline plus its suite), and only when every
-chunk passes are the run's days committed to the feature table in one atomic
-``replaceWhere`` commit
-(:mod:`featurekiln.pipeline.publishing`). One failure policy for every entry
-point: a chunk that fails a blocking expectation is kept in the quarantine, no
-chunk of the run is published, and the run stops with
-:class:`~featurekiln.errors.QualityError`.
+Steps, in order (:data:`STEPS`):
 
-In one process (``kiln backfill``, ``kiln run``, ``jobs/materialize.py``)
-:func:`backfill` does the steps at once: it writes the snapshots into the
-feature table's directory, validates the written rows and commits them only
-when they pass (:mod:`featurekiln.offline.delta_transaction`). Airflow splits them
-over its tasks: :func:`stage` (``materialize``), :func:`audit` (``validate``)
-and :func:`publish` (``publish``), with the chunks staged as Delta tables in
-between. Both paths compute with the same functions and commit with the same
-``replace_days``, so they produce identical tables. Every run ends with an HTML
-report and a row in the run history, whatever its outcome
-(:mod:`featurekiln.pipeline.record`).
+* ``tiles``: store the daily tiles the plan's snapshots read; only tile days not
+  stored (or lacking a partial group of the definition) and the plan's refresh
+  days are read from the source (:mod:`featurekiln.pipeline.tiling`).
+* ``publish``: per contiguous range of the plan, assemble the snapshots from the
+  stored tiles and write them into the feature table's directory without a
+  commit; validate every chunk of the written rows against the view's suites;
+  commit the range in one atomic ``replaceWhere`` commit only when every chunk
+  passed (:mod:`featurekiln.pipeline.publishing`,
+  :mod:`featurekiln.offline.delta_transaction`). The commit carries the ledger:
+  the definition's fingerprint, the run, the gate's verdict and the suites'
+  fingerprint. A chunk that fails a blocking expectation is kept in the
+  quarantine and nothing of its range is published. Then the run is recorded:
+  an HTML report and a row in the run history, whatever its outcome
+  (:mod:`featurekiln.pipeline.record`).
+* ``push``: for an online view, push the latest snapshot the ledger says may be
+  served when the online store holds an older one
+  (:mod:`featurekiln.pipeline.serving`).
+
+``kiln backfill``, ``kiln run`` and ``jobs/materialize.py`` run every step in
+one process; each Airflow task runs one step of the same plan (the plan goes
+through XCom as JSON), so a CLI run and an Airflow run produce identical
+tables. One failure policy everywhere: a step that fails raises a
+:class:`~featurekiln.errors.KilnError`; ``publish`` records the failure first.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date
 from typing import TYPE_CHECKING, Any
 
 from featurekiln.definitions.models import FeatureView
-from featurekiln.errors import QualityError, StaleTableError
-from featurekiln.pipeline.publishing import ChunkResult, adopt_rebuild, commit_chunks, commit_target, rebuild_target
+from featurekiln.errors import PlanError, QualityError
+from featurekiln.pipeline.publishing import ChunkResult, adopt_rebuild, commit_chunks, rebuild_target, show
 from featurekiln.pipeline.record import new_run_id, recorded, utc_now
 from featurekiln.pipeline.tiling import compute_snapshots, describe, ensure_tiles, tile_work
 from featurekiln.planning.intervals import ONE_DAY, Interval, length
-from featurekiln.planning.plan import BackfillPlan, Chunk, plan_backfill
+from featurekiln.planning.plan import RunPlan, plan_backfill, plan_from_ledger
 from featurekiln.quality.results import ChunkValidation, RunReport
 from featurekiln.settings import Settings
 
@@ -52,17 +57,28 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+STEPS = ("tiles", "publish", "push")
+
 
 @dataclass
-class BackfillResult:
-    """What a backfill did: the committed chunks and the run's report."""
+class RunResult:
+    """What the executor did with a plan.
+
+    Attributes:
+        view_plan: the ledger's state the plan came from (``kiln run``), None for a backfill.
+        report: the run's report, None when the plan computed nothing or ``publish`` did not run.
+        chunks: the committed chunks, in order.
+        pushed: the push, None when nothing was pushed.
+    """
 
     view: str
-    plan: BackfillPlan
+    plan: RunPlan
     run_id: str
     table: str
-    report: RunReport
+    report: RunReport | None = None
     chunks: list[ChunkResult] = field(default_factory=list)
+    pushed: PushResult | None = None
+    view_plan: ViewPlan | None = None
 
     @property
     def rows(self) -> int:
@@ -81,35 +97,170 @@ def view_suites(view: FeatureView, settings: Settings) -> list[Suite]:
     return [baseline_suite(view)] + ([own] if own is not None else [])
 
 
-def _check(part: DataFrame, view: FeatureView, suites: Sequence[Suite], chunk: Chunk, report: RunReport) -> ChunkValidation:
-    from featurekiln.quality.gate import validate_chunk
+def suites_fingerprint(suites: Sequence[Suite]) -> str:
+    """A short hash of the expectations of ``suites`` (recorded with every validated commit)."""
+    body = json.dumps([[s.name, [[e.type, e.kwargs, e.severity] for e in s.expectations]] for s in suites],
+                      sort_keys=True, default=str)
+    return hashlib.sha256(body.encode()).hexdigest()[:16]
 
-    return _checked(view, chunk, report, validate_chunk(part, view.name, suites, chunk.start, chunk.last))
+
+def execute(
+    view: FeatureView,
+    plan: RunPlan,
+    *,
+    settings: Settings,
+    spark: SparkSession,
+    run_id: str | None = None,
+    trigger: str = "cli",
+    steps: Collection[str] = STEPS,
+    on_step: Callable[[str], None] | None = None,
+) -> RunResult:
+    """Run the ``steps`` of ``plan`` (see the module docstring).
+
+    Args:
+        run_id: the run (an Airflow run id); a fresh one when None.
+        trigger: recorded with the run: ``cli``, ``run``, ``nightly``, ``backfill`` or ``spark-submit``.
+        steps: which steps to run (an Airflow task runs one).
+        on_step: called with a line saying what the run does as each step begins, for a progress display.
+
+    Raises:
+        QualityError: a chunk failed a blocking expectation (quarantined; nothing of its range is published).
+        SourceError, TableError, SparkFailure: the source, the table or Spark failed.
+        OnlineStoreError: the push failed (the next run pushes again).
+    """
+    from featurekiln.layout import table_path
+
+    unknown = set(steps) - set(STEPS)
+    if unknown:
+        raise PlanError(f"unknown step(s) {sorted(unknown)}; the steps are {', '.join(STEPS)}")
+    result = RunResult(view=view.name, plan=plan, run_id=run_id or new_run_id(), table=table_path(settings, view.name))
+    step = on_step or (lambda _line: None)
+    if not plan.empty and ("tiles" in steps or "publish" in steps):
+        first, last = plan.span[0], plan.span[1] - ONE_DAY
+        report = RunReport(view.name, result.run_id, trigger, first, last, started_at=utc_now())
+        log.info("%s: run %s: %s in %d chunk(s)", view.name, result.run_id, plan, len(plan.chunks))
+        # A run is recorded by its publish step; a tiles step alone records only its failure.
+        with recorded(spark, settings, report, success="publish" in steps):
+            if "tiles" in steps:
+                work = tile_work(view, settings, plan.needed, plan.refresh)
+                step(f"{first}..{last}: {describe(work)}" if len(plan.ranges) > 1 else describe(work))
+                ensure_tiles(spark, view, settings, work, run_id=result.run_id, trigger=trigger)
+            if "publish" in steps:
+                result.report = report
+                _publish(view, plan, settings, spark, result, report, step)
+    if "push" in steps and plan.push:
+        _push(view, plan, settings, spark, result, trigger, step)
+    return result
 
 
-def _checked(view: FeatureView, chunk: Chunk, report: RunReport, checked: ChunkValidation) -> ChunkValidation:
-    """Record and log the validation of ``chunk``."""
+def _push(view: FeatureView, plan: RunPlan, settings: Settings, spark: SparkSession, result: RunResult,
+          trigger: str, step: Callable[[str], None]) -> None:
+    """The push step. A run that publishes nothing and pushes is recorded as a run of its own (it finishes
+    the push of an earlier run), so the history shows it."""
+    from featurekiln.pipeline.serving import pending_push, push_pending
+
+    if not plan.empty:
+        step("pushing the latest snapshot online")
+        result.pushed = push_pending(view, settings=settings, spark=spark)
+        return
+    latest, online = pending_push(view, settings)
+    if latest is None or (online is not None and online >= latest):
+        log.info("%s: nothing to push (latest validated snapshot %s, online %s)", view.name, latest, online)
+        return
+    step(f"pushing snapshot {latest} online (it holds {online or 'none'})")
+    report = RunReport(view.name, result.run_id, trigger, latest, latest, started_at=utc_now())
+    result.report = report
+    with recorded(spark, settings, report):
+        result.pushed = push_pending(view, settings=settings, spark=spark)
+
+
+def _publish(view: FeatureView, plan: RunPlan, settings: Settings, spark: SparkSession, result: RunResult,
+             report: RunReport, step: Callable[[str], None]) -> None:
+    """Snapshots, validation and commit of every range of ``plan`` (one atomic commit per range)."""
+    from featurekiln.quality.gate import observed_checks
+
+    suites = view_suites(view, settings) if plan.validate else []
+    fingerprint = suites_fingerprint(suites) if plan.validate else None
+    if not plan.validate:
+        log.info("%s: validation is switched off (--no-validate); run %s is recorded as unvalidated", view.name,
+                 result.run_id)
+    for snapshots in plan.ranges:
+        prefix = f"{show(snapshots)}: " if len(plan.ranges) > 1 else ""
+        chunks = [c for c in plan.chunks if snapshots[0] <= c[0] and c[1] <= snapshots[1]]
+        frame = compute_snapshots(spark, view, settings, snapshots)
+        target, todo = rebuild_target(spark, view, settings, chunks, frame, result.table)
+        step(f"{prefix}assembling and writing {sum(length(c) for c in todo)} day(s)")
+
+        def audited(written: DataFrame, statistics: Sequence[FileStatistics] | None,
+                    observed: Mapping[str, Any] | None, part: Sequence[Interval],
+                    prefix: str = prefix) -> dict[Interval, ChunkValidation]:
+            step(f"{prefix}validating {len(part)} chunk(s)")
+            checks = _audit_all(spark, settings, view, suites, written, statistics, observed, part, report)
+            step(f"{prefix}committing {sum(length(c) for c in part)} day(s)")
+            return checks
+
+        observe = observed_checks(frame, suites) if plan.validate else None
+        result.chunks.extend(commit_chunks(spark, settings, view, target, frame, todo,
+                                           audited if plan.validate else None, result.run_id, report.trigger, report,
+                                           observe, fingerprint))
+        if target != result.table:
+            adopt_rebuild(spark, settings, view, target, result.table, result.run_id, report.trigger)
+    if not plan.validate:
+        report.status = "unvalidated"
+
+
+def _audit_all(
+    spark: SparkSession,
+    settings: Settings,
+    view: FeatureView,
+    suites: Sequence[Suite],
+    frame: DataFrame,
+    statistics: Sequence[FileStatistics] | None,
+    observed: Mapping[str, Any] | None,
+    chunks: Sequence[Interval],
+    report: RunReport,
+) -> dict[Interval, ChunkValidation]:
+    """Validate every chunk of ``frame`` (written, not committed) before any is published; failing chunks go to
+    the quarantine.
+
+    The gate's first pass decides every chunk in one scan of ``frame``
+    (:func:`~featurekiln.quality.gate.validate_chunks`), and what Delta's
+    ``statistics`` of the written files and the values ``observed`` as they were
+    written decide without reading it.
+
+    Raises:
+        QualityError: a chunk failed a blocking expectation: nothing of the range is published.
+    """
+    from featurekiln.quality.gate import validate_chunks
     from featurekiln.quality.report import outcome_table
 
-    report.chunks.append(checked)
-    log.info("%s: chunk %s: %d rows validated in %.1f s\n%s", view.name, chunk, checked.rows, checked.seconds,
-             outcome_table(checked.outcomes, title=f"{view.name} {chunk}"))
-    return checked
+    spans = [(c[0], c[1] - ONE_DAY) for c in chunks]
+    validated = validate_chunks(frame, view.name, suites, spans, statistics, observed) if chunks else []
+    checks = dict(zip(chunks, validated, strict=True))
+    for chunk, checked in checks.items():
+        report.chunks.append(checked)
+        log.info("%s: chunk %s: %d rows validated in %.1f s\n%s", view.name, show(chunk), checked.rows,
+                 checked.seconds, outcome_table(checked.outcomes, title=f"{view.name} {show(chunk)}"))
+    failures = [_reject(settings, frame.where((frame.ds >= c[0]) & (frame.ds < c[1])), c, report, checked)
+                for c, checked in checks.items() if checked.failed]
+    if failures:
+        raise QualityError(" ".join(str(f) for f in failures), [line for f in failures for line in f.lines])
+    return checks
 
 
-def _reject(spark: SparkSession, settings: Settings, part: DataFrame, chunk: Chunk, report: RunReport,
+def _reject(settings: Settings, part: DataFrame, chunk: Interval, report: RunReport,
             checked: ChunkValidation) -> QualityError:
     """Keep a failing chunk in the quarantine; the error to raise."""
     from featurekiln.layout import quarantine_path, quarantine_root
-    from featurekiln.offline.staging import write_chunk
+    from featurekiln.offline.delta_table import write_table
 
-    path = quarantine_path(settings, report.view, report.run_id, chunk.start, chunk.last)
-    write_chunk(part, path, length(chunk.interval))
+    path = quarantine_path(settings, report.view, report.run_id, chunk[0], chunk[1] - ONE_DAY)
+    write_table(part, path, length(chunk))
     report.quarantine = quarantine_root(settings, report.view, report.run_id)
     lines = [o.line() for o in checked.failed]
     return QualityError(
-        f"{report.view}: snapshots {chunk} failed {len(lines)} expectation(s); nothing of them was published "
-        f"(kept in {path})",
+        f"{report.view}: snapshots {show(chunk)} failed {len(lines)} expectation(s); nothing of them was "
+        f"published (kept in {path})",
         lines,
     )
 
@@ -126,20 +277,10 @@ def backfill(
     trigger: str = "cli",
     validate: bool = True,
     retile: bool = False,
-    refresh: Sequence[Interval] = (),
     on_step: Callable[[str], None] | None = None,
-) -> BackfillResult:
-    """Compute, validate and publish snapshots ``first`` .. ``last`` (both included) of ``view``.
-
-    First the tiles: the tile days the range reads that are not stored (or lack
-    a partial group of the definition) are computed from the source and stored
-    (:func:`featurekiln.pipeline.tiling.ensure_tiles`); the snapshots are then assembled from the stored
-    tiles and written into the feature table's directory without a commit. Every
-    chunk (``chunk_days`` days) of the written rows is validated, and only when all
-    pass are the run's days committed in one atomic ``replaceWhere`` commit
-    (:func:`commit_chunks`, :mod:`featurekiln.offline.delta_transaction`); otherwise the
-    written files are deleted. A run publishes all its chunks or none, as Airflow's
-    ``validate`` and ``publish`` tasks do. Rerunning gives identical contents.
+) -> RunResult:
+    """Compute, validate and publish snapshots ``first`` .. ``last`` (both included) of ``view`` (``kiln
+    backfill``): the plan of :func:`~featurekiln.planning.plan.plan_backfill`, executed (nothing is pushed).
 
     Args:
         validate: run the quality gate (the baseline and the view's suite). When
@@ -147,232 +288,26 @@ def backfill(
             be pushed online.
         retile: re-read the source for every tile day the range reads (after a
             fix to raw data), even where tiles are stored.
-        refresh: tile days to re-read from the source although stored (the late-data
-            range of :func:`run`).
-        on_step: called with a line saying what the run does as each of its steps
-            begins (tiles; assembly and write; validation; commit), for a progress display.
 
     Raises:
         PlanError: the range is not valid for the view.
         SpecError: the view's expectation suite is broken.
-        QualityError: a chunk failed a blocking expectation (every failing chunk is
-            quarantined; nothing is published).
-        SourceError: the source cannot be read as the definition says.
-        SparkFailure: Spark failed otherwise.
+        QualityError, SourceError, SparkFailure: as :func:`execute`.
     """
-    from featurekiln.layout import table_path
-    from featurekiln.quality.gate import observed_checks
+    from featurekiln.layout import tiles_path
+    from featurekiln.offline.tile_store import held_tiles
 
-    plan = plan_backfill(view, first, last, chunk_days or settings.chunk_days)
-    suites = view_suites(view, settings) if validate else []
-    run_id = run_id or new_run_id()
-    report = RunReport(view.name, run_id, trigger, first, last, started_at=utc_now())
-    result = BackfillResult(view=view.name, plan=plan, run_id=run_id, table=table_path(settings, view.name), report=report)
-    log.info("%s: backfill %s..%s in %d chunk(s), run %s", view.name, first, last, len(plan.chunks), run_id)
-    if not validate:
-        log.info("%s: validation is switched off (--no-validate); run %s is recorded as unvalidated", view.name, run_id)
-    step = on_step or (lambda _line: None)
-    with recorded(spark, settings, report):
-        work = tile_work(view, settings, [plan.events], [plan.events] if retile else refresh)
-        step(describe(work))
-        ensure_tiles(spark, view, settings, work, run_id=run_id, trigger=trigger)
-        frame = compute_snapshots(spark, view, settings, plan)
-        target, chunks = rebuild_target(spark, view, settings, plan, frame, result.table)
-        step(f"assembling and writing {sum(length(c.interval) for c in chunks)} day(s)")
-
-        def audited(written: DataFrame, statistics: Sequence[FileStatistics] | None, observed: Mapping[str, Any] | None,
-                    part: Sequence[Chunk]) -> dict[Chunk, ChunkValidation]:
-            step(f"validating {len(part)} chunk(s)")
-            checks = _audit_all(spark, settings, view, suites, written, statistics, observed, part, report)
-            step(f"committing {sum(length(c.interval) for c in part)} day(s)")
-            return checks
-
-        observe = observed_checks(frame, suites) if validate else None
-        result.chunks.extend(commit_chunks(spark, settings, view, target, frame, chunks, audited if validate else None,
-                                           run_id, trigger, report, observe))
-        if target != result.table:
-            adopt_rebuild(spark, settings, view, target, result.table, run_id, trigger)
-        if not validate:
-            report.status = "unvalidated"
-    return result
-
-
-def _audit_all(
-    spark: SparkSession,
-    settings: Settings,
-    view: FeatureView,
-    suites: Sequence[Suite],
-    frame: DataFrame,
-    statistics: Sequence[FileStatistics] | None,
-    observed: Mapping[str, Any] | None,
-    chunks: Sequence[Chunk],
-    report: RunReport,
-) -> dict[Chunk, ChunkValidation]:
-    """Validate every chunk of ``frame`` (written, not committed) before any is published; failing chunks go to
-    the quarantine.
-
-    The gate's first pass decides every chunk in one scan of ``frame``
-    (:func:`~featurekiln.quality.gate.validate_chunks`), and what Delta's
-    ``statistics`` of the written files and the values ``observed`` as they were
-    written decide without reading it.
-
-    Raises:
-        QualityError: a chunk failed a blocking expectation: nothing of the run is published.
-    """
-    from featurekiln.quality.gate import validate_chunks
-
-    spans = [(c.start, c.last) for c in chunks]
-    validated = validate_chunks(frame, view.name, suites, spans, statistics, observed) if chunks else []
-    checks = {chunk: _checked(view, chunk, report, checked) for chunk, checked in zip(chunks, validated, strict=True)}
-    failures = [_reject(spark, settings, frame.where((frame.ds >= c.start) & (frame.ds < c.end)), c, report, checked)
-                for c, checked in checks.items() if checked.failed]
-    if failures:
-        raise _failed_run(failures)
-    return checks
-
-
-def _failed_run(failures: Sequence[QualityError]) -> QualityError:
-    """One error for every chunk of a run that failed the gate."""
-    return QualityError(" ".join(str(f) for f in failures), [line for f in failures for line in f.lines])
-
-
-def stage(
-    view: FeatureView, chunk: Chunk, *, settings: Settings, spark: SparkSession, run_id: str, trigger: str = "backfill"
-) -> int:
-    """Compute the snapshots of ``chunk`` into the run's staging table (Airflow's ``materialize``).
-
-    The chunk reads the stored tiles (the ``tiles`` task stored them); a tile day
-    that is still missing is tiled here first. Rerunning replaces what an
-    earlier attempt staged. Nothing is published.
-
-    Returns:
-        The number of rows staged.
-
-    Raises:
-        PlanError, SourceError, SparkFailure: as :func:`backfill`; the failure is
-            recorded in the run history with a report, as every run's is.
-    """
-    from featurekiln.layout import staging_path
-    from featurekiln.offline.staging import write_chunk
-
-    plan = plan_backfill(view, chunk.start, chunk.last, length(chunk.interval))
-    path = staging_path(settings, view.name, run_id, chunk.start, chunk.last)
-    report = RunReport(view.name, run_id, trigger, chunk.start, chunk.last, started_at=utc_now())
-    with recorded(spark, settings, report, success=False):  # a failure is recorded and reported like any run's
-        ensure_tiles(spark, view, settings, tile_work(view, settings, [plan.events]), run_id=run_id, trigger=trigger)
-        write_chunk(compute_snapshots(spark, view, settings, plan), path, length(chunk.interval))
-        rows = spark.read.format("delta").load(path).count()
-    log.info("%s: staged %s (%d rows) at %s", view.name, chunk, rows, path)
-    return rows
-
-
-def audit(
-    view: FeatureView,
-    chunks: Sequence[Chunk],
-    *,
-    settings: Settings,
-    spark: SparkSession,
-    run_id: str,
-    trigger: str,
-    started_at: datetime,
-) -> list[ChunkValidation]:
-    """Validate the staged chunks of a run (Airflow's ``validate``).
-
-    Returns:
-        One validation per chunk, when none failed a blocking expectation.
-
-    Raises:
-        QualityError: a chunk failed; every failing chunk is moved to the quarantine,
-            the staging tables are removed, and the run is recorded as failed.
-    """
-    from pyspark import StorageLevel
-
-    from featurekiln.layout import staging_path
-    from featurekiln.offline.staging import read_chunk, remove
-
-    suites = view_suites(view, settings)
-    report = RunReport(view.name, run_id, trigger, min(c.start for c in chunks), max(c.last for c in chunks), started_at)
-    failures: list[QualityError] = []
-    with recorded(spark, settings, report, success=False):
-        for chunk in chunks:
-            path = staging_path(settings, view.name, run_id, chunk.start, chunk.last)
-            part = read_chunk(spark, path).persist(StorageLevel.MEMORY_AND_DISK_DESER)
-            try:
-                checked = _check(part, view, suites, chunk, report)
-                if checked.failed:
-                    failures.append(_reject(spark, settings, part, chunk, report, checked))
-            finally:
-                part.unpersist()
-        if failures:
-            for chunk in chunks:
-                remove(spark, staging_path(settings, view.name, run_id, chunk.start, chunk.last))
-            raise _failed_run(failures)
-    return report.chunks
-
-
-def publish(
-    view: FeatureView,
-    chunks: Sequence[Chunk],
-    validations: Sequence[ChunkValidation],
-    *,
-    settings: Settings,
-    spark: SparkSession,
-    run_id: str,
-    trigger: str,
-    started_at: datetime,
-) -> RunReport:
-    """Commit the audited chunks of a run to the feature table in one atomic commit (Airflow's ``publish``).
-
-    The staging tables are removed once the commit is done, so a retry after a
-    crash commits what is still staged again (the same rows); the run is
-    recorded as ``success`` (or ``warned``) with its report. Chunks with other
-    columns than the table (a schema change) are collected aside and replace the
-    table as in :func:`backfill`.
-    """
-    from functools import reduce
-
-    from featurekiln.layout import staging_path, table_path
-    from featurekiln.offline.delta_table import table_exists
-    from featurekiln.offline.staging import read_chunk, remove
-
-    first, last = min(c.start for c in chunks), max(c.last for c in chunks)
-    report = RunReport(view.name, run_id, trigger, first, last, started_at, chunks=list(validations))
-    table = table_path(settings, view.name)
-    with recorded(spark, settings, report):
-        staged = {chunk: staging_path(settings, view.name, run_id, chunk.start, chunk.last) for chunk in chunks}
-        for chunk in [c for c, path in staged.items() if not table_exists(spark, path)]:
-            log.warning("%s: chunk %s has no staging table: published by an earlier attempt", view.name, chunk)
-            del staged[chunk]
-        if staged:
-            frame = reduce(lambda a, b: a.unionByName(b), (read_chunk(spark, path) for path in staged.values()))
-            target = commit_target(spark, view, settings, table, frame)
-            commit_chunks(spark, settings, view, target, frame, list(staged), None, run_id, trigger, report)
-            for path in staged.values():
-                remove(spark, path)
-            if target != table:
-                adopt_rebuild(spark, settings, view, target, table, run_id, trigger)
-    return report
-
-
-@dataclass
-class RunResult:
-    """What ``kiln run`` did for one view: its plan, the backfills of each computed range, the push."""
-
-    plan: ViewPlan
-    backfills: list[BackfillResult] = field(default_factory=list)
-    pushed: PushResult | None = None
+    plan = plan_backfill(view, first, last, chunk_days or settings.chunk_days,
+                         held_tiles=held_tiles(settings, tiles_path(settings, view.name)), retile=retile,
+                         validate=validate)
+    return execute(view, plan, settings=settings, spark=spark, run_id=run_id, trigger=trigger, on_step=on_step)
 
 
 def plan_run(view: FeatureView, until: date, *, settings: Settings) -> ViewPlan:
-    """The plan of a run of ``view`` up to ``until`` (included), from what its tables' Delta logs hold
-    (``kiln plan``); no Spark."""
-    from featurekiln.layout import table_path, tiles_path
-    from featurekiln.offline.delta_table import day_fingerprints
-    from featurekiln.offline.tile_store import held_tiles
-    from featurekiln.planning.materialization import plan_view
+    """What the ledger says a run of ``view`` up to ``until`` (included) must do (``kiln plan``); no Spark."""
+    from featurekiln.offline.materialized import ledger_plan
 
-    held = day_fingerprints(settings, table_path(settings, view.name))
-    return plan_view(view, held, until, held_tiles(settings, tiles_path(settings, view.name)))
+    return ledger_plan(view, until, settings)
 
 
 def run(
@@ -384,56 +319,28 @@ def run(
     trigger: str = "run",
     on_step: Callable[[str], None] | None = None,
 ) -> RunResult:
-    """Compute exactly what :func:`plan_run` says, through the quality gate; push an online view's latest day.
-
-    Each range of ``will_compute`` is one :func:`backfill` (chunked, each chunk
-    validated and committed atomically). Nothing to do is not an error.
-    ``on_step`` is called as each step of each backfill begins, its line prefixed
-    with the backfill's days.
+    """Compute what :func:`plan_run` says, through the quality gate, and push an online view's latest
+    validated snapshot when the store holds an older one (``kiln run``). Nothing to do is not an error.
 
     Raises:
         StaleTableError: the table holds days of another definition and the view
             says ``on_change: refuse``; nothing is computed.
-        QualityError, SourceError, TableError, SparkFailure: as :func:`backfill`.
+        QualityError, SourceError, TableError, SparkFailure, OnlineStoreError: as :func:`execute`.
     """
-    plan = plan_run(view, until, settings=settings)
-    if plan.refused:
-        raise StaleTableError(plan.refused)
-    result = RunResult(plan)
-    step = on_step or (lambda _line: None)
-    for start, end in plan.will_compute:
-        days = f"{start}..{end - ONE_DAY}"
-        result.backfills.append(
-            backfill(view, start, end - ONE_DAY, settings=settings, spark=spark, trigger=trigger, refresh=plan.refresh,
-                     on_step=lambda line, days=days: step(f"{days}: {line}"))
-        )
-    if view.online and result.backfills and result.backfills[-1].rows:
-        step("pushing the latest snapshot online")
-        result.pushed = push(view, None, settings=settings, spark=spark)
+    ledger = plan_run(view, until, settings=settings)
+    plan = plan_from_ledger(view, ledger, settings.chunk_days, reason=f"kiln run until {until}")
+    step = on_step
+    if on_step is not None and len(plan.ranges) == 1:  # say which days, as a run of several ranges does for each
+        days = show(plan.ranges[0])
+        step = lambda line: on_step(f"{days}: {line}")
+    result = execute(view, plan, settings=settings, spark=spark, trigger=trigger, on_step=step)
+    result.view_plan = ledger
     return result
 
 
 def push(view: FeatureView, ds: date | None, *, settings: Settings, spark: SparkSession) -> PushResult:
-    """Push snapshot ``ds`` (default: the latest) of an online view, if a validated run published it
-    with the current definition (``kiln push``).
+    """Push snapshot ``ds`` (default: the latest) of an online view if the ledger says it may be served
+    (``kiln push``); see :func:`featurekiln.pipeline.serving.push`."""
+    from featurekiln.pipeline.serving import push as push_day
 
-    Raises:
-        OnlineStoreError: the view is not online, or the store refused.
-        UnvalidatedError: no validated run published the day.
-        StaleTableError: the day was computed with another version of the definition.
-    """
-    from featurekiln.layout import table_path
-    from featurekiln.offline.delta_table import day_fingerprints
-    from featurekiln.online.push import latest_snapshot_day, push_view, require_online
-    from featurekiln.quality.history import require_validated
-
-    require_online(view)
-    day = ds or latest_snapshot_day(spark, settings, view)
-    written_by = day_fingerprints(settings, table_path(settings, view.name)).get(day)
-    if written_by is not None and written_by != view.fingerprint():
-        raise StaleTableError(
-            f"{view.name}: snapshot {day} was computed with another version of the definition; rebuild it with "
-            f"`kiln backfill {view.name} --start {day} --end {day}` (or the whole table) before serving it"
-        )
-    require_validated(spark, settings, view.name, day)
-    return push_view(spark, view, settings, day)
+    return push_day(view, ds, settings=settings, spark=spark)

@@ -11,7 +11,6 @@ DEFAULT_DEFS = "feature_defs"
 DEFAULT_EXPECTATIONS = "expectations"
 DEFAULT_WAREHOUSE = "warehouse"
 DEFAULT_CHUNK_DAYS = 30
-DEFAULT_MAX_PARALLEL_CHUNKS = 2
 DEFAULT_VERIFY_SAMPLE = 1000
 _TRUE = frozenset({"1", "true", "yes", "on"})
 _FALSE = frozenset({"0", "false", "no", "off", ""})
@@ -46,11 +45,9 @@ class Settings:
         warehouse: warehouse root, a local path or a URI such as ``s3a://bucket/wh``
             (env ``KILN_WAREHOUSE``). Relative source paths resolve against it.
         spark_master: Spark master URL (env ``KILN_SPARK_MASTER``, default ``local[*]``).
-        chunk_days: days per validated chunk of a backfill and per Airflow task (env ``KILN_CHUNK_DAYS``).
+        chunk_days: days per validated chunk of a run (env ``KILN_CHUNK_DAYS``).
         catchup: whether the Airflow DAGs catch up on missed runs since the view's
             start (env ``KILN_CATCHUP``, default false).
-        max_parallel_chunks: how many chunks of one Airflow run materialize at the
-            same time (env ``KILN_MAX_PARALLEL_CHUNKS``).
         spark_conn_id: Airflow connection id of a Spark cluster (env
             ``KILN_SPARK_CONN_ID``). When set, Airflow runs ``jobs/materialize.py``
             through ``spark-submit``; when unset, tasks run Spark in-process on
@@ -84,7 +81,6 @@ class Settings:
     spark_master: str = "local[*]"
     chunk_days: int = DEFAULT_CHUNK_DAYS
     catchup: bool = False
-    max_parallel_chunks: int = DEFAULT_MAX_PARALLEL_CHUNKS
     spark_conn_id: str | None = None
     retries: int = 1
     strict: bool = False
@@ -106,7 +102,6 @@ class Settings:
             spark_master=os.environ.get("KILN_SPARK_MASTER", "local[*]"),
             chunk_days=int(os.environ.get("KILN_CHUNK_DAYS", DEFAULT_CHUNK_DAYS)),
             catchup=_env_bool("KILN_CATCHUP", False),
-            max_parallel_chunks=int(os.environ.get("KILN_MAX_PARALLEL_CHUNKS", DEFAULT_MAX_PARALLEL_CHUNKS)),
             spark_conn_id=_env_optional("KILN_SPARK_CONN_ID"),
             retries=int(os.environ.get("KILN_RETRIES", 1)),
             strict=_env_bool("KILN_STRICT", False),

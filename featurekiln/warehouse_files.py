@@ -48,6 +48,9 @@ class Files(Protocol):
     def remove_tree(self, folder: str) -> None:
         """Delete ``folder`` and everything below it; a missing folder is fine."""
 
+    def remove(self, path: str) -> None:
+        """Delete the file ``path``; a missing file is fine."""
+
 
 def local_path(path: str) -> str:
     """``file:///a/b`` -> ``/a/b``; other local paths unchanged."""
@@ -84,6 +87,9 @@ class LocalFiles:
 
         if Path(local_path(folder)).exists():
             shutil.rmtree(local_path(folder))
+
+    def remove(self, path: str) -> None:
+        Path(local_path(path)).unlink(missing_ok=True)
 
 
 class S3Files:
@@ -133,6 +139,10 @@ class S3Files:
         keys = [{"Key": o["Key"]} for o in self._objects(folder, False)]
         for start in range(0, len(keys), 1000):  # at most 1000 keys per DeleteObjects request
             self._call("delete", folder, "delete_objects", Bucket=bucket, Delete={"Objects": keys[start : start + 1000]})
+
+    def remove(self, path: str) -> None:
+        bucket, key = split(path)
+        self._call("delete", path, "delete_object", Bucket=bucket, Key=key)
 
 
 def files_for(path: str, settings: Settings) -> Files:

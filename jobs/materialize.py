@@ -1,14 +1,14 @@
-"""spark-submit entry point: compute snapshots of one view through the same runner as the CLI.
+"""spark-submit entry point: run a plan of one view through the same executor as the CLI.
 
-Usage (the arguments of ``kiln backfill``)::
+Usage::
 
     spark-submit jobs/materialize.py [--defs DIR] [--warehouse W] VIEW --start YYYY-MM-DD --end YYYY-MM-DD \
         [--chunk-days N] [--no-validate] [--retile] [--run-id ID]
-    spark-submit jobs/materialize.py ... VIEW --start ... --end ... --stage --run-id ID
+    spark-submit jobs/materialize.py ... VIEW --plan PLAN_JSON --step tiles|publish|push --run-id ID [--trigger T]
 
-Without ``--stage`` the job computes, validates and publishes like ``kiln backfill``.
-With ``--stage`` (Airflow's cluster mode) it only computes the days into the run's
-staging table; Airflow's ``validate`` and ``publish`` tasks do the rest.
+With ``--start``/``--end`` (the arguments of ``kiln backfill``) the job computes,
+validates and publishes like ``kiln backfill``. With ``--plan`` (Airflow's cluster
+mode) it runs one step of the run's plan, as the local Airflow task does.
 
 Under ``spark-submit`` the master and the jars come from ``spark-submit``; run
 with plain ``python`` it needs ``--master`` (for example ``local[2]``).
@@ -18,6 +18,7 @@ Exit status 0 on success, 1 with one line per problem on a featurekiln error.
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import sys
 from datetime import date
@@ -44,17 +45,21 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--warehouse", help="warehouse root (default: $KILN_WAREHOUSE or warehouse)")
     parser.add_argument("--master", help="Spark master when not run by spark-submit, e.g. local[2]")
     parser.add_argument("view", help="view name")
-    parser.add_argument("--start", type=_day, required=True, help="first snapshot day (YYYY-MM-DD)")
-    parser.add_argument("--end", type=_day, required=True, help="last snapshot day, included (YYYY-MM-DD)")
+    parser.add_argument("--start", type=_day, help="first snapshot day (YYYY-MM-DD)")
+    parser.add_argument("--end", type=_day, help="last snapshot day, included (YYYY-MM-DD)")
+    parser.add_argument("--plan", help="a run's plan as JSON (Airflow's plan task); with --step")
+    parser.add_argument("--step", choices=("tiles", "publish", "push"), help="the step of --plan to run")
+    parser.add_argument("--trigger", default=None, help="the trigger the run is recorded with")
     parser.add_argument("--chunk-days", type=int, default=None, help="days per atomic commit")
-    parser.add_argument("--run-id", default=None, help="recorded in the Delta commits; names the staging table")
+    parser.add_argument("--run-id", default=None, help="recorded in the Delta commits and the run history")
     parser.add_argument("--no-validate", action="store_true", help="skip the quality gate (recorded as unvalidated)")
     parser.add_argument("--retile", action="store_true",
                         help="re-read the source for every event day the range reads, even where tiles are stored")
-    parser.add_argument("--stage", action="store_true", help="only compute into the run's staging table (needs --run-id)")
     args = parser.parse_args(argv)
-    if args.stage and not args.run_id:
-        parser.error("--stage needs --run-id")
+    if args.plan is not None and (not args.step or not args.run_id):
+        parser.error("--plan needs --step and --run-id")
+    if args.plan is None and (args.start is None or args.end is None):
+        parser.error("--start and --end are required (or --plan with --step)")
     return args
 
 
@@ -63,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
     from featurekiln import runner
     from featurekiln.compute.session import get_spark
     from featurekiln.errors import KilnError, UnknownViewError
-    from featurekiln.planning.plan import plan_backfill
+    from featurekiln.planning.plan import RunPlan
     from featurekiln.settings import Settings, under_spark_submit
     from featurekiln.definitions.loader import load_catalog
 
@@ -77,10 +82,11 @@ def main(argv: list[str] | None = None) -> int:
         under_submit = under_spark_submit()
         spark = get_spark(settings, submitted=under_submit and not args.master)
         view = catalog[args.view]
-        if args.stage:
-            chunk = plan_backfill(view, args.start, args.end, (args.end - args.start).days + 1).chunks[0]
-            rows = runner.stage(view, chunk, settings=settings, spark=spark, run_id=args.run_id)
-            log.info("%s: %d rows staged for run %s", view.name, rows, args.run_id)
+        if args.plan is not None:
+            plan = RunPlan.from_json(json.loads(args.plan))
+            result = runner.execute(view, plan, settings=settings, spark=spark, run_id=args.run_id,
+                                    trigger=args.trigger or "spark-submit", steps=[args.step])
+            log.info("%s: step %s of run %s done: %d rows", view.name, args.step, args.run_id, result.rows)
             return 0
         result = runner.backfill(
             view,
@@ -99,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
             sys.stderr.write(f"error: {line}\n")
         return 1
     log.info("%s: %d rows in %d chunk(s) -> %s; report %s", result.view, result.rows, len(result.chunks), result.table,
-             result.report.report)
+             result.report.report if result.report else None)
     return 0
 
 

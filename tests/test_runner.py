@@ -73,6 +73,6 @@ def test_a_changed_window_is_refused_then_rebuilt_with_on_change_rebuild(
         runner.run(view, day(7), settings=settings, spark=spark)
 
     rebuilt = runner.run(view.model_copy(update={"on_change": "rebuild"}), day(7), settings=settings, spark=spark)
-    assert rebuilt.plan.will_compute == ((day(1), day(8)),)
+    assert rebuilt.view_plan.will_compute == rebuilt.plan.ranges == ((day(1), day(8)),)
     assert runner.plan_run(view, day(7), settings=settings).stale == ()
     assert_frames_match(table(spark, settings, collect_frame), expected(changed, day(1), day(7)), ["user_id"])

@@ -12,6 +12,7 @@ from rich.table import Table
 
 from featurekiln.cli.app import command, err, out, parse_day, selected_views, start_spark, state, until_day, view_named
 from featurekiln.definitions.loader import load_catalog
+from featurekiln.definitions.models import FeatureView
 from featurekiln.errors import KilnError, QualityError
 
 
@@ -71,6 +72,8 @@ def backfill(
                     err.print(f"[red]failed:[/red] {line}", highlight=False, soft_wrap=True)
                 continue
         report = result.report
+        if report is None:  # a backfill's plan always computes days
+            continue
         colour = {"success": "green", "warned": "yellow"}.get(report.status, "red")
         out.print(
             f"[{colour}]{report.status}[/{colour}]: {definition.name}: {result.rows} rows in {len(result.chunks)} "
@@ -130,6 +133,24 @@ def plan(
     for item in plans:
         if item.refused:
             err.print(f"[yellow]refused:[/yellow] {item.refused}", highlight=False, soft_wrap=True)
+    for view in selected:
+        if view.online:
+            out.print(_push_line(view), highlight=False, soft_wrap=True)
+
+
+def _push_line(view: FeatureView) -> str:
+    """Whether a push is pending for an online view: the latest validated snapshot and the one online."""
+    from featurekiln.pipeline.serving import pending_push
+
+    try:
+        latest, online = pending_push(view, state.settings)
+    except KilnError as error:
+        return f"[yellow]online:[/yellow] {view.name}: the online store cannot be read: {error}"
+    if latest is None:
+        return f"online: {view.name}: no validated snapshot to push (online: {online or 'none'})"
+    if online is None or online < latest:
+        return f"[yellow]push pending[/yellow]: {view.name}: snapshot {latest} (online: {online or 'none'})"
+    return f"online: {view.name}: up to date (snapshot {online})"
 
 
 def _inclusive_text(ranges: list[list[str]]) -> str:
@@ -157,15 +178,13 @@ def run(
             for line in error.problems:
                 err.print(f"[red]failed:[/red] {line}", highlight=False, soft_wrap=True)
             continue
-        if result.plan.nothing_to_do:
+        report = result.report
+        if report is None or result.plan.empty:
             out.print(f"[green]up to date[/green]: {view.name} until {last}", highlight=False)
-            continue
-        for done in result.backfills:
-            report = done.report
+        else:
             colour = {"success": "green", "warned": "yellow"}.get(report.status, "red")
-            out.print(f"[{colour}]{report.status}[/{colour}]: {view.name} {done.plan.chunks[0].start}.."
-                      f"{done.plan.chunks[-1].last}: {done.rows} rows; report: {report.report}", highlight=False,
-                      soft_wrap=True)
+            out.print(f"[{colour}]{report.status}[/{colour}]: {view.name} {result.plan}: {result.rows} rows; "
+                      f"report: {report.report}", highlight=False, soft_wrap=True)
         if result.pushed is not None:
             out.print(f"[green]pushed[/green]: {view.name} ds={result.pushed.ds}: {result.pushed.rows} rows online",
                       highlight=False)

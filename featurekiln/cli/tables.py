@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from datetime import date
 from typing import TYPE_CHECKING, Annotated
 
@@ -77,8 +78,31 @@ def status(
         if rows and latest is not None:
             samples.append(_snapshot_table(view, snapshot, latest, rows))
     out.print(table)
+    for line in _online_lines(views.values()):
+        out.print(line, highlight=False, soft_wrap=True)
     for sample in samples:
         out.print(sample)
+
+
+def _online_lines(views: Iterable[FeatureView]) -> list[str]:
+    """For each online view: the snapshot the online store serves, and how far behind the latest validated one."""
+    from featurekiln.pipeline.serving import pending_push
+
+    lines = []
+    for view in (v for v in views if v.online):
+        try:
+            latest, online = pending_push(view, state.settings)
+        except KilnError as error:
+            lines.append(f"[yellow]online[/yellow] {view.name}: the online store cannot be read: {error}")
+            continue
+        behind = (latest - online).days if latest and online else None
+        if latest is None:
+            state_text = "nothing validated to push"
+        else:
+            state_text = "push pending" if online is None or online < latest else "up to date"
+        lines.append(f"online {view.name}: serves {online or 'nothing'}; latest validated {latest or 'none'}"
+                     f"{f' ({behind} day(s) behind)' if behind else ''}: {state_text}")
+    return lines
 
 
 @command()

@@ -132,7 +132,8 @@ def replace_days(
     partition: str = "ds",
     parts: int | None = None,
     evolve: bool = False,
-    audit: Callable[[DataFrame, Sequence[FileStatistics] | None, Mapping[str, Any] | None], None] | None = None,
+    audit: Callable[[DataFrame, Sequence[FileStatistics] | None, Mapping[str, Any] | None],
+                    Mapping[str, object] | None] | None = None,
     observe: Mapping[str, Column] | None = None,
 ) -> CommitInfo:
     """Replace the days ``interval`` of the table at ``path`` by ``frame`` in one commit.
@@ -154,7 +155,8 @@ def replace_days(
             values of the ``observe`` aggregates over the rows as they were
             written (None when there were none, or Spark did not hand them over);
             when it raises, the files are deleted, nothing is committed, and its
-            error propagates (:mod:`featurekiln.offline.delta_transaction`). Not with ``evolve``.
+            error propagates (:mod:`featurekiln.offline.delta_transaction`); what it
+            returns is added to ``metadata`` (the gate's verdict). Not with ``evolve``.
         observe: aggregates (by name) that the write computes over its rows as they
             go to the files (:meth:`DataFrame.observe`), for ``audit``.
 
@@ -180,7 +182,7 @@ def replace_days(
             if not evolve and table_exists(spark, path):
                 _check_schema(spark, path, frame, name)
             if audit is not None:
-                _audited_write(spark, path, rows, where, partition, text, audit, observe)
+                text = _audited_write(spark, path, rows, where, partition, text, audit, observe)
                 break
             # Also when the table does not exist yet: a plain append could land on a table another run
             # created in between and duplicate its days, where an overwrite of these days conflicts.
@@ -195,9 +197,11 @@ def replace_days(
                     f"committing first ({COMMIT_ATTEMPTS} attempts); nothing of these days was written, run again"
                 ) from error
             log.info("%s: another run committed days of %s first; writing again (attempt %d)", name, path, attempt + 1)
-            # A race is lost at the commit, so any audit has passed; the next attempt writes the same rows
-            # (a function of the definition and the events) and commits them without a second audit.
+            # A race is lost at the commit, so any audit has passed (its verdict is in ``text``); the next
+            # attempt writes the same rows (a function of the definition and the events) and commits them
+            # without a second audit.
             audit = None
+            writer = writer.option("userMetadata", text)
             time.sleep(RETRY_SECONDS * attempt * (1 + random.random()))  # noqa: S311 - jitter, not security
     recorded = json.loads(text)  # as the log gives it back
     ours = DeltaLog.of(path, settings).newest_with(recorded, OWN_COMMIT_WITHIN)
@@ -213,24 +217,29 @@ def replace_days(
 
 def _audited_write(
     spark: SparkSession, path: str, rows: DataFrame, where: str, partition: str, text: str,
-    audit: Callable[[DataFrame, Sequence[FileStatistics] | None, Mapping[str, Any] | None], None],
+    audit: Callable[[DataFrame, Sequence[FileStatistics] | None, Mapping[str, Any] | None],
+                    Mapping[str, object] | None],
     observe: Mapping[str, Column] | None,
-) -> None:
-    """Write ``rows``, call ``audit`` on the written rows, and commit only when it returned."""
+) -> str:
+    """Write ``rows``, call ``audit`` on the written rows, and commit only when it returned; the commit's
+    metadata (``text`` with what ``audit`` returned)."""
     from featurekiln.offline.delta_transaction import write_uncommitted
 
     pending = write_uncommitted(spark, path, rows, where=where, partition=partition, metadata=text, observe=observe)
     try:
-        audit(pending.rows, pending.statistics, pending.observed)
+        verdict = audit(pending.rows, pending.statistics, pending.observed)
     except BaseException:
         pending.discard()
         raise
+    if verdict:
+        text = json.dumps({**json.loads(text), **verdict}, sort_keys=True)
     try:
-        pending.commit()
+        pending.commit(text)
     except Exception as error:
         if lost_commit_race(error):  # nothing was committed: the files are nobody's
             pending.discard()
         raise
+    return text
 
 
 _USER_METADATA = "spark.databricks.delta.commitInfo.userMetadata"
@@ -295,9 +304,14 @@ def replace_table(
      .option("userMetadata", json.dumps(body, sort_keys=True)).partitionBy("ds").save(path))
 
 
-def chunk_metadata(view_name: str, fingerprint: str, interval: Interval, run_id: str, trigger: str) -> dict[str, object]:
-    """The commit metadata of a chunk: definition fingerprint and inclusive day range."""
-    return {
+def chunk_metadata(
+    view_name: str, fingerprint: str, interval: Interval, run_id: str, trigger: str, *, verdict: str | None = None,
+    suites: str | None = None,
+) -> dict[str, object]:
+    """The commit metadata of a chunk: definition fingerprint, inclusive day range, the run, and (once known)
+    the gate's ``verdict`` (``success``, ``warned`` or ``unvalidated``) with the fingerprint of the ``suites``
+    it validated against."""
+    body: dict[str, object] = {
         "view": view_name,
         "fingerprint": fingerprint,
         "start": interval[0].isoformat(),
@@ -305,4 +319,23 @@ def chunk_metadata(view_name: str, fingerprint: str, interval: Interval, run_id:
         "run_id": run_id,
         "trigger": trigger,
     }
+    if verdict is not None:
+        body["verdict"] = verdict
+    if suites is not None:
+        body["suites"] = suites
+    return body
 
+
+
+def write_table(frame: DataFrame, path: str, days: int) -> None:
+    """Write ``frame`` (rows of ``days`` days) as the Delta table at ``path``, replacing what was there (the
+    quarantine of a failing chunk)."""
+    rows = one_file_per_day(frame, "ds", days)
+    rows.write.format("delta").mode("overwrite").option("overwriteSchema", "true").partitionBy("ds").save(path)
+
+
+def remove_directory(spark: SparkSession, path: str) -> None:
+    """Delete the directory ``path`` (any Hadoop file system); a missing path is fine."""
+    jvm = spark.sparkContext._jvm  # Hadoop's FileSystem is reached through the JVM
+    hadoop_path = jvm.org.apache.hadoop.fs.Path(path)
+    hadoop_path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration()).delete(hadoop_path, True)

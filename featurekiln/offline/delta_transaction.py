@@ -24,7 +24,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
@@ -66,11 +66,12 @@ class PendingWrite:
     observed: dict[str, Any] | None  # the observed aggregates' values; None without, or when Spark gave none
     _transaction: Any
     _actions: Any
-    _operation: Any
+    _operation: Callable[[str], Any]  # the Delta operation recorded with the commit, for its userMetadata
 
-    def commit(self) -> int:
-        """Commit the write (Delta's optimistic concurrency applies); the new version."""
-        return int(self._transaction.commit(self._actions, self._operation))
+    def commit(self, metadata: str) -> int:
+        """Commit the write with ``metadata`` as its ``userMetadata`` (Delta's optimistic concurrency applies);
+        the new version."""
+        return int(self._transaction.commit(self._actions, self._operation(metadata)))
 
     def discard(self) -> None:
         """Delete the written files (nothing refers to them)."""
@@ -90,7 +91,7 @@ def write_uncommitted(
     absent, partitioned by ``partition``), without committing it.
 
     Args:
-        metadata: the commit's ``userMetadata``.
+        metadata: the ``userMetadata`` of the files' write (the commit's own is given to :meth:`PendingWrite.commit`).
         observe: aggregates (by name) computed over the rows as they are written
             (:meth:`DataFrame.observe`); their values come back as the write's ``observed``.
 
@@ -132,9 +133,10 @@ def write_uncommitted(
     actions = write.write(transaction, jspark, none, False)
     operation_class = getattr(delta, "DeltaOperations$Write")
     defaults = getattr(getattr(delta, "DeltaOperations$Write$"), "MODULE$")
-    operation = operation_class(mode, jvm.scala.Some(scala_seq([partition])), jvm.scala.Some(where),
-                                jvm.scala.Some(metadata),
-                                *(getattr(defaults, f"apply$default${n}")() for n in range(5, 10)))
+    def operation(text: str) -> Any:
+        return operation_class(mode, jvm.scala.Some(scala_seq([partition])), jvm.scala.Some(where),
+                               jvm.scala.Some(text), *(getattr(defaults, f"apply$default${n}")() for n in range(5, 10)))
+
     java = jvm.scala.jdk.javaapi.CollectionConverters
     adds = [a for a in java.asJava(actions) if a.getClass().getSimpleName() == "AddFile"]
     added = [a.path() for a in adds]

@@ -246,3 +246,17 @@ def push_view(spark: SparkSession, view: FeatureView, settings: Settings, ds: da
             f"{view.name}: the feature table has no snapshot ds={ds} (latest: {latest or 'none, the table is empty'})"
         )
     return push_snapshot(snapshot, online_table(view, frame.schema), config, day)
+
+
+def pushed_day(view: FeatureView, settings: Settings) -> date | None:
+    """The newest snapshot day whose push to the configured store completed (None before the first push).
+
+    Raises:
+        OnlineStoreError: the store setting is invalid or the store is unreachable.
+    """
+    store = open_store(online_store_config(settings))
+    try:
+        newest = store.read_rows(view.name, []).newest
+    finally:
+        store.close()
+    return None if newest is None else day_from_number(newest)

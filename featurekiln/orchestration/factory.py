@@ -8,18 +8,23 @@ whose doc lists them, so one broken file hides nothing else.
 
 Task layout of a view's DAG::
 
-    plan -> tiles -> materialize (mapped, one task per chunk) -> validate -> publish -> push_online [-> verify_online]
+    plan -> tiles -> publish -> push_online [-> verify_online]
 
-``plan`` decides the run's days from the view's ledger (a nightly run computes
-what ``kiln run --until <its day>`` would, and logs that plan), ``tiles`` stores
-the daily tiles every chunk reads (reading from the source only the tile days
-not stored yet and the late-data days), so that the mapped chunks read stored
-tiles only. Write-audit-publish: ``materialize`` stages each chunk, ``validate`` runs the
-quality gate on the staged chunks (a failure fails the task, so nothing is
-published or pushed), ``publish`` commits them to the feature table and updates
-its Asset, ``push_online`` pushes the run's last snapshot to the online store,
-and ``verify_online`` (with ``KILN_VERIFY_ONLINE=true``, online views only)
-fails the run when the store does not serve that snapshot.
+``plan`` makes the run's plan from the view's ledger (a nightly run computes
+what ``kiln run --until <its day>`` would, and logs that plan) and hands it on
+as JSON. Every other task runs one step of that plan through the one executor
+(:func:`featurekiln.runner.execute`), as ``kiln run`` runs all of them:
+``tiles`` stores the daily tiles the plan reads (reading from the source only
+the tile days not stored yet and the late-data days); ``publish`` assembles the
+snapshots, validates them and commits them, one atomic commit per range, only
+when every chunk passes (a failure fails the task, so nothing is published) and
+updates the table's Asset; ``push_online`` pushes the latest validated snapshot
+when the online store holds an older one (so it also finishes the push of an
+earlier run that died or failed); ``verify_online`` (with
+``KILN_VERIFY_ONLINE=true``, online views only) fails the run when the store does
+not serve the latest snapshot. In cluster mode (``KILN_SPARK_CONN_ID``)
+``tiles`` and ``publish`` are ``spark-submit jobs/materialize.py --plan ...
+--step ...`` with the same plan.
 """
 
 from __future__ import annotations
@@ -192,7 +197,8 @@ def _params(view: FeatureView, settings: Settings) -> dict[str, Any]:
         ),
         "chunk_days": Param(
             settings.chunk_days,
-            description="Each chunk of days is one task, validated and retried alone; publish commits them all at once.",
+            description="Days validated together (one section of the quality report); publish commits every "
+            "contiguous range at once.",
             schema=_schema("Days per chunk", type="integer", minimum=1),
         ),
         "force": Param(
@@ -210,16 +216,12 @@ def _params(view: FeatureView, settings: Settings) -> dict[str, Any]:
     }
 
 
-def _run_facts(*, with_start: bool) -> dict[str, Any]:
-    """The run id, the trigger it is recorded with, and (``with_start``) when it started."""
+def _run_facts() -> dict[str, Any]:
+    """The run id and the trigger the run is recorded with."""
     from airflow.sdk import get_current_context
 
     context = get_current_context()
-    dag_run = context["dag_run"]
-    facts = {"run_id": context["run_id"], "trigger": steps.trigger_of(getattr(dag_run, "run_type", None))}
-    if with_start:
-        facts["started_at"] = dag_run.start_date or datetime.now(timezone.utc)
-    return facts
+    return {"run_id": context["run_id"], "trigger": steps.trigger_of(getattr(context["dag_run"], "run_type", None))}
 
 
 def build_view_dag(view: FeatureView, file: str, settings: Settings) -> DAG:
@@ -232,10 +234,6 @@ def build_view_dag(view: FeatureView, file: str, settings: Settings) -> DAG:
 
     asset = feature_asset(view.name, settings)
     lookback = view.lookback_days
-    task_defaults: dict[str, Any] = {
-        "task_id": "materialize",
-        "max_active_tis_per_dagrun": settings.max_parallel_chunks,
-    }
     with DAG(
         dag_id=dag_id_of(view.name),
         description=(view.description or f"Feature view {view.name}")[:200],
@@ -249,11 +247,11 @@ def build_view_dag(view: FeatureView, file: str, settings: Settings) -> DAG:
     ) as dag:
 
         @task(task_id="plan", retries=0)
-        def plan() -> list[steps.ChunkSpec]:
-            """Decide the snapshot days of this run from the view's ledger and split them into chunks."""
+        def plan() -> dict[str, Any]:
+            """Decide what this run computes from the view's ledger: the run's plan, as JSON."""
             context = get_current_context()
             dag_run = context["dag_run"]
-            return steps.plan_run_chunks(
+            return steps.plan_dag_run(
                 view,
                 dict(context["params"]),
                 settings,
@@ -261,64 +259,60 @@ def build_view_dag(view: FeatureView, file: str, settings: Settings) -> DAG:
                 interval_end=context.get("data_interval_end"),
                 reference=context.get("logical_date") or dag_run.run_after,
                 now=datetime.now(timezone.utc),
-                run_id=context["run_id"],
                 run_type=getattr(dag_run, "run_type", None),
-            )
+            ).to_json()
 
-        chunks = plan()
-
-        @task(task_id="tiles")
-        def tiles(planned: list[steps.ChunkSpec]) -> dict[str, Any]:
-            """Store the daily tiles the chunks read; only tile days not stored yet and late-data days read the source."""
-            return steps.store_tiles(view, planned, settings, **_run_facts(with_start=False))
-
-        stored = tiles(chunks)
+        planned = plan()
         if settings.spark_conn_id:
-            from featurekiln.orchestration.spark_submit import materialize_operator
+            from featurekiln.orchestration.spark_submit import step_operator
 
-            materialized = materialize_operator(chunks, settings, task_defaults)
+            stored = step_operator(view.name, "tiles", settings)
+            published = step_operator(view.name, "publish", settings, outlets=[asset])
+            planned >> stored
         else:
 
-            @task(**task_defaults, map_index_template="{{ chunk_label }}")
-            def materialize(chunk: steps.ChunkSpec) -> dict[str, Any]:
-                """Compute one chunk of snapshots into the run's staging table (local Spark)."""
-                context = get_current_context()
-                context["chunk_label"] = chunk["label"]  # type: ignore[typeddict-unknown-key]
-                return steps.materialize_chunk(view, chunk, settings, run_id=context["run_id"])
+            @task(task_id="tiles")
+            def tiles(run_plan: dict[str, Any]) -> dict[str, Any]:
+                """Store the daily tiles the plan reads; only tile days not stored yet and late-data days read
+                the source."""
+                return steps.run_step(view, run_plan, settings, step="tiles", **_run_facts())
 
-            materialized = materialize.expand(chunk=chunks)
-        stored >> materialized
+            @task(task_id="publish", outlets=[asset])
+            def publish(run_plan: dict[str, Any]) -> dict[str, Any]:
+                """Assemble the snapshots, validate them and commit them in one atomic commit per range (the
+                quality gate fails the task and publishes nothing); an event on the table's Asset."""
+                from airflow.sdk.exceptions import AirflowFailException
 
-        @task(task_id="validate", retries=0)
-        def validate(planned: list[steps.ChunkSpec]) -> dict[str, Any]:
-            """The quality gate: validate the staged chunks; fail (and publish nothing) on a blocking failure."""
-            return steps.validate_chunks(view, planned, settings, **_run_facts(with_start=True))
+                from featurekiln.errors import QualityError
 
-        @task(task_id="publish", outlets=[asset])
-        def publish(audited: dict[str, Any]) -> dict[str, Any] | None:
-            """Commit the validated chunks to the feature table; an event on the table's Asset."""
-            published = steps.publish_chunks(view, audited, settings, **_run_facts(with_start=True))
-            if published:
-                extra = {"view": view.name, "start": published["start"], "end": published["end"]}
-                get_current_context()["outlet_events"][asset].extra = extra
-            return published
+                try:
+                    done = steps.run_step(view, run_plan, settings, step="publish", **_run_facts())
+                except QualityError as error:  # the same rows fail again: no retry
+                    raise AirflowFailException(str(error)) from error
+                if done.get("start"):
+                    extra = {"view": view.name, "start": done["start"], "end": done["end"]}
+                    get_current_context()["outlet_events"][asset].extra = extra
+                return done
+
+            stored = tiles(planned)
+            published = publish(planned)
+        stored >> published
 
         @task(task_id="push_online")
-        def push_online(published: dict[str, Any] | None) -> dict[str, Any] | None:
-            """Push the snapshot the run published to the online store (views with online: true)."""
-            return steps.push_snapshot(view, published, settings)
+        def push_online(run_plan: dict[str, Any]) -> dict[str, Any]:
+            """Push the latest validated snapshot online when the store holds an older one (online views)."""
+            return steps.run_step(view, run_plan, settings, step="push", **_run_facts())
 
-        checked = validate(chunks)
-        materialized >> checked
-        pushed = push_online(publish(checked))
+        pushed = push_online(planned)
+        published >> pushed
         if settings.verify_online and view.online:
 
             @task(task_id="verify_online", retries=0)
-            def verify_online(result: dict[str, Any] | None) -> dict[str, Any] | None:
-                """Fail the run when the online store does not serve the snapshot just pushed."""
-                return steps.verify_pushed(view, result, settings)
+            def verify_online() -> dict[str, Any]:
+                """Fail the run when the online store does not serve the latest snapshot."""
+                return steps.verify_pushed(view, settings)
 
-            verify_online(pushed)
+            pushed >> verify_online()
     return dag
 
 

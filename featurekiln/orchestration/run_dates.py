@@ -15,51 +15,30 @@ Rules (all days UTC; a snapshot ``ds`` has its cut-off at ``ds + 1 day`` 00:00):
   after that moment computes, and the one the point-in-time rule serves at it.
 
 A run without params then computes what ``kiln run --until <its last day>``
-would (:func:`featurekiln.orchestration.steps.plan_run_chunks`): its days, the
+would (:func:`featurekiln.orchestration.steps.plan_dag_run`): its days, the
 ``lookback`` days before them (late data) and any day a missed night left out.
+
+The days come back as :data:`RunDays`: the half-open interval of snapshot days
+and the reason they were chosen (an empty interval computes nothing).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import date, datetime
 
 from featurekiln.errors import PlanError
-from featurekiln.planning.intervals import ONE_DAY, latest_complete_day
+from featurekiln.planning.intervals import ONE_DAY, Interval, latest_complete_day
 from featurekiln.planning.intervals import as_utc as _utc
 
+RunDays = tuple[Interval, str]
 
-@dataclass(frozen=True)
-class DayRange:
-    """Snapshot days ``first`` .. ``last``, both included, and why they were chosen.
 
-    ``first > last`` means the run has nothing to compute.
+def interval_days(start: datetime, end: datetime) -> Interval:
+    """The snapshot days whose cut-off lies in ``(start, end]``, as a half-open interval.
+
+    The result is empty when the interval holds no midnight.
     """
-
-    first: date
-    last: date
-    reason: str
-
-    @property
-    def empty(self) -> bool:
-        return self.first > self.last
-
-    def __str__(self) -> str:
-        if self.empty:
-            return f"nothing to compute ({self.reason})"
-        return f"{self.first}..{self.last} ({self.reason})"
-
-
-
-
-def interval_days(start: datetime, end: datetime) -> tuple[date, date]:
-    """The snapshot days whose cut-off lies in ``(start, end]``, as ``(first, last)``.
-
-    The result is empty (``first > last``) when the interval holds no midnight.
-    """
-    first = _utc(start).date()
-    last = latest_complete_day(_utc(end))
-    return first, last
+    return _utc(start).date(), latest_complete_day(_utc(end)) + ONE_DAY
 
 
 def parse_day(value: object, name: str) -> date | None:
@@ -80,7 +59,7 @@ def parse_day(value: object, name: str) -> date | None:
         raise PlanError(f"param {name}: {value!r} is not a date like 2025-01-31") from None
 
 
-def requested_range(start: object, end: object, view_start: date, now: datetime) -> DayRange | None:
+def requested_range(start: object, end: object, view_start: date, now: datetime) -> RunDays | None:
     """The backfill range the trigger form asks for, or None when neither param is set.
 
     Args:
@@ -113,7 +92,7 @@ def requested_range(start: object, end: object, view_start: date, now: datetime)
         )
     if problems:
         raise PlanError("; ".join(problems))
-    return DayRange(first, last, "backfill requested with params start/end")
+    return (first, last + ONE_DAY), "backfill requested with params start/end"
 
 
 def scheduled_range(
@@ -122,7 +101,7 @@ def scheduled_range(
     reference: datetime,
     *,
     view_start: date | None = None,
-) -> DayRange:
+) -> RunDays:
     """The snapshot days of a run without params (see the module rules).
 
     Args:
@@ -133,12 +112,13 @@ def scheduled_range(
         view_start: clip the range so that it never starts before the view's start.
     """
     if interval_start is not None and interval_end is not None and interval_end > interval_start:
-        first, last = interval_days(interval_start, interval_end)
+        first, end = interval_days(interval_start, interval_end)
         reason = f"data interval {_utc(interval_start).isoformat()} .. {_utc(interval_end).isoformat()}"
     else:
-        first = last = latest_complete_day(reference)
+        first = latest_complete_day(reference)
+        end = first + ONE_DAY
         reason = f"latest complete day at {_utc(reference).isoformat()}"
     if view_start is not None and first < view_start:
         first = view_start
         reason += f", clipped to the view's start {view_start}"
-    return DayRange(first, last, reason)
+    return (first, end), reason

@@ -1,4 +1,4 @@
-"""Cluster mode: the ``materialize`` step as ``spark-submit jobs/materialize.py`` per chunk."""
+"""Cluster mode: the ``tiles`` and ``publish`` steps of a run's plan as ``spark-submit jobs/materialize.py``."""
 
 from __future__ import annotations
 
@@ -11,8 +11,7 @@ from featurekiln.orchestration.steps import spark_submit_args
 from featurekiln.settings import Settings, python_path
 
 if TYPE_CHECKING:
-    from airflow.sdk.definitions.mappedoperator import MappedOperator
-    from airflow.sdk.definitions.xcom_arg import XComArg
+    from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 MATERIALIZE_JOB = PROJECT_ROOT / "jobs" / "materialize.py"
@@ -54,24 +53,25 @@ def submit_env(settings: Settings) -> dict[str, Any]:
     }
 
 
-def materialize_operator(chunks: XComArg, settings: Settings, task_defaults: dict[str, Any]) -> MappedOperator:
-    """One ``SparkSubmitOperator`` per chunk of ``chunks`` (the ``plan`` task's output).
+def step_operator(view: str, step: str, settings: Settings, outlets: list[Any] | None = None) -> SparkSubmitOperator:
+    """A ``SparkSubmitOperator`` (task id ``step``) that runs one step of the run's plan on the cluster.
 
     Args:
-        chunks: the plan's chunk list; each chunk becomes one mapped task.
+        view: the view's name.
+        step: ``tiles`` or ``publish``.
         settings: settings of the DAG (the Spark connection, defs, warehouse).
-        task_defaults: ``task_id``, retries, parallelism and naming shared with local mode.
+        outlets: the task's outlets (the feature table's Asset for ``publish``).
     """
     from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
 
-    conn_id = settings.spark_conn_id or "spark_default"
-    return SparkSubmitOperator.partial(
-        conn_id=conn_id,
+    return SparkSubmitOperator(
+        task_id=step,
+        conn_id=settings.spark_conn_id or "spark_default",
         application=materialize_job(settings),
-        name="featurekiln-materialize",
+        name=f"featurekiln-{step}",
         conf=submit_conf(),
         jars=submit_jars(settings),
         env_vars=submit_env(settings),
-        **task_defaults,
-        map_index_template="{{ task.application_args[2] }}..{{ task.application_args[4] }}",
-    ).expand(application_args=chunks.map(spark_submit_args))
+        application_args=spark_submit_args(view, step),
+        outlets=outlets or [],
+    )

@@ -2,27 +2,31 @@
 
 The DAG factory wraps these in Airflow tasks; they take explicit arguments (the
 view, the settings, the run's dates and params) so that they can be tested and
-reasoned about without Airflow. Spark and the runner are imported only when a
-chunk is materialized, never when a DAG file is parsed.
+reasoned about without Airflow. ``plan`` makes the run's
+:class:`~featurekiln.planning.plan.RunPlan` (it goes through XCom as JSON);
+every other task runs one step of it through the one executor
+(:func:`featurekiln.runner.execute`), as ``kiln run`` runs all of them. Spark
+and the executor are imported only when a step runs, never when a DAG file is
+parsed.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from datetime import date, datetime
-from typing import Any
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
 
-from featurekiln.errors import PlanError
-from featurekiln.orchestration.run_dates import DayRange, requested_range, scheduled_range
-from featurekiln.planning.intervals import ONE_DAY, missing
-from featurekiln.planning.plan import Chunk, plan_backfill
-from featurekiln.settings import Settings
 from featurekiln.definitions.models import FeatureView
+from featurekiln.errors import PlanError
+from featurekiln.orchestration.run_dates import RunDays, requested_range, scheduled_range
+from featurekiln.planning.intervals import ONE_DAY
+from featurekiln.settings import Settings
+
+if TYPE_CHECKING:
+    from featurekiln.planning.plan import RunPlan
 
 log = logging.getLogger(__name__)
-
-ChunkSpec = dict[str, Any]
 
 
 def chunk_days_param(value: object, default: int) -> int:
@@ -50,8 +54,8 @@ def run_range(
     interval_end: datetime | None,
     reference: datetime,
     now: datetime,
-) -> DayRange:
-    """The snapshot days a run computes: the params' range, else the scheduled days.
+) -> RunDays:
+    """The snapshot days a run computes (half-open) and why: the params' range, else the scheduled days.
 
     See :mod:`featurekiln.orchestration.run_dates` for the rules.
 
@@ -68,7 +72,7 @@ def _flag(params: dict[str, Any], name: str) -> bool:
     return str(params.get(name) or "").lower() in ("true", "1", "yes")
 
 
-def plan_run_chunks(
+def plan_dag_run(
     view: FeatureView,
     params: dict[str, Any],
     settings: Settings,
@@ -77,10 +81,9 @@ def plan_run_chunks(
     interval_end: datetime | None,
     reference: datetime,
     now: datetime,
-    run_id: str,
     run_type: object = None,
-) -> list[ChunkSpec]:
-    """The ``plan`` task: what this run computes, from the view's ledger, split into chunks.
+) -> RunPlan:
+    """The ``plan`` task: the plan of this run, from the view's ledger.
 
     * A run of Airflow's native backfill (``run_type`` ``backfill``): its own
       days, recomputed (Airflow's reprocess behaviour chose the runs); tiles
@@ -94,120 +97,99 @@ def plan_run_chunks(
       materialized with the current definition, or all of them with ``force``;
       ``retile`` re-reads their events from the source.
 
-    Every chunk carries ``refresh``: the tile days the ``tiles`` task re-reads
-    from the source although they are stored.
+    Every plan of an online view pushes: the latest validated snapshot goes
+    online when the store holds an older one.
 
     Raises:
         PlanError: the params ask for an invalid range.
         StaleTableError: the nightly plan is refused (the message says how to rebuild).
     """
-    from featurekiln.errors import StaleTableError
-    from featurekiln.planning.intervals import from_inclusive, widen_back
-    from featurekiln.planning.materialization import inclusive
+    from featurekiln.layout import tiles_path
+    from featurekiln.offline.tile_store import held_tiles
+    from featurekiln.planning.intervals import missing, widen_back
+    from featurekiln.planning.plan import plan_from_ledger, plan_ranges
     from featurekiln.runner import plan_run
 
     chunk_days = chunk_days_param(params.get("chunk_days"), settings.chunk_days)
-    days = run_range(view, params, interval_start=interval_start, interval_end=interval_end, reference=reference, now=now)
-    if days.empty:
-        log.info("%s: %s", view.name, days)
-        return []
+    days, reason = run_range(view, params, interval_start=interval_start, interval_end=interval_end,
+                             reference=reference, now=now)
     requested = requested_range(params.get("start"), params.get("end"), view.start, now)
-    if requested is None and run_kind(run_type) == "backfill":  # no ledger needed: its days, recomputed
-        ranges, refresh = [from_inclusive(days.first, days.last)], []
-        log.info("%s: a run of Airflow's backfill: %s (%s)", view.name, days, days.reason)
+    if days[0] >= days[1]:
+        plan = plan_ranges(view, [], chunk_days, reason=reason, push=view.online)
+    elif requested is None and run_kind(run_type) == "backfill":  # no ledger needed: its days, recomputed
+        plan = plan_ranges(view, [days], chunk_days, reason=f"a run of Airflow's backfill: {reason}",
+                           held_tiles=held_tiles(settings, tiles_path(settings, view.name)), push=view.online)
     elif requested is None:
-        plan = plan_run(view, days.last, settings=settings)
-        log.info("%s: plan until %s (as `kiln run %s --until %s`):\n%s", view.name, days.last, view.name, days.last,
-                 json.dumps(plan.to_json(), indent=2))
-        if plan.refused:
-            raise StaleTableError(plan.refused)
-        ranges, refresh = list(plan.will_compute), list(plan.refresh)
+        last = days[1] - ONE_DAY
+        ledger = plan_run(view, last, settings=settings)
+        log.info("%s: plan until %s (as `kiln run %s --until %s`):\n%s", view.name, last, view.name, last,
+                 json.dumps(ledger.to_json(), indent=2))
+        plan = plan_from_ledger(view, ledger, chunk_days, reason=f"{reason}, as `kiln run --until {last}`")
     else:
-        wanted = from_inclusive(days.first, days.last)
-        force = _flag(params, "force")
-        ranges = [wanted] if force else missing(wanted, plan_run(view, days.last, settings=settings).materialized)
-        refresh = [widen_back(r, view.horizon_days - 1) for r in ranges] if _flag(params, "retile") else []
-        log.info("%s: trigger form %s: %s (force=%s, retile=%s)", view.name, days,
-                 ", ".join(f"{a}..{b}" for a, b in inclusive(ranges)) or "every day is materialized already",
-                 force, _flag(params, "retile"))
-    chunks = []
-    for start, end in ranges:
-        chunks += plan_chunks(view, DayRange(start, end - ONE_DAY, days.reason), chunk_days, run_id)
-    for chunk in chunks:
-        chunk["refresh"] = inclusive(refresh)
-    return chunks
+        force, retile = _flag(params, "force"), _flag(params, "retile")
+        ranges = [days] if force else missing(days, plan_run(view, days[1] - ONE_DAY, settings=settings).materialized)
+        refresh = [widen_back(r, view.horizon_days - 1) for r in ranges] if retile else []
+        plan = plan_ranges(view, ranges, chunk_days, reason=f"trigger form (force={force}, retile={retile})",
+                           held_tiles=held_tiles(settings, tiles_path(settings, view.name)), refresh=refresh,
+                           push=view.online)
+    log.info("%s: %s in %d chunk(s) of up to %d days", view.name, plan, len(plan.chunks), chunk_days)
+    return plan
 
 
-def store_tiles(view: FeatureView, chunks: list[ChunkSpec], settings: Settings, *, run_id: str, trigger: str) -> dict[str, Any]:
-    """The ``tiles`` task: store the tiles every chunk reads, once, before the chunks run in parallel.
-
-    Tile days not stored (or without a partial group of the definition) and the
-    plan's ``refresh`` days are computed from the source; the mapped
-    ``materialize`` tasks then read stored tiles only.
+def run_step(
+    view: FeatureView, plan: dict[str, Any], settings: Settings, *, step: str, run_id: str, trigger: str
+) -> dict[str, Any]:
+    """Run one step (``tiles``, ``publish`` or ``push``) of the plan ``plan`` (its JSON) through the executor.
 
     Returns:
-        The event days read from the source (inclusive ISO ranges).
-    """
-    from featurekiln.planning.intervals import from_inclusive, widen_back
-    from featurekiln.planning.materialization import inclusive
-    from featurekiln.pipeline.tiling import tile_work
-
-    needed = [widen_back(chunk_of(c).interval, view.horizon_days - 1) for c in chunks]
-    refreshed = chunks[0].get("refresh", []) if chunks else []
-    refresh = [from_inclusive(date.fromisoformat(a), date.fromisoformat(b)) for a, b in refreshed]
-    work = tile_work(view, settings, needed, refresh)
-    if not work.empty:  # a JVM only when there is something to tile
-        from pyspark.errors import PySparkException
-
-        from featurekiln.compute.session import get_spark
-        from featurekiln.pipeline.record import spark_failure
-        from featurekiln.pipeline.tiling import ensure_tiles
-
-        try:
-            ensure_tiles(get_spark(settings), view, settings, work, run_id=run_id, trigger=trigger)
-        except PySparkException as error:
-            raise spark_failure(view.name, error) from error
-    read = inclusive(work.reads_events)
-    log.info("%s: tiles stored; event days read from the source: %s", view.name,
-             ", ".join(f"{a}..{b}" for a, b in read) or "none")
-    return {"reads_events": read}
-
-
-def plan_chunks(view: FeatureView, days: DayRange, chunk_days: int, run_id: str = "") -> list[ChunkSpec]:
-    """Split ``days`` into the chunks the mapped ``materialize`` task runs, one per task.
-
-    Each chunk is a JSON-able dict: ``view``, ``start`` and ``end`` (ISO days, both
-    included), ``chunk_days``, ``label`` (shown as the mapped task's name) and
-    ``run_id`` (the Airflow run, which names the staging tables; mapped
-    arguments are not templated, so the cluster job gets it from here).
-    An empty range gives no chunks.
+        A JSON-able summary: the step, the days published and rows (``publish``), the day pushed (``push``).
 
     Raises:
-        PlanError: the planner rejects the range.
+        QualityError, SourceError, SparkFailure, OnlineStoreError: as :func:`featurekiln.runner.execute`;
+            a quality failure is logged with every failed expectation.
     """
-    if days.empty:
-        log.info("%s: %s", view.name, days)
-        return []
-    plan = plan_backfill(view, days.first, days.last, chunk_days)
-    log.info("%s: snapshots %s in %d chunk(s) of up to %d days", view.name, days, len(plan.chunks), chunk_days)
-    out = []
-    for chunk in plan.chunks:
-        out.append(
-            {
-                "view": view.name,
-                "start": chunk.start.isoformat(),
-                "end": (chunk.end - ONE_DAY).isoformat(),
-                "chunk_days": chunk_days,
-                "label": str(chunk),
-                "run_id": run_id,
-            }
-        )
-    return out
+    from featurekiln.compute.session import get_spark
+    from featurekiln.errors import QualityError
+    from featurekiln.planning.plan import RunPlan
+    from featurekiln.runner import execute
+
+    run_plan = RunPlan.from_json(plan)
+    if run_plan.empty and step != "push":
+        log.info("%s: %s; nothing to do in %s", view.name, run_plan, step)
+        return {"step": step}
+    if step == "push" and not _push_pending(view, run_plan, settings):  # no JVM when there is nothing to push
+        return {"step": step}
+    spark = get_spark(settings)
+    try:
+        result = execute(view, run_plan, settings=settings, spark=spark, run_id=run_id, trigger=trigger, steps=[step])
+    except QualityError as error:
+        log.error("%s: the quality gate failed; nothing is published:\n%s", view.name, "\n".join(error.problems))
+        raise
+    summary: dict[str, Any] = {"step": step}
+    if result.report is not None:
+        report = result.report
+        for checked in report.chunks:
+            for warning in checked.warnings:
+                log.warning("%s: %s..%s: %s", view.name, checked.start, checked.end, warning.line())
+        summary.update(start=report.start.isoformat(), end=report.end.isoformat(), rows=report.rows,
+                       status=report.status, report=report.report)
+    if result.pushed is not None:
+        summary.update(ds=result.pushed.ds.isoformat(), pushed=str(result.pushed))
+    return summary
 
 
-def chunk_dates(chunk: ChunkSpec) -> tuple[date, date]:
-    """The first and last snapshot day of a chunk (both included)."""
-    return date.fromisoformat(chunk["start"]), date.fromisoformat(chunk["end"])
+def _push_pending(view: FeatureView, plan: RunPlan, settings: Settings) -> bool:
+    """Whether the push step may have something to do (read from the table's log and the store; no Spark)."""
+    from featurekiln.pipeline.serving import pending_push
+
+    if not plan.push:
+        log.info("%s: online is off; nothing to push", view.name)
+        return False
+    latest, online = pending_push(view, settings)
+    if latest is None or (online is not None and online >= latest):
+        log.info("%s: nothing to push (latest validated snapshot %s, online %s)", view.name, latest, online)
+        return False
+    return True
 
 
 def run_kind(run_type: object) -> str:
@@ -221,140 +203,15 @@ def trigger_of(run_type: object) -> str:
     return "nightly" if run_kind(run_type) == "scheduled" else "backfill"
 
 
-def chunk_of(chunk: ChunkSpec) -> Chunk:
-    """The planning chunk of a chunk spec."""
-    first, last = chunk_dates(chunk)
-    return Chunk(first, last + ONE_DAY)
-
-
-def materialize_chunk(view: FeatureView, chunk: ChunkSpec, settings: Settings, *, run_id: str) -> dict[str, Any]:
-    """Compute the snapshots of ``chunk`` into the run's staging table, through the same runner as the CLI.
-
-    Nothing is published here: ``validate`` audits the staged chunks and ``publish``
-    commits them.
-
-    Args:
-        view: the view.
-        chunk: one chunk from :func:`plan_chunks`.
-        settings: where the definitions and the warehouse are, and the Spark master.
-        run_id: the Airflow run id (names the staging tables).
+def verify_pushed(view: FeatureView, settings: Settings) -> dict[str, Any]:
+    """Check that the online store serves the latest snapshot (``settings.verify_online``), after ``push_online``.
 
     Returns:
-        A JSON-able summary: the view, the days and the rows staged.
-    """
-    from featurekiln.compute.session import get_spark
-    from featurekiln.runner import stage
-
-    spark = get_spark(settings)
-    log.info("%s: materializing %s..%s on %s", view.name, chunk["start"], chunk["end"], settings.spark_master)
-    rows = stage(view, chunk_of(chunk), settings=settings, spark=spark, run_id=run_id)
-    return {"view": view.name, "start": chunk["start"], "end": chunk["end"], "rows": rows}
-
-
-def validate_chunks(
-    view: FeatureView, chunks: list[ChunkSpec], settings: Settings, *, run_id: str, trigger: str, started_at: datetime
-) -> dict[str, Any]:
-    """Audit the staged chunks of a run; log one summary table per chunk.
-
-    Returns:
-        ``chunks`` and their ``validations`` (JSON-able), for ``publish``.
-
-    Raises:
-        QualityError: a chunk failed a blocking expectation (logged with the report path).
-    """
-    from featurekiln.compute.session import get_spark
-    from featurekiln.errors import QualityError
-    from featurekiln.runner import audit
-
-    if not chunks:
-        return {"chunks": [], "validations": []}
-    spark = get_spark(settings)
-    try:
-        validations = audit(
-            view, [chunk_of(c) for c in chunks], settings=settings, spark=spark, run_id=run_id, trigger=trigger,
-            started_at=started_at,
-        )
-    except QualityError as error:
-        log.error("%s: the quality gate failed; nothing is published:\n%s", view.name, "\n".join(error.problems))
-        raise
-    for checked in validations:
-        for warning in checked.warnings:
-            log.warning("%s: %s..%s: %s", view.name, checked.start, checked.end, warning.line())
-    return {"chunks": chunks, "validations": [v.to_dict() for v in validations]}
-
-
-def publish_chunks(
-    view: FeatureView, audited: dict[str, Any], settings: Settings, *, run_id: str, trigger: str, started_at: datetime
-) -> dict[str, Any] | None:
-    """Commit the audited chunks to the feature table and record the run.
-
-    Returns:
-        The first and last day published, the rows and the report path; None when
-        the run computed nothing.
-    """
-    from featurekiln.compute.session import get_spark
-    from featurekiln.quality.results import ChunkValidation
-    from featurekiln.runner import publish
-
-    chunks = audited["chunks"]
-    if not chunks:
-        return None
-    report = publish(
-        view,
-        [chunk_of(c) for c in chunks],
-        [ChunkValidation.from_dict(v) for v in audited["validations"]],
-        settings=settings,
-        spark=get_spark(settings),
-        run_id=run_id,
-        trigger=trigger,
-        started_at=started_at,
-    )
-    log.info("%s: run %s %s: %d rows published; report: %s", view.name, run_id, report.status, report.rows, report.report)
-    return {**published_range(chunks), "rows": report.rows, "report": report.report, "status": report.status}
-
-
-def push_snapshot(view: FeatureView, published: dict[str, Any] | None, settings: Settings) -> dict[str, Any] | None:
-    """Push the last snapshot a run published to the online store (views with ``online: true``).
-
-    Raises:
-        UnvalidatedError: the snapshot was not published by a validated run.
-    """
-    if not view.online:
-        log.info("%s: online is off; nothing to push", view.name)
-        return None
-    if not published:
-        log.info("%s: the run published nothing; nothing to push", view.name)
-        return None
-    if not published.get("rows"):
-        # An empty snapshot would delete every key online; far more often it means the
-        # source had no data yet. Keep the online values and say so.
-        log.warning("%s: snapshots %s..%s have no rows; nothing pushed, the online store keeps its values",
-                    view.name, published["start"], published["end"])
-        return None
-    from featurekiln.compute.session import get_spark
-    from featurekiln.online.push import push_view
-    from featurekiln.quality.history import require_validated
-
-    spark = get_spark(settings)
-    ds = date.fromisoformat(published["end"])
-    require_validated(spark, settings, view.name, ds)
-    result = push_view(spark, view, settings, ds)
-    log.info("%s: pushed snapshot %s online: %s", view.name, ds, result)
-    return {"ds": ds.isoformat(), "result": str(result)}
-
-
-def verify_pushed(view: FeatureView, pushed: dict[str, Any] | None, settings: Settings) -> dict[str, Any] | None:
-    """Check that the online store serves the latest snapshot after a push (``settings.verify_online``).
-
-    Returns:
-        The check's counts, or None when nothing was pushed.
+        The check's counts.
 
     Raises:
         OnlineMismatchError: values differ, keys are missing online or extra keys are online.
     """
-    if not pushed:
-        log.info("%s: nothing was pushed; nothing to verify", view.name)
-        return None
     from featurekiln.compute.session import get_spark
     from featurekiln.online.consistency import OnlineMismatchError, check_online
 
@@ -366,17 +223,13 @@ def verify_pushed(view: FeatureView, pushed: dict[str, Any] | None, settings: Se
     return {"ds": report.ds.isoformat(), "compared": report.compared, "scanned": report.scanned}
 
 
-def spark_submit_args(chunk: ChunkSpec) -> list[str]:
-    """The arguments of ``jobs/materialize.py`` for one chunk: stage it for the chunk's run.
+def spark_submit_args(view: str, step: str) -> list[str]:
+    """The arguments of ``jobs/materialize.py`` for one step of the run's plan (cluster mode).
 
-    The definitions directory and the warehouse reach the job through
-    ``KILN_DEFS``/``KILN_WAREHOUSE`` in its environment, as for the CLI.
+    The plan, the run id and the trigger are Jinja templates that Airflow renders
+    from the ``plan`` task's XCom and the run. The definitions directory and the
+    warehouse reach the job through ``KILN_DEFS``/``KILN_WAREHOUSE`` in its
+    environment, as for the CLI.
     """
-    return [chunk["view"], "--start", chunk["start"], "--end", chunk["end"], "--stage", "--run-id", chunk["run_id"]]
-
-
-def published_range(chunks: list[ChunkSpec]) -> dict[str, str] | None:
-    """The first and last day that a run published, or None when it computed nothing."""
-    if not chunks:
-        return None
-    return {"start": min(c["start"] for c in chunks), "end": max(c["end"] for c in chunks)}
+    return [view, "--plan", "{{ ti.xcom_pull(task_ids='plan') | tojson }}", "--step", step,
+            "--run-id", "{{ run_id }}", "--trigger", "{{ 'nightly' if dag_run.run_type == 'scheduled' else 'backfill' }}"]

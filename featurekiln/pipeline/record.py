@@ -1,5 +1,7 @@
-"""A run's record: every run ends with its status, an HTML + JSON report and a row in the run history,
-whatever its outcome; a Spark failure is shown as one line (featurekiln's own message when a job raised one)."""
+"""A run's record: every run is recorded when it starts (a start record), and ends with its status, an HTML +
+JSON report and a row in the run history, whatever its outcome; a Spark failure is shown as one line
+(featurekiln's own message when a job raised one). A run killed before its end keeps its start record, so
+``kiln report`` shows it as interrupted (:mod:`featurekiln.quality.history`)."""
 
 from __future__ import annotations
 
@@ -51,14 +53,16 @@ def utc_now() -> datetime:
 
 @contextmanager
 def recorded(spark: SparkSession, settings: Settings, report: RunReport, *, success: bool = True) -> Iterator[RunReport]:
-    """Finish ``report`` whatever happens inside: status, HTML report, history row.
+    """Record the start of ``report``'s run, then finish it whatever happens inside: status, HTML report,
+    history row (and the start record removed).
 
     With ``success=False`` a run that gets through is not finished here (a later
     step, such as Airflow's ``publish``, finishes it).
     """
-    from featurekiln.quality.history import record_run
+    from featurekiln.quality.history import record_run, record_start
     from featurekiln.quality.report import write_report
 
+    record_start(settings, report)
     try:
         yield report
     except QualityError as error:
@@ -83,7 +87,10 @@ def recorded(spark: SparkSession, settings: Settings, report: RunReport, *, succ
 
 
 def _finish(spark: SparkSession, settings: Settings, report: RunReport, record_run: Callable, write_report: Callable) -> None:
+    from featurekiln.quality.history import clear_start
+
     report.finished_at = utc_now()
     path = write_report(report, settings)
     record_run(spark, settings, report)
+    clear_start(settings, report)
     log.info("%s: run %s %s: %d rows published; report %s", report.view, report.run_id, report.status, report.rows, path)

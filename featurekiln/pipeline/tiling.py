@@ -9,7 +9,6 @@ from typing import TYPE_CHECKING
 
 from featurekiln.definitions.models import FeatureView
 from featurekiln.planning.intervals import ONE_DAY, Interval, length
-from featurekiln.planning.plan import BackfillPlan
 from featurekiln.settings import Settings
 
 if TYPE_CHECKING:
@@ -78,16 +77,19 @@ def ensure_tiles(spark: SparkSession, view: FeatureView, settings: Settings, wor
     return work
 
 
-def compute_snapshots(spark: SparkSession, view: FeatureView, settings: Settings, plan: BackfillPlan) -> DataFrame:
-    """The snapshots of ``plan`` (lazy), assembled from the stored tiles (see :func:`ensure_tiles`)."""
+def compute_snapshots(spark: SparkSession, view: FeatureView, settings: Settings, days: Interval) -> DataFrame:
+    """The snapshots of the days ``days`` (lazy), assembled from the stored tiles (see :func:`ensure_tiles`)
+    of the event days ``days`` reads (widened back by the view's horizon)."""
     from featurekiln.compute.tiles import DAY, feature_columns
     from featurekiln.compute.windows import snapshots
     from featurekiln.layout import tiles_path
     from featurekiln.offline.tile_store import read_tiles
+    from featurekiln.planning.intervals import widen_back
 
     columns = list(dict.fromkeys(c for i in range(len(view.features)) for c in feature_columns(view, i)))
-    tiles = read_tiles(spark, tiles_path(settings, view.name), plan.events, [*view.keys, DAY, *columns])
-    return snapshots(tiles, view, plan.snapshots)
+    events = widen_back(days, view.horizon_days - 1)
+    tiles = read_tiles(spark, tiles_path(settings, view.name), events, [*view.keys, DAY, *columns])
+    return snapshots(tiles, view, days)
 
 
 def describe(work: TilePlan) -> str:

@@ -29,6 +29,7 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, timedelta
+from typing import Any
 
 from featurekiln.definitions.models import FeatureView
 from featurekiln.planning.intervals import ONE_DAY, Interval, days, from_inclusive, merge, missing, widen_back
@@ -58,6 +59,26 @@ class TilePlan:
     def reads_events(self) -> tuple[Interval, ...]:
         """The event days read from the source."""
         return tuple(merge([*self.from_source, *(i for _, _, spans in self.add for i in spans)]))
+
+    def to_json(self) -> dict[str, Any]:
+        """The tile work as JSON-able data (ranges as inclusive ISO days, groups sorted)."""
+        return {
+            "needed": inclusive(self.needed),
+            "from_source": inclusive(self.from_source),
+            "add": [{"have": sorted(have), "new": sorted(new), "days": inclusive(spans)} for have, new, spans in self.add],
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> TilePlan:
+        """The tile work :meth:`to_json` gave (nothing to do for ``{}``)."""
+        def spans(items: Any) -> tuple[Interval, ...]:
+            return tuple((date.fromisoformat(a), date.fromisoformat(b) + ONE_DAY) for a, b in items)
+
+        return cls(
+            needed=spans(data.get("needed", [])),
+            from_source=spans(data.get("from_source", [])),
+            add=tuple((frozenset(a["have"]), frozenset(a["new"]), spans(a["days"])) for a in data.get("add", [])),
+        )
 
 
 def plan_tiles(

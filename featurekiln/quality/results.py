@@ -13,7 +13,7 @@ from datetime import date, datetime
 from typing import Any, Literal
 
 Severity = Literal["error", "warn"]
-Status = Literal["running", "success", "warned", "failed", "error", "unvalidated"]
+Status = Literal["running", "success", "warned", "failed", "error", "unvalidated", "interrupted"]
 
 
 @dataclass(frozen=True)
@@ -113,8 +113,9 @@ class RunReport:
         trigger: ``cli``, ``nightly``, ``backfill`` (Airflow) or ``spark-submit``.
         start, end: the snapshot days of the run (both included).
         status: ``success``, ``warned`` (published with warnings), ``failed`` (an
-            expectation blocked publishing), ``error`` (the run broke otherwise) or
-            ``unvalidated`` (published with validation switched off).
+            expectation blocked publishing), ``error`` (the run broke otherwise),
+            ``unvalidated`` (published with validation switched off), ``running``
+            (started, not finished) or ``interrupted`` (started and never finished: killed).
         rows: rows published.
         chunks: one validation per validated chunk, in order.
         published: the ``[start, end]`` day ranges (ISO, inclusive) that were published.

@@ -103,11 +103,12 @@ def backfill(spark: SparkSession, settings: Settings, names: list[str] | None = 
         if names is not None and view.name not in names:
             continue
         plan = plan_backfill(view, max(FIRST, view.start), LAST, 100)
-        metadata = chunk_metadata(view.name, view.fingerprint(), plan.snapshots, "test", "cli")
-        work = tile_work(view, settings, [plan.events], [plan.events] if retile else [])
+        (snapshots,) = plan.ranges
+        metadata = chunk_metadata(view.name, view.fingerprint(), snapshots, "test", "cli")
+        work = tile_work(view, settings, plan.needed, plan.needed if retile else [])
         ensure_tiles(spark, view, settings, work, run_id="test", trigger="cli")
-        frame = compute_snapshots(spark, view, settings, plan)
-        replace_days(spark, settings, table_path(settings, view.name), frame, plan.snapshots, metadata, view.name)
+        frame = compute_snapshots(spark, view, settings, snapshots)
+        replace_days(spark, settings, table_path(settings, view.name), frame, snapshots, metadata, view.name)
 
 
 def write_defs(root: Path, views: dict[str, dict[str, Any]]) -> Path:

@@ -28,7 +28,7 @@ from tests.oracle import assert_frames_match, expected_snapshots, frame_differen
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
-    from featurekiln.runner import BackfillResult
+    from featurekiln.runner import RunResult
     from featurekiln.settings import Settings
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -55,7 +55,7 @@ def settings_for(warehouse: Path, chunk_days: int = 30) -> Settings:
 
 def run_backfill(
     spark: SparkSession, settings: Settings, first: date, last: date, chunk_days: int | None = None
-) -> BackfillResult:
+) -> RunResult:
     from featurekiln.runner import backfill
     from featurekiln.definitions import load_catalog
 
@@ -94,7 +94,7 @@ class Full:
 
     settings: Settings
     frame: pd.DataFrame
-    result: BackfillResult
+    result: RunResult
 
 
 @pytest.fixture(scope="module")
@@ -175,7 +175,7 @@ def test_commits_record_fingerprint_and_range(spark: SparkSession, full: Full) -
     ranges = [(date.fromisoformat(c["start"]), date.fromisoformat(c["end"])) for c in commits]
     assert set(ranges) == {(day(1), day(30))}, "the run's three chunks are one commit, with its inclusive day range"
     chunks = [(day(1), day(10)), (day(11), day(20)), (day(21), day(30))]
-    assert [(c.chunk.start, c.chunk.last) for c in full.result.chunks] == chunks
+    assert [(c.chunk[0], c.chunk[1] - timedelta(days=1)) for c in full.result.chunks] == chunks
     by_day = full.frame["ds"].value_counts()
     assert [c.rows for c in full.result.chunks] == [int(by_day[(by_day.index >= a) & (by_day.index <= b)].sum())
                                                     for a, b in chunks], "each chunk's rows, from the commit's files"

@@ -75,7 +75,7 @@ def test_written_rows_are_seen_before_the_commit_and_only_the_commit_publishes_t
         (str(START + timedelta(days=d)), 3, {"id": 0, "value": 0}, {"id": 0, "value": 2.0}, {"id": 2, "value": 2.0})
         for d in range(1, 3)], "Delta's statistics of each written file come with it"
 
-    version = pending.commit()
+    version = pending.commit('{"run": "new"}')
     assert version == 1
     assert _table(spark, path) == sorted(
         [r for r in before if r[2] in (START, START + timedelta(days=3))]

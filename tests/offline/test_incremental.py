@@ -121,7 +121,7 @@ def test_nightly_runs_read_one_day_plus_lookback_and_heal_late_data(
             assert plan.reads_events == ((day(n - LOOKBACK), day(n + 1)),), f"night {n}: its day and lookback"
             assert plan.will_compute == ((max(START, day(n - LOOKBACK)), day(n + 1)),)
         result = runner.run(view, day(n), settings=settings, spark=spark)
-        assert result.plan == plan
+        assert result.view_plan == plan
     assert runner.plan_run(view, day(NIGHTS), settings=settings).nothing_to_do
 
     arrived = landed_until(events, day(NIGHTS))
@@ -155,7 +155,7 @@ def test_nightly_runs_read_one_day_plus_lookback_and_heal_late_data(
     land(root, events, day(NIGHTS + 1))
     steps: list[str] = []
     nightly = runner.run(view, day(NIGHTS + 1), settings=settings, spark=spark, on_step=steps.append)
-    assert nightly.plan.reads_events == ((day(NIGHTS + 1 - LOOKBACK), day(NIGHTS + 2)),)
+    assert nightly.view_plan.reads_events == ((day(NIGHTS + 1 - LOOKBACK), day(NIGHTS + 2)),)
     days = f"{day(NIGHTS + 1 - LOOKBACK)}..{day(NIGHTS + 1)}"
     assert steps == [f"{days}: tiling {LOOKBACK + 1} event day(s) from the source",
                      f"{days}: assembling and writing {LOOKBACK + 1} day(s)", f"{days}: validating 1 chunk(s)",
@@ -168,9 +168,9 @@ def test_nightly_runs_read_one_day_plus_lookback_and_heal_late_data(
     changed["on_change"] = "rebuild"
     steps.clear()
     rebuild = runner.run(view_of(changed), day(NIGHTS + 1), settings=settings, spark=spark, on_step=steps.append)
-    assert rebuild.plan.will_compute == ((START, day(NIGHTS + 2)),)
+    assert rebuild.view_plan.will_compute == ((START, day(NIGHTS + 2)),)
     assert steps[0] == f"{START}..{day(NIGHTS + 1)}: reading stored tiles", steps
-    assert rebuild.plan.reads_events == (), "a window change is rebuilt from the stored tiles"
+    assert rebuild.view_plan.reads_events == (), "a window change is rebuilt from the stored tiles"
     assert_frames_match(table(spark, settings, collect_frame), expected(everything, changed, day(NIGHTS + 1)),
                         ["user_id"])
 

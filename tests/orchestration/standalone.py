@@ -26,7 +26,7 @@ DAG_ID = f"kiln_{VIEW}"
 USER = "admin"
 PASSWORD = "kiln-test-password"
 STARTUP_SECONDS = 240
-RUN_SECONDS = 900  # each run has four tasks that start their own JVM (materialize, validate, publish, push_online)
+RUN_SECONDS = 900  # each run has tasks that start their own JVM (tiles, publish, push_online)
 
 
 class Airflow:
@@ -111,7 +111,6 @@ def run_standalone(home: Path, warehouse: Path) -> Iterator[Airflow]:
         "KILN_EXPECTATIONS": str(REPO_ROOT / "expectations"),
         "KILN_WAREHOUSE": str(warehouse),
         "KILN_SPARK_MASTER": "local[2]",
-        "KILN_MAX_PARALLEL_CHUNKS": "1",
         # No scheduled runs: the latest one would be a `kiln run` from the view's start (2025-01-01) to
         # yesterday, two years of days that no test here looks at (dag.test() covers nightly runs) and that
         # would compete for the two cores. Native backfills and triggered runs are created as usual.

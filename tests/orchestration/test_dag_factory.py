@@ -6,20 +6,18 @@ import shutil
 import subprocess
 import sys
 import time
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timezone
 from pathlib import Path
 
 import pytest
 
+from featurekiln.definitions.loader import load_definitions
+from featurekiln.orchestration.assets import table_uri
+from featurekiln.settings import Settings
 from tests.orchestration.conftest import DAGS_FOLDER, SAMPLE_DEFS, dag_bag
 
-from featurekiln.orchestration.assets import table_uri
-from featurekiln.orchestration.run_dates import DayRange
-from featurekiln.settings import Settings
-from featurekiln.definitions.loader import load_definitions
-
 VIEWS = sorted(load_definitions(SAMPLE_DEFS).views)
-TASKS = {"plan", "tiles", "materialize", "validate", "publish", "push_online"}
+TASKS = {"plan", "tiles", "publish", "push_online"}
 
 
 @pytest.fixture(scope="module")
@@ -60,20 +58,16 @@ def test_dag_carries_the_definition(bag) -> None:
         assert set(dag.params.keys()) == {"start", "end", "chunk_days", "force", "retile"}
 
 
-def test_layout_and_mapping(bag) -> None:
+def test_layout(bag) -> None:
     dag = bag.dags["kiln_user_purchases"]
     down = {t.task_id: sorted(t.downstream_task_ids) for t in dag.tasks}
     assert down == {
-        "plan": ["materialize", "tiles", "validate"],
-        "tiles": ["materialize"],
-        "materialize": ["validate"],
-        "validate": ["publish"],
+        "plan": ["publish", "push_online", "tiles"],
+        "tiles": ["publish"],
         "publish": ["push_online"],
         "push_online": [],
     }
-    materialize = dag.get_task("materialize")
-    assert materialize.is_mapped
-    assert materialize.partial_kwargs["max_active_tis_per_dagrun"] == 2
+    assert not any(t.is_mapped for t in dag.tasks), "one plan, one step per task"
     publish = dag.get_task("publish")
     assert [o.name for o in publish.outlets] == [table_uri("user_purchases", Settings.from_env())]
     assert publish.outlets[0].uri.startswith("file://") and publish.outlets[0].uri.endswith("/features/user_purchases")
@@ -81,7 +75,6 @@ def test_layout_and_mapping(bag) -> None:
 
 def test_settings_reach_the_dags(tmp_path, monkeypatch) -> None:
     monkeypatch.setenv("KILN_CATCHUP", "true")
-    monkeypatch.setenv("KILN_MAX_PARALLEL_CHUNKS", "5")
     monkeypatch.setenv("KILN_WAREHOUSE", "s3a://bucket/wh")
     defs = tmp_path / "defs"
     defs.mkdir()
@@ -90,7 +83,6 @@ def test_settings_reach_the_dags(tmp_path, monkeypatch) -> None:
     dag = bag.dags["kiln_user_clicks"]
     assert bag.dag_ids == ["kiln_user_clicks"]
     assert dag.catchup is True
-    assert dag.get_task("materialize").partial_kwargs["max_active_tis_per_dagrun"] == 5
     assert dag.get_task("publish").outlets[0].uri == "s3a://bucket/wh/features/user_clicks"
 
 
@@ -141,8 +133,8 @@ def test_a_broken_definition_hides_nothing(tmp_path) -> None:
 
 
 def test_a_broken_definition_fails_its_task_with_the_problems(tmp_path) -> None:
-    from featurekiln.orchestration.factory import build_dags
     from featurekiln.errors import SpecError
+    from featurekiln.orchestration.factory import build_dags
     from featurekiln.settings import Settings
 
     defs = tmp_path / "defs"
@@ -236,20 +228,24 @@ def test_parse_of_200_definitions_is_fast(tmp_path, monkeypatch) -> None:
     assert build < 4 * base, f"building 200 DAGs took {build:.1f} s, {build / base:.1f} x the baseline ({base:.2f} s)"
 
 
-def test_plan_chunks_cover_the_range_in_order() -> None:
-    from featurekiln.orchestration.steps import plan_chunks
+def test_the_plan_of_a_trigger_form_run_covers_the_range_in_chunks_in_order(tmp_path) -> None:
+    """Over an empty warehouse (the ledger is read from files: no Spark, no Airflow)."""
+    from featurekiln.orchestration.steps import plan_dag_run
+    from featurekiln.planning.materialization import inclusive
 
     view = load_definitions(SAMPLE_DEFS).views["user_purchases"]
-    chunks = plan_chunks(view, DayRange(date(2025, 1, 1), date(2025, 1, 10), "test"), 4)
-    assert [(c["start"], c["end"]) for c in chunks] == [
-        ("2025-01-01", "2025-01-04"),
-        ("2025-01-05", "2025-01-08"),
-        ("2025-01-09", "2025-01-10"),
+    settings = Settings(defs_dir=SAMPLE_DEFS, warehouse=str(tmp_path), chunk_days=30)
+    moment = datetime(2025, 2, 1, tzinfo=UTC)
+    facts = {"interval_start": moment, "interval_end": moment, "reference": moment, "now": moment}
+    plan = plan_dag_run(view, {"start": "2025-01-01", "end": "2025-01-10", "chunk_days": 4}, settings, **facts)
+    assert inclusive(plan.chunks) == [
+        ["2025-01-01", "2025-01-04"],
+        ["2025-01-05", "2025-01-08"],
+        ["2025-01-09", "2025-01-10"],
     ]
-    assert chunks[0]["label"] == "2025-01-01..2025-01-04" and chunks[0]["view"] == "user_purchases"
-    assert plan_chunks(view, DayRange(date(2025, 1, 2), date(2025, 1, 1), "empty"), 4) == []
-    one_day = plan_chunks(view, DayRange(date(2025, 1, 1), date(2025, 1, 1) + timedelta(days=0), "x"), 30)
-    assert [(c["start"], c["end"]) for c in one_day] == [("2025-01-01", "2025-01-01")]
+    assert plan.ranges == ((date(2025, 1, 1), date(2025, 1, 11)),) and plan.push is view.online
+    one_day = plan_dag_run(view, {"start": "2025-01-01", "end": "2025-01-01"}, settings, **facts)
+    assert inclusive(one_day.chunks) == [["2025-01-01", "2025-01-01"]]
 
 
 @pytest.mark.parametrize("conn_id", [None, "spark_cluster"])
@@ -264,9 +260,10 @@ def test_dags_serialize_for_the_scheduler(tmp_path, monkeypatch, conn_id) -> Non
     for dag in bag.dags.values():
         restored = DagSerialization.deserialize_dag(DagSerialization.serialize_dag(dag))
         assert {t.task_id for t in restored.tasks} == TASKS
-    materialize = bag.dags["kiln_user_purchases"].get_task("materialize")
-    expected = "SparkSubmitOperator" if conn_id else "_PythonDecoratedOperator"
-    assert materialize.operator_class.__name__ == expected
+    for step in ("tiles", "publish"):
+        task = bag.dags["kiln_user_purchases"].get_task(step)
+        expected = "SparkSubmitOperator" if conn_id else "_PythonDecoratedOperator"
+        assert task.operator_class.__name__ == expected
 
 
 def test_spark_submit_arguments_are_those_of_the_cli() -> None:
@@ -274,17 +271,18 @@ def test_spark_submit_arguments_are_those_of_the_cli() -> None:
 
     from featurekiln.orchestration.steps import spark_submit_args
 
-    chunk = {"view": "user_purchases", "start": "2025-01-05", "end": "2025-01-09", "chunk_days": 5, "label": "x",
-             "run_id": "manual__2025-01-20T00:00:00+00:00"}
-    args = spark_submit_args(chunk)
-    assert args == [
-        "user_purchases", "--start", "2025-01-05", "--end", "2025-01-09", "--stage", "--run-id", "manual__2025-01-20T00:00:00+00:00"
-    ]
+    args = spark_submit_args("user_purchases", "publish")
+    assert args[0] == "user_purchases" and args[1::2][:3] == ["--plan", "--step", "--run-id"]
+    assert args[4] == "publish" and "xcom_pull(task_ids='plan')" in args[2]
     spec = importlib.util.spec_from_file_location("materialize_job", Path(__file__).parents[2] / "jobs" / "materialize.py")
     job = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(job)
-    parsed = job.parse_args(["--defs", "d", "--warehouse", "w", *args])
-    assert (parsed.view, parsed.start, parsed.end, parsed.stage, parsed.run_id) == (
-        "user_purchases", date(2025, 1, 5), date(2025, 1, 9), True, "manual__2025-01-20T00:00:00+00:00"
+    rendered = [*args[:2], '{"view": "user_purchases"}', *args[3:6], "manual__2025-01-20T00:00:00+00:00", "--trigger",
+                "backfill"]
+    parsed = job.parse_args(["--defs", "d", "--warehouse", "w", *rendered])
+    assert (parsed.view, parsed.plan, parsed.step, parsed.run_id, parsed.trigger) == (
+        "user_purchases", '{"view": "user_purchases"}', "publish", "manual__2025-01-20T00:00:00+00:00", "backfill"
     )
+    cli = job.parse_args(["user_purchases", "--start", "2025-01-05", "--end", "2025-01-09", "--run-id", "r"])
+    assert (cli.start, cli.end, cli.plan) == (date(2025, 1, 5), date(2025, 1, 9), None), "the arguments of the CLI"
     assert (parsed.defs, parsed.warehouse) == ("d", "w")

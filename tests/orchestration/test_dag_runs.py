@@ -38,6 +38,15 @@ def dag(warehouse, monkeypatch):
     return build_dags(settings=Settings.from_env(), only=f"kiln_{VIEW}").dags[f"kiln_{VIEW}"]
 
 
+def commits(warehouse: Path) -> list[dict[str, object]]:
+    """The metadata of every commit of the view's feature table, oldest first (the ledger)."""
+    from featurekiln.offline.delta_log import DeltaLog
+    from featurekiln.settings import Settings
+
+    path = str(warehouse / "features" / VIEW)
+    return [c.metadata for c in DeltaLog.of(path, Settings(warehouse=str(warehouse))).commits()]
+
+
 def states(run) -> dict[str, str]:
     found: dict[str, set[str]] = {}
     for ti in run.get_task_instances():
@@ -51,8 +60,8 @@ def test_trigger_form_backfill_equals_the_cli(dag, warehouse, cli_reference, tab
         run_conf={"start": BACKFILL[0], "end": BACKFILL[1], "chunk_days": 5},
     )
     assert run.state == "success", states(run)
-    mapped = [ti for ti in run.get_task_instances() if ti.task_id == "materialize"]
-    assert sorted(ti.rendered_map_index for ti in mapped) == ["2025-01-05..2025-01-09", "2025-01-10..2025-01-12"]
+    newest = commits(warehouse)[-1]
+    assert (newest["start"], newest["end"], newest["verdict"]) == (*BACKFILL, "success"), "one commit, validated"
     ours = table_rows(str(warehouse / "features" / VIEW))
     assert sorted(set(ours["ds"])) == [date(2025, 1, d) for d in range(5, 13)]
     assert len(ours) > 0
@@ -67,14 +76,14 @@ def test_rerun_skips_materialized_days_unless_forced(dag, warehouse, table_rows)
         run_conf={"start": BACKFILL[0], "end": BACKFILL[1], "chunk_days": 30},
     )
     assert run.state == "success", states(run)
-    assert not [ti for ti in run.get_task_instances() if ti.task_id == "materialize" and str(ti.state) == "success"]
+    ledger = commits(warehouse)
     assert table_rows(table).equals(before)
     forced = dag.test(
         logical_date=datetime(2025, 1, 22, tzinfo=timezone.utc),
         run_conf={"start": BACKFILL[0], "end": BACKFILL[1], "chunk_days": 30, "force": True},
     )
     assert forced.state == "success", states(forced)
-    assert [str(ti.state) for ti in forced.get_task_instances() if ti.task_id == "materialize"] == ["success"]
+    assert commits(warehouse)[:-1] == ledger, "the first run committed nothing; the forced run one commit"
     assert table_rows(table).equals(before)
 
 
@@ -89,7 +98,7 @@ def test_nightly_run_computes_the_latest_complete_day(dag, warehouse, cli_refere
     ours = table_rows(str(warehouse / "features" / VIEW), day)
     assert len(ours) > 0
     assert ours.equals(table_rows(cli_reference, day))
-    assert states(run) == {t: "success" for t in ("plan", "tiles", "materialize", "validate", "publish", "push_online")}
+    assert states(run) == {t: "success" for t in ("plan", "tiles", "publish", "push_online")}
     healed = table_rows(str(warehouse / "features" / VIEW))
     assert sorted(set(healed["ds"])) == [date(2025, 1, d) for d in range(1, 14)], \
         "the nightly run computes what `kiln run --until 2025-01-13` would: the days a missed night left out too"
@@ -206,3 +215,35 @@ def test_a_feature_added_with_on_change_rebuild_is_rebuilt_by_the_nightly_run(
     assert not (root / "_rebuild" / VIEW).exists() or not any((root / "_rebuild" / VIEW).iterdir())
     view = load_catalog(defs)[VIEW]
     assert plan_run(view, date(2025, 1, 6), settings=Settings.from_env()).nothing_to_do
+
+
+def test_a_nightly_run_whose_push_failed_is_finished_by_the_next_run(spark, sample_warehouse, monkeypatch,
+                                                                    tmp_path) -> None:
+    """The online store (a real redis-server) is down during a nightly run: `publish` commits, `push_online`
+    fails. The next DAG run, with the store up and nothing left to compute, pushes the latest validated
+    snapshot, and the store then serves it."""
+    from featurekiln.definitions import load_catalog
+    from featurekiln.online.consistency import check_online
+    from featurekiln.orchestration import build_dags
+    from featurekiln.settings import Settings
+    from tests.online.servers import RedisServer, free_port, serve
+
+    root = sample_warehouse("push_failed")
+    server = RedisServer(free_port(), tmp_path)
+    env = {"KILN_DEFS": str(SAMPLE_DEFS), "KILN_WAREHOUSE": str(root), "KILN_SPARK_MASTER": "local[2]",
+           "KILN_ONLINE_STORE": server.url, "KILN_RETRIES": "0"}
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.delenv("KILN_SPARK_CONN_ID", raising=False)
+
+    def dag():
+        return build_dags(settings=Settings.from_env(), only=f"kiln_{VIEW}").dags[f"kiln_{VIEW}"]
+
+    failed = dag().test(logical_date=NIGHTLY_LOGICAL_DATE)
+    found = states(failed)
+    assert failed.state == "failed" and found["publish"] == "success" and found["push_online"] == "failed", found
+    for _ in serve(server):
+        again = dag().test(logical_date=NIGHTLY_LOGICAL_DATE + timedelta(hours=1))
+        assert again.state == "success", states(again)
+        report = check_online(spark, load_catalog(SAMPLE_DEFS)[VIEW], Settings.from_env(), None)
+        assert report.ok and report.ds == date(2025, 1, 13) == report.online_ds, report.summary()

@@ -58,5 +58,5 @@ def test_a_range_error_fails_the_plan_task_with_the_message(dag, capfd) -> None:
     states = {ti.task_id: ti.state for ti in run.get_task_instances()}
     assert run.state == "failed"
     assert states["plan"] == "failed"
-    assert states["materialize"] == "upstream_failed"
+    assert states["publish"] == "upstream_failed"
     assert "param end: 2025-01-03 is before start 2025-01-09" in capfd.readouterr().out

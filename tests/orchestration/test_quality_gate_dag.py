@@ -1,4 +1,4 @@
-"""The quality gate in Airflow (dag.test(), real tasks): a failing suite fails ``validate``; nothing is published."""
+"""The quality gate in Airflow (dag.test(), real tasks): a failing suite fails ``publish``; nothing is published."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ def states(run) -> dict[str, str]:
     return {task: ",".join(sorted(s)) for task, s in found.items()}
 
 
-def test_failing_suite_fails_validate_and_publishes_nothing(sample_warehouse, tmp_path, monkeypatch, spark, caplog) -> None:
+def test_failing_suite_fails_publish_and_publishes_nothing(sample_warehouse, tmp_path, monkeypatch, spark, caplog) -> None:
     from featurekiln.offline.delta_table import table_exists
     from featurekiln.orchestration import build_dags
     from featurekiln.quality.history import read_runs
@@ -48,17 +48,17 @@ def test_failing_suite_fails_validate_and_publishes_nothing(sample_warehouse, tm
 
     assert run.state == "failed"
     found = states(run)
-    assert (found["plan"], found["materialize"], found["validate"]) == ("success", "success", "failed"), found
-    assert found["publish"] in {"upstream_failed", "skipped", "None"} and found["push_online"] in {"upstream_failed", "skipped", "None"}
+    assert (found["plan"], found["tiles"], found["publish"]) == ("success", "success", "failed"), found
+    assert found["push_online"] in {"upstream_failed", "skipped", "None"}
     assert not table_exists(spark, str(Path(settings.warehouse) / "features" / VIEW)), "something was published"
-    assert not (Path(settings.warehouse) / "_staging" / VIEW).exists() or not any((Path(settings.warehouse) / "_staging" / VIEW).rglob("*.parquet"))
+    assert not any((Path(settings.warehouse) / "features").rglob("*.parquet")), "the written files were deleted"
     [history] = read_runs(settings, VIEW)
     assert (history["status"], history["trigger"], history["run_id"]) == ("failed", "backfill", run.run_id)
     assert history["failed"][0].startswith("expect_column_max_to_be_between(purchases_7d): observed ")
     quarantined = sorted(p.name for p in Path(history["quarantine"]).iterdir())
     assert quarantined == ["2025-01-05_2025-01-06", "2025-01-07_2025-01-08"]
     assert Path(history["report"]).is_file()
-    logged = caplog.text  # the validate task's log: a summary table per chunk, then the failure and the report
+    logged = caplog.text  # the publish task's log: a summary table per chunk, then the failure and the report
     assert "expect_column_max_to_be_between" in logged and "FAIL" in logged and "observed" in logged
     assert f"report: {history['report']}" in logged
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import date, datetime, timezone
 from types import SimpleNamespace
 
@@ -10,6 +11,9 @@ import pytest
 from featurekiln.errors import PlanError
 from featurekiln.orchestration import steps
 from featurekiln.orchestration.run_dates import interval_days, latest_complete_day, requested_range, scheduled_range
+from featurekiln.planning.intervals import ONE_DAY, from_inclusive, length
+from featurekiln.planning.materialization import inclusive
+from featurekiln.planning.plan import RunPlan
 
 UTC = timezone.utc
 NOW = datetime(2025, 3, 1, 12, 30, tzinfo=UTC)
@@ -31,7 +35,7 @@ def at(*parts: int) -> datetime:
     ],
 )
 def test_interval_days_are_the_days_whose_cutoff_is_in_the_interval(start, end, expected) -> None:
-    assert interval_days(start, end) == expected
+    assert interval_days(start, end) == (expected[0], expected[1] + ONE_DAY)
 
 
 def test_latest_complete_day() -> None:
@@ -41,27 +45,28 @@ def test_latest_complete_day() -> None:
 
 
 def test_nightly_run_computes_the_day_of_its_interval() -> None:
-    days = scheduled_range(at(2025, 1, 10), at(2025, 1, 11), at(2025, 1, 10))
-    assert (days.first, days.last) == (date(2025, 1, 10), date(2025, 1, 10))
+    days, _ = scheduled_range(at(2025, 1, 10), at(2025, 1, 11), at(2025, 1, 10))
+    assert days == from_inclusive(date(2025, 1, 10), date(2025, 1, 10))
 
 
 def test_manual_run_with_empty_interval_computes_the_latest_complete_day() -> None:
     moment = at(2025, 1, 11, 14, 5)
     for start, end in [(moment, moment), (None, None)]:
-        days = scheduled_range(start, end, moment)
-        assert (days.first, days.last) == (date(2025, 1, 10), date(2025, 1, 10))
-        assert "latest complete day" in days.reason
+        days, reason = scheduled_range(start, end, moment)
+        assert days == from_inclusive(date(2025, 1, 10), date(2025, 1, 10))
+        assert "latest complete day" in reason
 
 
 def test_a_run_before_the_view_start_computes_nothing() -> None:
-    assert scheduled_range(at(2024, 12, 1), at(2024, 12, 2), at(2024, 12, 1), view_start=VIEW_START).empty
+    days, _ = scheduled_range(at(2024, 12, 1), at(2024, 12, 2), at(2024, 12, 1), view_start=VIEW_START)
+    assert length(days) == 0
 
 
 def test_requested_range_inclusive_and_end_defaults_to_start() -> None:
-    days = requested_range("2025-01-03", "2025-01-09", VIEW_START, NOW)
-    assert (days.first, days.last) == (date(2025, 1, 3), date(2025, 1, 9))
-    days = requested_range("2025-01-03", None, VIEW_START, NOW)
-    assert (days.first, days.last) == (date(2025, 1, 3), date(2025, 1, 3))
+    days, _ = requested_range("2025-01-03", "2025-01-09", VIEW_START, NOW)
+    assert days == from_inclusive(date(2025, 1, 3), date(2025, 1, 9))
+    days, _ = requested_range("2025-01-03", None, VIEW_START, NOW)
+    assert days == from_inclusive(date(2025, 1, 3), date(2025, 1, 3))
     assert requested_range(None, "", VIEW_START, NOW) is None
 
 
@@ -85,10 +90,10 @@ def test_requested_range_errors_name_the_param(start, end, message) -> None:
 def test_run_range_prefers_params_else_the_scheduled_days() -> None:
     view = SimpleNamespace(name="v", start=VIEW_START, lookback_days=2)
     interval = {"interval_start": at(2025, 1, 10), "interval_end": at(2025, 1, 11), "reference": at(2025, 1, 10)}
-    days = steps.run_range(view, {"start": "2025-01-02", "end": "2025-01-04"}, now=NOW, **interval)
-    assert (days.first, days.last) == (date(2025, 1, 2), date(2025, 1, 4))
-    days = steps.run_range(view, {"start": None, "end": None}, now=NOW, **interval)
-    assert (days.first, days.last) == (date(2025, 1, 10), date(2025, 1, 10)), "the plan adds the lookback"
+    days, _ = steps.run_range(view, {"start": "2025-01-02", "end": "2025-01-04"}, now=NOW, **interval)
+    assert days == from_inclusive(date(2025, 1, 2), date(2025, 1, 4))
+    days, _ = steps.run_range(view, {"start": None, "end": None}, now=NOW, **interval)
+    assert days == from_inclusive(date(2025, 1, 10), date(2025, 1, 10)), "the plan adds the lookback"
 
 
 def test_chunk_days_param() -> None:
@@ -110,10 +115,12 @@ def test_a_native_backfill_run_computes_its_own_day_and_a_scheduled_run_heals_ev
     })
     settings = Settings(defs_dir=tmp_path, warehouse=str(tmp_path / "wh"), chunk_days=30)
     facts = {"interval_start": at(2025, 2, 10), "interval_end": at(2025, 2, 11), "reference": at(2025, 2, 10),
-             "now": NOW, "run_id": "r"}
+             "now": NOW}
 
     def days(run_type: object) -> list[tuple[str, str]]:
-        return [(c["start"], c["end"]) for c in steps.plan_run_chunks(view, {}, settings, run_type=run_type, **facts)]
+        plan = steps.plan_dag_run(view, {}, settings, run_type=run_type, **facts)
+        assert RunPlan.from_json(json.loads(json.dumps(plan.to_json()))) == plan, "the plan goes through XCom"
+        return [tuple(c) for c in inclusive(plan.chunks)]
 
     from airflow.sdk.api.datamodels._generated import DagRunType  # what a task's context holds; its str() is
     # "DagRunType.BACKFILL"

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import json
 from datetime import date
 
 import pytest
 
 from featurekiln.errors import PlanError
 from featurekiln.planning import intervals
-from featurekiln.planning.plan import plan_backfill
+from featurekiln.planning.materialization import inclusive
+from featurekiln.planning.plan import RunPlan, plan_backfill
 from featurekiln.definitions import load_catalog
 
 D = date
@@ -47,11 +49,14 @@ def test_merge_and_missing() -> None:
 def test_plan_backfill_reads_the_horizon_before_the_first_day() -> None:
     view = load_catalog("feature_defs")["user_purchases"]  # longest window 90d
     plan = plan_backfill(view, D(2025, 3, 1), D(2025, 3, 31), chunk_days=10)
-    assert plan.snapshots == (D(2025, 3, 1), D(2025, 4, 1))
-    assert plan.events == (D(2024, 12, 2), D(2025, 4, 1))
-    assert [str(c) for c in plan.chunks] == [
+    assert plan.ranges == ((D(2025, 3, 1), D(2025, 4, 1)),)
+    assert plan.needed == ((D(2024, 12, 2), D(2025, 4, 1)),)
+    assert plan.tiles.from_source == plan.needed, "no tiles stored: every tile day is read from the source"
+    assert [f"{a}..{b}" for a, b in inclusive(plan.chunks)] == [
         "2025-03-01..2025-03-10", "2025-03-11..2025-03-20", "2025-03-21..2025-03-30", "2025-03-31..2025-03-31"
     ]
+    assert RunPlan.from_json(json.loads(json.dumps(plan.to_json()))) == plan
+    assert not plan.push and plan.validate
 
 
 @pytest.mark.parametrize(

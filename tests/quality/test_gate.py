@@ -86,7 +86,7 @@ def test_passing_suite_publishes_records_and_reports(spark, tmp_path, sources, c
     result = backfill(view(), day(3), day(6), settings=settings, spark=spark, chunk_days=2)
 
     assert result.report.status == "success"
-    assert [c.chunk.start for c in result.chunks] == [day(3), day(5)]
+    assert [c.chunk[0] for c in result.chunks] == [day(3), day(5)]
     table = collect_frame(spark.read.format("delta").load(result.table))
     assert_frames_match(table, oracle(day(3), day(6)), ["user_id"])
     [run] = read_runs(settings, VIEW)
@@ -100,6 +100,17 @@ def test_passing_suite_publishes_records_and_reports(spark, tmp_path, sources, c
     assert all(o["success"] for chunk in report["chunks"] for o in chunk["outcomes"])
     assert Path(run["report"]).is_file()
     assert require_validated(spark, settings, VIEW, day(4))["run_id"] == result.run_id
+    # The ledger: the commit that published the days says which run, the verdict and the suites.
+    from featurekiln.layout import table_path
+    from featurekiln.offline.materialized import day_records
+    from featurekiln.pipeline.serving import latest_servable
+    from featurekiln.runner import suites_fingerprint, view_suites
+
+    records = day_records(settings, VIEW, table_path(settings, VIEW))
+    assert {(r.run_id, r.verdict, r.suites) for r in records.values()} == {
+        (result.run_id, "success", suites_fingerprint(view_suites(view(), settings)))}
+    assert sorted(records) == [day(n) for n in range(3, 7)]
+    assert latest_servable(view(), settings) == day(6)
 
 
 def test_failing_suite_publishes_nothing_and_quarantines(spark, tmp_path, sources, collect_frame, monkeypatch, capsys) -> None:
@@ -154,6 +165,10 @@ def test_warn_severity_publishes_and_reports_the_warning(spark, tmp_path, source
     run = read_runs(settings, VIEW)[0]
     assert run["status"] == "warned" and run["failed"] == []
     assert run["warnings"][0].startswith("expect_column_max_to_be_between(spend_30d): observed ")
+    from featurekiln.layout import table_path
+    from featurekiln.offline.materialized import day_records
+
+    assert {r.verdict for r in day_records(settings, VIEW, table_path(settings, VIEW)).values()} == {"warned"}
     text = page_text(Path(run["report"]))
     assert "expect_column_max_to_be_between" in text and "WARN" in text.upper()
 
@@ -187,6 +202,15 @@ def test_without_validation_the_run_is_unvalidated_and_cannot_be_pushed(spark, t
         require_validated(spark, settings, VIEW, day(2))
     with pytest.raises(UnvalidatedError, match="no run in the history"):
         require_validated(spark, settings, VIEW, day(9))
+    # The ledger says so too, and it alone decides: the push refuses the day.
+    from featurekiln.layout import table_path
+    from featurekiln.offline.materialized import day_records
+    from featurekiln.pipeline.serving import latest_servable, require_servable
+
+    assert day_records(settings, VIEW, table_path(settings, VIEW))[day(2)].verdict == "unvalidated"
+    assert latest_servable(view(), settings) is None
+    with pytest.raises(UnvalidatedError, match="without validation"):
+        require_servable(view(), day(2), settings=settings, spark=spark)
 
 
 def test_same_type_on_same_column_keeps_both_and_samples_only_failures(spark) -> None:
