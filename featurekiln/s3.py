@@ -189,8 +189,8 @@ def _check_conditional_writes(endpoint_url: str | None, region: str | None, ware
     unsafe = (
         f"the object store of {warehouse} does not refuse a second put-if-absent (If-None-Match: *) of one "
         "key, so concurrent Delta commits could silently replace each other: use a store with S3 conditional "
-        "writes (AWS S3, a current MinIO, Ceph RGW 19+, moto 5), or set KILN_S3_COMMITS=single-driver and run "
-        "one writer at a time (docs/object-store.md)"
+        "writes (AWS S3, MinIO since 2024, moto 5), or set KILN_OBJECT_STORE_COMMITS=single-driver and run one "
+        "writer at a time (docs/object-store.md)"
     )
     try:
         try:
@@ -210,4 +210,4 @@ def _check_conditional_writes(endpoint_url: str | None, region: str | None, ware
         finally:
             s3.delete_object(Bucket=bucket, Key=key)
     except (BotoCoreError, ClientError) as error:
-        raise ObjectStoreError(f"{warehouse}: could not probe the object store's conditional writes: {error}") from error
+        raise ObjectStoreError(f"{warehouse}: could not probe the store's conditional writes: {error}") from error

@@ -5,6 +5,10 @@ environment, as a user's job would), waits at the gate directory until
 ``WRITERS`` writers are ready (writer ``a`` first creates the table), then appends
 ``COUNT`` one-row commits ``(TAG, i)`` to the Delta table at ``TABLE``, each its own
 transaction. Prints ``committed N`` when done.
+
+Writer ``a`` first writes one commit file three times straight through the log
+store Delta was configured with, as a commit that loses a race would, and prints
+what each write did (``store: ...``).
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ import featurekiln
 GATE_SECONDS = 300
 
 
-def wait_for(condition, what: str) -> None:  # noqa: ANN001
+def wait_for(condition, what: str) -> None:
     deadline = time.monotonic() + GATE_SECONDS
     while not condition():
         if time.monotonic() > deadline:
@@ -26,11 +30,36 @@ def wait_for(condition, what: str) -> None:  # noqa: ANN001
         time.sleep(0.05)
 
 
+def check_store(spark, table: str) -> None:
+    """Write version 0 of ``<table>-store`` with overwrite=false: once, with other content, with the same."""
+    from py4j.protocol import Py4JJavaError
+
+    jvm = spark._jvm
+    conf = spark._jsc.hadoopConfiguration()
+    path = jvm.org.apache.hadoop.fs.Path(f"{table}-store/_delta_log/00000000000000000000.json")
+    name = spark.sparkContext.getConf().get("spark.delta.logStore.s3a.impl")
+    store = jvm
+    for part in name.split("."):
+        store = getattr(store, part)
+    store = store(conf)
+    for content in ("first", "second", "first"):
+        lines = jvm.java.util.ArrayList()
+        lines.add(content)
+        try:
+            store.write(path, lines.iterator(), False, conf)
+            print(f"store: {content} written", flush=True)
+        except Py4JJavaError as error:
+            print(f"store: {content} refused {error.java_exception.getClass().getName()}", flush=True)
+    text = store.read(path, conf).next()
+    print(f"store: holds {text}", flush=True)
+
+
 def main(table: str, tag: str, count: int, gate: Path, writers: int) -> None:
     spark = featurekiln.spark_session(app_name=f"appender-{tag}", spark_master="local[1]")
     spark.conf.set("spark.sql.shuffle.partitions", "1")
     schema = "writer STRING, i INT"
     if tag == "a":
+        check_store(spark, table)
         spark.createDataFrame([], schema).write.format("delta").save(table)
         (gate / "created").touch()
     wait_for((gate / "created").exists, "the table")

@@ -108,7 +108,7 @@ def commit_conf(settings: Settings) -> dict[str, str]:
 
     if settings.s3_commits == S3_COMMITS_SINGLE_DRIVER:
         log.warning(
-            "KILN_S3_COMMITS=single-driver: Delta's S3 log store is safe only while one process at a time "
+            "KILN_OBJECT_STORE_COMMITS=single-driver: Delta's S3 log store is safe only while one process at a time "
             "writes each table of %s; concurrent writers can lose commits",
             settings.warehouse,
         )
@@ -117,7 +117,7 @@ def commit_conf(settings: Settings) -> dict[str, str]:
         raise CommitSafetyError(
             f"commits to {settings.warehouse} need featurekiln's log store, which is compiled by a JDK's javac, "
             "and there is none (or it failed, see the .failed file next to the jars): install a JDK, or set "
-            "KILN_S3_COMMITS=single-driver and run one writer at a time (docs/object-store.md)"
+            "KILN_OBJECT_STORE_COMMITS=single-driver and run one writer at a time (docs/object-store.md)"
         )
     check_conditional_writes(settings)
     return dict.fromkeys(S3_LOG_STORE_KEYS, CONDITIONAL_PUT_LOG_STORE_CLASS)
