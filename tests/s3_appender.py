@@ -65,8 +65,10 @@ def main(table: str, tag: str, count: int, gate: Path, writers: int) -> None:
     wait_for((gate / "created").exists, "the table")
     (gate / f"ready-{tag}").touch()
     wait_for(lambda: len(list(gate.glob("ready-*"))) >= writers, "the other writers")
+    started = time.monotonic()
     for i in range(count):
         spark.createDataFrame([(tag, i)], schema).coalesce(1).write.format("delta").mode("append").save(table)
+    print(f"{count} commits in {time.monotonic() - started:.1f} s", file=sys.stderr, flush=True)
     print(f"committed {count}", flush=True)
     spark.stop()
 

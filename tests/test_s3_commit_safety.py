@@ -87,3 +87,12 @@ def test_the_setting_is_read_and_checked(monkeypatch: pytest.MonkeyPatch) -> Non
     monkeypatch.setenv("KILN_OBJECT_STORE_COMMITS", "dynamodb")
     with pytest.raises(ValueError, match="KILN_OBJECT_STORE_COMMITS"):
         Settings.from_env()
+
+
+def test_a_running_session_without_the_log_store_is_refused(spark, moto_server, s3_bucket: str) -> None:
+    """Delta reads the log store settings when the session starts: one started without them cannot get them."""
+    from featurekiln.compute.session import get_spark
+
+    assert spark.sparkContext.getConf().get("spark.delta.logStore.s3a.impl") is None
+    with pytest.raises(CommitSafetyError, match=r"spark\.delta\.logStore\.s3a\.impl"):
+        get_spark(settings_for(moto_server.endpoint_url, s3_bucket, spark_master="local[2]"))

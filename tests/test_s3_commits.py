@@ -29,6 +29,8 @@ pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[1]
 WRITERS = ("a", "b")
 COMMITS = 25
+# A generous bound for a writer's process (its JVM's start and its commits) on a busy machine.
+WRITER_SECONDS = 1800
 
 
 def writer_env(endpoint_url: str, **extra: str) -> dict[str, str]:
@@ -95,7 +97,7 @@ def test_concurrent_writers_lose_no_commit(moto_server, s3_bucket: str, tmp_path
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         for tag in WRITERS
     }
-    outputs = {tag: process.communicate(timeout=600) for tag, process in processes.items()}
+    outputs = {tag: process.communicate(timeout=WRITER_SECONDS) for tag, process in processes.items()}
     for tag, process in processes.items():
         assert process.returncode == 0, f"writer {tag} exited {process.returncode}:\n{outputs[tag][1][-4000:]}"
         assert outputs[tag][0].splitlines()[-1] == f"committed {COMMITS}"
@@ -153,7 +155,7 @@ def test_concurrent_backfills_record_every_run_and_day(moto_server, s3_bucket: s
                          text=True)
         for view, start, end in runs
     ]
-    outputs = [process.communicate(timeout=900) for process in processes]
+    outputs = [process.communicate(timeout=WRITER_SECONDS) for process in processes]
     for run, process, (_, stderr) in zip(runs, processes, outputs, strict=True):
         assert process.returncode == 0, f"kiln backfill {run} exited {process.returncode}:\n{stderr[-4000:]}"
 

@@ -286,10 +286,12 @@ def local_fs_conf() -> dict[str, str]:
 def cluster_jars(master: str | None) -> list[str]:
     """featurekiln's jar for a session that is not local (its executors fetch it), when it exists.
 
-    Only :data:`~featurekiln.compute.jars.MAX_PAIR_CLASS` and
-    :data:`~featurekiln.compute.jars.REPEATED_KEYS_CLASS` are used there: a
-    cluster keeps Hadoop's file systems. A local session has the jar on its
-    class path already (:func:`local_fs_conf`).
+    :data:`~featurekiln.compute.jars.MAX_PAIR_CLASS` and
+    :data:`~featurekiln.compute.jars.REPEATED_KEYS_CLASS` are used there, and
+    on the driver :data:`~featurekiln.compute.jars.CONDITIONAL_PUT_LOG_STORE_CLASS`
+    (loaded with Delta's jars, which it extends): a cluster keeps Hadoop's file
+    systems. A local session has the jar on its class path already
+    (:func:`local_fs_conf`).
     """
     if master is not None and master.startswith("local"):
         return []
