@@ -200,7 +200,7 @@ def own_jar() -> str | None:
         # The log store extends Delta's storage API (delta-storage, one of Delta's jars); resolved
         # before the lock, which resolution takes too.
         delta_jars = resolved_jars([DELTA_PACKAGE])
-    except JarResolutionError as error:
+    except (JarResolutionError, OSError) as error:
         log.warning("could not resolve Delta's jars to compile featurekiln's classes against (%s)", error)
         return None
     try:

@@ -13,6 +13,14 @@ from featurekiln.compute import jars, session
 from featurekiln.compute.jars import LOCAL_FS_CLASS, own_jar
 
 
+@pytest.fixture(autouse=True)
+def _delta_jars_stay_resolved(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tests below move ``jars_dir`` to an empty folder; the Delta jars the log store compiles against stay put."""
+    delta, real = jars.resolved_jars([jars.DELTA_PACKAGE]), jars.resolved_jars
+    monkeypatch.setattr(jars, "resolved_jars", lambda packages: delta if list(packages) == [jars.DELTA_PACKAGE]
+                        else real(packages))
+
+
 def _file_system(spark: SparkSession):
     jvm = spark._jvm  # noqa: SLF001
     return jvm.org.apache.hadoop.fs.FileSystem.get(jvm.java.net.URI("file:///"), spark._jsc.hadoopConfiguration())  # noqa: SLF001
