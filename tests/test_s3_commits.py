@@ -101,6 +101,7 @@ def test_concurrent_writers_lose_no_commit(moto_server, s3_bucket: str, tmp_path
     for tag, process in processes.items():
         assert process.returncode == 0, f"writer {tag} exited {process.returncode}:\n{outputs[tag][1][-4000:]}"
         assert outputs[tag][0].splitlines()[-1] == f"committed {COMMITS}"
+        print(f"writer {tag}:", *(line for line in outputs[tag][1].splitlines() if " commits in " in line))
     # A commit file that exists is refused (Delta then retries at the next version), unless it holds this very
     # write's bytes (a retried request whose first try landed).
     store = [line for line in outputs["a"][0].splitlines() if line.startswith("store: ")]
