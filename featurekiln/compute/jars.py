@@ -60,7 +60,7 @@ LOCAL_FS_CLASS = "featurekiln.NioLocalFileSystem"
 LOCAL_FS_CONTEXT_CLASS = "featurekiln.NioLocalFileSystem$Fs"
 MAX_PAIR_CLASS = "featurekiln.MaxPair"
 REPEATED_KEYS_CLASS = "featurekiln.RepeatedKeys"
-# Delta's log store for object stores with conditional writes (featurekiln/compute/commits.py).
+# Delta's log store for object stores with conditional writes (see session.commit_conf).
 CONDITIONAL_PUT_LOG_STORE_CLASS = "featurekiln.ConditionalPutLogStore"
 
 log = logging.getLogger(__name__)
@@ -185,7 +185,7 @@ def own_jar() -> str | None:
     ``max`` of a struct (a slower aggregation, the same tiles), the quality
     gate scans the written rows for their uniqueness (slower, the same outcome),
     and a session on an ``s3a://`` warehouse refuses to start unless it is told
-    to run one writer at a time (:mod:`featurekiln.compute.commits`).
+    to run one writer at a time (:func:`featurekiln.compute.session.commit_conf`).
     """
     root = jars_dir()
     digest = hashlib.sha256(b"".join(source.read_bytes() for source in JAVA_SOURCES)).hexdigest()[:12]
