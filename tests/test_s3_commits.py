@@ -24,7 +24,7 @@ import pytest
 
 from tests.online.servers import AWS_ENV
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.spark]  # the writers and `kiln` start JVMs
 
 ROOT = Path(__file__).resolve().parents[1]
 WRITERS = ("a", "b")

@@ -15,6 +15,7 @@ from typing import Annotated, Any, get_type_hints
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from featurekiln.definitions.loader import load_catalog
 from featurekiln.definitions.models import FeatureView
@@ -187,7 +188,7 @@ def main() -> None:
             raise
         for line in error.problems:
             for part in line.splitlines():
-                err.print(f"[red]error:[/red] {part}", highlight=False, soft_wrap=True)
+                err.print(f"[red]error:[/red] {escape(part)}", highlight=False, soft_wrap=True)
         _point_at_spark_log(error)
         sys.exit(1)
     except KeyboardInterrupt:
@@ -196,9 +197,15 @@ def main() -> None:
     except Exception as error:  # noqa: BLE001 - the one place that turns any failure into a readable line
         if debug or state.debug:
             raise
-        text = str(error).strip().splitlines()
-        err.print(f"[red]error:[/red] {type(error).__name__}: {text[0] if text else ''} (run again with --debug for the "
-                  "traceback)", highlight=False, soft_wrap=True)
+        from featurekiln.compute.spark_errors import is_spark_error, spark_problem
+
+        if is_spark_error(error):  # a Spark error that no step translated: Spark's words, no py4j object id
+            line = spark_problem(error).line()
+        else:
+            text = str(error).strip().splitlines()
+            line = f"{type(error).__name__}: {text[0] if text else ''}"
+        err.print(f"[red]error:[/red] {escape(line)} (run again with --debug for the traceback)", highlight=False,
+                  soft_wrap=True)
         _point_at_spark_log(error)
         sys.exit(1)
 

@@ -12,15 +12,13 @@ from collections.abc import Iterator
 
 import sqlglot
 from sqlglot import exp
-from sqlglot.dialects.dialect import Dialect
 from sqlglot.tokens import Token
 
-from featurekiln.definitions.sql_policy import expression_problems, query_problems
+from featurekiln.definitions.sql_policy import expression_problems, parser, query_problems, statement_keyword, tokenize
 
 Path = tuple[str | int, ...]
 RESERVED_COLUMNS = ("ds", "feature_ts")
 NEEDS_EXPR = frozenset({"sum", "avg", "min", "max", "last", "first", "count_distinct"})
-_SPARK = Dialect.get_or_raise("spark")
 
 
 def _where(error: sqlglot.errors.SqlglotError) -> str:
@@ -34,24 +32,27 @@ def _where(error: sqlglot.errors.SqlglotError) -> str:
 
 def _statements(text: str, what: str) -> tuple[list[exp.Expression], list[Token], str | None]:
     try:
-        tokens = _SPARK.tokenize(text)
-        parsed = _SPARK.parser().parse(tokens, text)
+        tokens = tokenize(text)
+        parsed = parser().parse(tokens, text)
     except sqlglot.errors.SqlglotError as error:
         return [], [], f"not a valid Spark SQL {what}: {_where(error)}"
     return [s for s in parsed if s is not None], tokens, None
 
 
-def sql_expression_problems(text: str) -> list[str]:
-    """Why ``text`` is not a single Spark SQL expression that a definition may use (empty if it is)."""
+def sql_expression_problems(text: str, field: str = "expr") -> list[str]:
+    """Why ``text`` is not a single Spark SQL expression that a definition may use in ``field`` (empty if it is)."""
     statements, tokens, problem = _statements(text, "expression")
     if problem:
         return [problem]
     if len(statements) != 1:
         return ["must be a single Spark SQL expression, not several statements"]
-    node = statements[0]
-    if isinstance(node, exp.Query) or not isinstance(node, exp.Condition):
-        return [f"must be a single Spark SQL expression, got a {type(node).__name__} statement"]
-    return expression_problems(node, tokens, text)
+    try:  # what Spark's expression parser reads: no statement (SELECT, DROP, SET, ...)
+        node = parser().parse_into(exp.Expr, tokens, text)[0]
+    except sqlglot.errors.ParseError:
+        node = None
+    if node is None:
+        return [f"must be a single Spark SQL expression, not a {statement_keyword(tokens)} statement"]
+    return expression_problems(node, tokens, text, field)
 
 
 def sql_query_problems(text: str) -> list[str]:
@@ -62,7 +63,7 @@ def sql_query_problems(text: str) -> list[str]:
     if len(statements) != 1:
         return [f"must be a single SELECT statement, found {len(statements)} statements"]
     if not isinstance(statements[0], exp.Query):
-        return [f"must be a SELECT statement, not {type(statements[0]).__name__.upper()}"]
+        return [f"must be a SELECT statement, not {statement_keyword(tokens)}"]
     return query_problems(statements[0], tokens, text)
 
 
@@ -114,7 +115,7 @@ def definition_problems(data: dict) -> Iterator[tuple[Path, str]]:
 
     source = _mapping(data.get("source"))
     if isinstance(source.get("filter"), str):
-        for problem in sql_expression_problems(source["filter"]):
+        for problem in sql_expression_problems(source["filter"], "filter"):
             yield ("source", "filter"), problem
     if isinstance(source.get("query"), str):
         for problem in sql_query_problems(source["query"]):

@@ -71,3 +71,33 @@ SPARK_BUILTIN_FUNCTIONS: frozenset[str] = frozenset(
     xxhash64 year zeroifnull zip_with
     """.split()
 )
+
+# What kind of function each name is, as Spark 4.2.0's function registry says: the group
+# of its ``ExpressionInfo`` (``agg_funcs``, ``window_funcs``, ``generator_funcs``), plus the
+# functions of other groups whose class is an aggregate function or a generator. A Spark
+# test compares these with the running Spark.
+AGGREGATE_FUNCTIONS: frozenset[str] = frozenset(
+    """
+    any any_value approx_count_distinct approx_percentile approx_top_k approx_top_k_accumulate approx_top_k_combine
+    array_agg avg bit_and bit_or bit_xor bitmap_and_agg bitmap_construct_agg bitmap_or_agg bool_and bool_or
+    collect_list collect_set corr count count_if count_min_sketch covar_pop covar_samp every first first_value
+    grouping grouping_id histogram_numeric hll_sketch_agg hll_union_agg kll_merge_agg_bigint kll_merge_agg_double
+    kll_merge_agg_float kll_sketch_agg_bigint kll_sketch_agg_double kll_sketch_agg_float kurtosis last last_value
+    listagg max max_by mean measure median min min_by mode percentile percentile_approx percentile_cont
+    percentile_disc regr_avgx regr_avgy regr_count regr_intercept regr_r2 regr_slope regr_sxx regr_sxy regr_syy
+    schema_of_variant_agg skewness some std stddev stddev_pop stddev_samp string_agg sum theta_intersection_agg
+    theta_sketch_agg theta_union_agg try_avg try_sum tuple_intersection_agg_double tuple_intersection_agg_integer
+    tuple_sketch_agg_double tuple_sketch_agg_integer tuple_union_agg_double tuple_union_agg_integer var_pop
+    var_samp variance vector_avg vector_sum
+    """.split()
+)
+WINDOW_FUNCTIONS: frozenset[str] = frozenset(
+    "cume_dist dense_rank lag lead nth_value ntile percent_rank rank row_number".split()
+)
+GENERATOR_FUNCTIONS: frozenset[str] = frozenset(
+    "explode explode_outer inline inline_outer json_tuple posexplode posexplode_outer stack".split()
+)
+# Listed by SHOW SYSTEM FUNCTIONS, but callable only in FROM (Spark's table function registry).
+TABLE_FUNCTIONS: frozenset[str] = frozenset(
+    "collations python_worker_logs range sql_keywords variant_explode variant_explode_outer".split()
+)

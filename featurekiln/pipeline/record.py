@@ -11,6 +11,7 @@ from contextlib import contextmanager
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING
 
+from featurekiln.compute.spark_errors import spark_error_line, spark_error_types
 from featurekiln.errors import KilnError, QualityError
 from featurekiln.quality.results import RunReport
 from featurekiln.settings import Settings
@@ -29,13 +30,14 @@ _USER_RAISED = re.compile(r"\[USER_RAISED_EXCEPTION\] (.*?)(?: SQLSTATE: \w+)?$"
 
 
 def spark_failure(view: str, error: Exception) -> SparkFailure:
-    """The error to show for a Spark exception: featurekiln's own message when the job raised one on purpose."""
+    """The error to show for a Spark exception (a ``PySparkException`` or a ``Py4JJavaError``), as one line:
+    featurekiln's own message when the job raised one on purpose, else what Spark said
+    (:func:`featurekiln.compute.spark_errors.spark_error_line`)."""
     text = str(error)
     own = _USER_RAISED.search(text)
     if own:
         return SparkFailure(own.group(1).strip())
-    lines = text.strip().splitlines()
-    return SparkFailure(f"{view}: Spark failed: {lines[0] if lines else type(error).__name__}")
+    return SparkFailure(spark_error_line(view, error))
 
 
 def new_run_id() -> str:
@@ -54,8 +56,6 @@ def recorded(spark: SparkSession, settings: Settings, report: RunReport, *, succ
     With ``success=False`` a run that gets through is not finished here (a later
     step, such as Airflow's ``publish``, finishes it).
     """
-    from pyspark.errors import PySparkException
-
     from featurekiln.quality.history import record_run
     from featurekiln.quality.report import write_report
 
@@ -66,7 +66,7 @@ def recorded(spark: SparkSession, settings: Settings, report: RunReport, *, succ
         _finish(spark, settings, report, record_run, write_report)
         error.report = report.report
         raise
-    except PySparkException as error:
+    except spark_error_types() as error:  # a Py4JJavaError (a failed Spark job) is no PySparkException
         failure = spark_failure(report.view, error)
         report.status, report.error = "error", str(failure)
         _finish(spark, settings, report, record_run, write_report)

@@ -13,8 +13,8 @@ from featurekiln.compute import jars, session
 from featurekiln.compute.jars import LOCAL_FS_CLASS, own_jar
 
 
-@pytest.fixture(autouse=True)
-def _delta_jars_stay_resolved(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.fixture
+def delta_jars_stay_resolved(monkeypatch: pytest.MonkeyPatch) -> None:
     """Tests below move ``jars_dir`` to an empty folder; the Delta jars the log store compiles against stay put."""
     delta, real = jars.resolved_jars([jars.DELTA_PACKAGE]), jars.resolved_jars
     monkeypatch.setattr(jars, "resolved_jars", lambda packages: delta if list(packages) == [jars.DELTA_PACKAGE]
@@ -61,6 +61,8 @@ def test_set_permission_gives_exactly_the_mode(spark: SparkSession, tmp_path: Pa
     assert stat.S_IMODE(os.stat(target).st_mode) == mode
 
 
+@pytest.mark.spark  # javac is a JVM
+@pytest.mark.usefixtures("delta_jars_stay_resolved")
 def test_the_jar_is_compiled_once_per_source(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(jars, "jars_dir", lambda: tmp_path)
     first = own_jar()
@@ -84,6 +86,8 @@ def test_without_javac_sessions_keep_hadoops_file_system(tmp_path: Path, monkeyp
     assert list(tmp_path.glob("*.jar")) == []
 
 
+@pytest.mark.spark  # javac is a JVM
+@pytest.mark.usefixtures("delta_jars_stay_resolved")
 def test_a_source_that_does_not_compile_leaves_hadoops_file_system(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(jars, "jars_dir", lambda: tmp_path)
     broken = tmp_path / "NioLocalFileSystem.java"
