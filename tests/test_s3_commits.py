@@ -102,11 +102,6 @@ def test_concurrent_writers_lose_no_commit(moto_server, s3_bucket: str, tmp_path
         assert process.returncode == 0, f"writer {tag} exited {process.returncode}:\n{outputs[tag][1][-4000:]}"
         assert outputs[tag][0].splitlines()[-1] == f"committed {COMMITS}"
         print(f"writer {tag}:", *(line for line in outputs[tag][1].splitlines() if " commits in " in line))
-    # A commit file that exists is refused (Delta then retries at the next version), unless it holds this very
-    # write's bytes (a retried request whose first try landed).
-    store = [line for line in outputs["a"][0].splitlines() if line.startswith("store: ")]
-    assert store == ["store: first written", "store: second refused java.nio.file.FileAlreadyExistsException",
-                     "store: first written", "store: holds first"]
 
     s3 = boto3.client("s3", endpoint_url=moto_server.endpoint_url)
     commits = delta_log(s3, s3_bucket, "lake/shared")
@@ -116,6 +111,11 @@ def test_concurrent_writers_lose_no_commit(moto_server, s3_bucket: str, tmp_path
     assert sorted(commits) == list(range(1 + len(expected))), "one version per commit, after the table's creation"
     appends = [v for v, actions in commits.items() if any("add" in a for a in actions)]
     assert len(appends) == len(expected)
+    # A commit file that exists is refused (Delta then retries at the next version), unless it holds this very
+    # write's bytes (a retried request whose first try landed).
+    store = [line for line in outputs["a"][0].splitlines() if line.startswith("store: ")]
+    assert store == ["store: first written", "store: second refused java.nio.file.FileAlreadyExistsException",
+                     "store: first written", "store: holds first"]
 
 
 KILN = Path(sys.executable).with_name("kiln")
@@ -133,7 +133,18 @@ def test_concurrent_backfills_record_every_run_and_day(moto_server, s3_bucket: s
 
     from featurekiln.samples import purchases_frame
     from tests.oracle import assert_frames_match, expected_snapshots
-    from tests.test_s3_warehouse import download
+
+    def download(s3, bucket: str, prefix: str, target: Path) -> Path:  # noqa: ANN001
+        """The table's objects below ``target``, without s3a's directory markers (keys other keys extend)."""
+        pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
+        keys = [o["Key"] for page in pages for o in page.get("Contents", [])]
+        for key in keys:
+            if key.endswith("/") or any(other.startswith(key + "/") for other in keys):
+                continue
+            local = target / key[len(prefix):].lstrip("/")
+            local.parent.mkdir(parents=True, exist_ok=True)
+            s3.download_file(bucket, key, str(local))
+        return target
 
     defs, suites, cwd = (tmp_path / name for name in ("defs", "expectations", "cwd"))
     for folder in (defs, suites, cwd):
