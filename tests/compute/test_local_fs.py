@@ -13,6 +13,14 @@ from featurekiln.compute import jars, session
 from featurekiln.compute.jars import LOCAL_FS_CLASS, own_jar
 
 
+@pytest.fixture
+def delta_jars_stay_resolved(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tests below move ``jars_dir`` to an empty folder; the Delta jars the log store compiles against stay put."""
+    delta, real = jars.resolved_jars([jars.DELTA_PACKAGE]), jars.resolved_jars
+    monkeypatch.setattr(jars, "resolved_jars", lambda packages: delta if list(packages) == [jars.DELTA_PACKAGE]
+                        else real(packages))
+
+
 def _file_system(spark: SparkSession):
     jvm = spark._jvm  # noqa: SLF001
     return jvm.org.apache.hadoop.fs.FileSystem.get(jvm.java.net.URI("file:///"), spark._jsc.hadoopConfiguration())  # noqa: SLF001
@@ -54,6 +62,7 @@ def test_set_permission_gives_exactly_the_mode(spark: SparkSession, tmp_path: Pa
 
 
 @pytest.mark.spark  # javac is a JVM
+@pytest.mark.usefixtures("delta_jars_stay_resolved")
 def test_the_jar_is_compiled_once_per_source(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(jars, "jars_dir", lambda: tmp_path)
     first = own_jar()
@@ -78,6 +87,7 @@ def test_without_javac_sessions_keep_hadoops_file_system(tmp_path: Path, monkeyp
 
 
 @pytest.mark.spark  # javac is a JVM
+@pytest.mark.usefixtures("delta_jars_stay_resolved")
 def test_a_source_that_does_not_compile_leaves_hadoops_file_system(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(jars, "jars_dir", lambda: tmp_path)
     broken = tmp_path / "NioLocalFileSystem.java"
