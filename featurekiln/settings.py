@@ -13,6 +13,8 @@ DEFAULT_WAREHOUSE = "warehouse"
 DEFAULT_CHUNK_DAYS = 30
 DEFAULT_MAX_PARALLEL_CHUNKS = 2
 DEFAULT_VERIFY_SAMPLE = 1000
+DEFAULT_RETAIN_DAYS = 30
+DEFAULT_MAINTENANCE_SCHEDULE = "@weekly"
 _TRUE = frozenset({"1", "true", "yes", "on"})
 _FALSE = frozenset({"0", "false", "no", "off", ""})
 
@@ -33,6 +35,15 @@ def _env_bool(name: str, default: bool) -> bool:
 def _env_optional(name: str) -> str | None:
     raw = os.environ.get(name, "").strip()
     return raw or None
+
+
+def _env_days(name: str) -> int | None:
+    raw = _env_optional(name)
+    if raw is None:
+        return None
+    if not raw.isdigit():
+        raise ValueError(f"{name}={raw!r} is not a whole number of days (0 or more)")
+    return int(raw)
 
 
 @dataclass(frozen=True)
@@ -76,6 +87,11 @@ class Settings:
         aws_region: the AWS region (env ``AWS_REGION``, else ``AWS_DEFAULT_REGION``);
             None means the profile's region. Credentials and path-style access come
             from boto3's own chain (see :mod:`featurekiln.s3`).
+        retain_days: how long replaced table files, old versions and finished runs' leftovers are
+            kept (env ``KILN_RETAIN_DAYS``); None means ``retain_days:`` of ``kiln.yaml``, else 30
+            (:mod:`featurekiln.offline.retention` says what it guarantees).
+        maintenance_schedule: the schedule of the ``kiln_maintenance`` DAG, a cron expression or
+            preset (env ``KILN_MAINTENANCE_SCHEDULE``, default ``@weekly``; ``none`` for manual runs).
     """
 
     defs_dir: Path = Path(DEFAULT_DEFS)
@@ -95,6 +111,8 @@ class Settings:
     verify_sample: int = DEFAULT_VERIFY_SAMPLE
     s3_endpoint: str | None = None
     aws_region: str | None = None
+    retain_days: int | None = None
+    maintenance_schedule: str = DEFAULT_MAINTENANCE_SCHEDULE
 
     @classmethod
     def from_env(cls, **overrides: object) -> Settings:
@@ -117,6 +135,8 @@ class Settings:
             verify_sample=int(os.environ.get("KILN_VERIFY_SAMPLE", DEFAULT_VERIFY_SAMPLE)),
             s3_endpoint=_env_optional("AWS_ENDPOINT_URL_S3") or _env_optional("AWS_ENDPOINT_URL"),
             aws_region=_env_optional("AWS_REGION") or _env_optional("AWS_DEFAULT_REGION"),
+            retain_days=_env_days("KILN_RETAIN_DAYS"),
+            maintenance_schedule=os.environ.get("KILN_MAINTENANCE_SCHEDULE", DEFAULT_MAINTENANCE_SCHEDULE),
         )
         given = {k: v for k, v in overrides.items() if v is not None}
         for name in ("defs_dir", "expectations_dir"):
