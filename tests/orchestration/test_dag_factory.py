@@ -262,9 +262,10 @@ def test_dags_serialize_for_the_scheduler(tmp_path, monkeypatch, conn_id) -> Non
     else:
         monkeypatch.delenv("KILN_SPARK_CONN_ID", raising=False)
     bag = dag_bag(SAMPLE_DEFS)
-    for dag in bag.dags.values():
+    for dag_id, dag in bag.dags.items():
         restored = DagSerialization.deserialize_dag(DagSerialization.serialize_dag(dag))
-        assert {t.task_id for t in restored.tasks} == TASKS
+        assert {t.task_id for t in restored.tasks} == (
+            {t.task_id for t in dag.tasks} if dag_id == "kiln_maintenance" else TASKS)
     materialize = bag.dags["kiln_user_purchases"].get_task("materialize")
     expected = "SparkSubmitOperator" if conn_id else "_PythonDecoratedOperator"
     assert materialize.operator_class.__name__ == expected
