@@ -15,7 +15,7 @@ nothing orders it against them.
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta, UTC
 from typing import TYPE_CHECKING, Any
 
 from featurekiln.orchestration.timetables import timetable_for
@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 MAINTENANCE_DAG_ID = "kiln_maintenance"
-START = datetime(2025, 1, 1, tzinfo=timezone.utc)
+START = datetime(2025, 1, 1, tzinfo=UTC)
 _DOC = """### featurekiln table maintenance
 
 Per view: compact small files, VACUUM files replaced longer ago than the retention

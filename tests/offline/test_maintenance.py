@@ -20,7 +20,7 @@ import pytest
 import yaml
 
 from featurekiln.settings import Settings
-from tests.offline.test_incremental import LOOKBACK, RAW, START, VIEW, day, land, make_events, view_of
+from tests.offline.test_incremental import RAW, VIEW, day, land, make_events, view_of
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
