@@ -107,14 +107,14 @@ def test_dry_run_changes_nothing_then_kill_9_mid_way_and_a_rerun_converges(
 
 
 def test_maintenance_while_a_backfill_runs_fails_neither(spark: SparkSession, tmp_path: Path) -> None:
-    """A ``kiln backfill --force --retile`` of the whole range (a process of its own) while maintenance runs
+    """A ``kiln backfill --retile`` of the whole range (a process of its own) while maintenance runs
     pass after pass in this one: both finish without an error and the table equals the oracle."""
     from featurekiln.offline.maintenance import maintain
 
     last = day(12)
     settings = project(tmp_path, spark, nights=2, landed_until=12)
     backfill = subprocess.Popen(
-        [KILN, "backfill", VIEW, "--start", str(day(1)), "--end", str(last), "--force", "--retile",
+        [KILN, "backfill", VIEW, "--start", str(day(1)), "--end", str(last), "--retile",
          *cli_args(settings)],
         env={**{k: v for k, v in os.environ.items() if not k.startswith("KILN_")}, **ENV,
              "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")]))},
