@@ -10,6 +10,9 @@ Below the warehouse root (a local path or a URI such as ``s3a://bucket/prefix``)
     _kiln/started/<view>.<run>.json          a run that started and has no history row yet
     _reports/<view>/<run>.html, .json        the run reports
 
+``kiln maintain`` deletes the staging, quarantine and rebuild folders and the
+reports of finished runs once they are older than the retention (:func:`leftover_roots`).
+
 ``<run>`` is the run id made safe for paths (:func:`safe_run_id`).
 """
 
@@ -90,3 +93,14 @@ def started_folder(settings: Settings) -> str:
 def started_path(settings: Settings, view: str, run_id: str) -> str:
     """The start record of run ``run_id`` of ``view``."""
     return f"{started_folder(settings)}/{view}.{safe_run_id(run_id)}.json"
+
+
+def leftover_roots(settings: Settings, view: str) -> dict[str, str]:
+    """The folders below which runs of view ``view`` leave data behind, by kind: one folder per run
+    (``staging``, ``quarantine``), per definition fingerprint (``rebuild``), and the run reports (``reports``)."""
+    return {
+        "staging": settings.warehouse_path("_staging", view),
+        "quarantine": settings.warehouse_path("_quarantine", view),
+        "rebuild": settings.warehouse_path("_rebuild", view),
+        "reports": settings.warehouse_path(REPORTS_DIR, view),
+    }

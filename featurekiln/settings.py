@@ -16,6 +16,8 @@ DEFAULT_VERIFY_SAMPLE = 1000
 S3_COMMITS_CONDITIONAL = "conditional"
 S3_COMMITS_SINGLE_DRIVER = "single-driver"
 S3_COMMITS = (S3_COMMITS_CONDITIONAL, S3_COMMITS_SINGLE_DRIVER)
+DEFAULT_RETAIN_DAYS = 30
+DEFAULT_MAINTENANCE_SCHEDULE = "@weekly"
 _TRUE = frozenset({"1", "true", "yes", "on"})
 _FALSE = frozenset({"0", "false", "no", "off", ""})
 
@@ -36,6 +38,15 @@ def _env_bool(name: str, default: bool) -> bool:
 def _env_optional(name: str) -> str | None:
     raw = os.environ.get(name, "").strip()
     return raw or None
+
+
+def _env_days(name: str) -> int | None:
+    raw = _env_optional(name)
+    if raw is None:
+        return None
+    if not raw.isdigit():
+        raise ValueError(f"{name}={raw!r} is not a whole number of days (0 or more)")
+    return int(raw)
 
 
 @dataclass(frozen=True)
@@ -82,6 +93,11 @@ class Settings:
             with any number of writers, and refuses to start where the store or the
             installation cannot do that; ``single-driver`` is Delta's own S3 log store,
             safe only while one process at a time writes each table (docs/object-store.md).
+        retain_days: how long replaced table files, old versions and finished runs' leftovers are
+            kept (env ``KILN_RETAIN_DAYS``); None means ``retain_days:`` of ``kiln.yaml``, else 30
+            (:mod:`featurekiln.offline.retention` says what it guarantees).
+        maintenance_schedule: the schedule of the ``kiln_maintenance`` DAG, a cron expression or
+            preset (env ``KILN_MAINTENANCE_SCHEDULE``, default ``@weekly``; ``none`` for manual runs).
     """
 
     defs_dir: Path = Path(DEFAULT_DEFS)
@@ -101,6 +117,8 @@ class Settings:
     s3_endpoint: str | None = None
     aws_region: str | None = None
     s3_commits: str = S3_COMMITS_CONDITIONAL
+    retain_days: int | None = None
+    maintenance_schedule: str = DEFAULT_MAINTENANCE_SCHEDULE
 
     def __post_init__(self) -> None:
         if self.s3_commits not in S3_COMMITS:
@@ -127,6 +145,8 @@ class Settings:
             s3_endpoint=_env_optional("AWS_ENDPOINT_URL_S3") or _env_optional("AWS_ENDPOINT_URL"),
             aws_region=_env_optional("AWS_REGION") or _env_optional("AWS_DEFAULT_REGION"),
             s3_commits=os.environ.get("KILN_OBJECT_STORE_COMMITS", S3_COMMITS_CONDITIONAL).strip().lower(),
+            retain_days=_env_days("KILN_RETAIN_DAYS"),
+            maintenance_schedule=os.environ.get("KILN_MAINTENANCE_SCHEDULE", DEFAULT_MAINTENANCE_SCHEDULE),
         )
         given = {k: v for k, v in overrides.items() if v is not None}
         for name in ("defs_dir", "expectations_dir"):

@@ -27,6 +27,7 @@ from featurekiln.errors import TrainingSetError
 from featurekiln.offline.delta_table import table_path
 from featurekiln.offline.delta_log import DeltaLog
 from featurekiln.offline.materialized import materialized_days
+from featurekiln.offline.retention import check_version_kept, retain_days
 from featurekiln.offline.training_output import OutputFormat, write_output, write_record
 from featurekiln.planning.intervals import length
 from featurekiln.planning.training import DayCoverage, ViewSelection, day_coverage, parse_key_map, select_features
@@ -91,7 +92,10 @@ def _view_read(
 
     view = selection.view
     path = table_path(settings, view.table_name)
-    materialized = materialized_days(DeltaLog.of(path, settings), view.name, version)
+    ledger = DeltaLog.of(path, settings)
+    materialized = materialized_days(ledger, view.name, version)
+    if version is not None:
+        check_version_kept(ledger, view.name, version, retain_days(settings))
     # Pinned to an old version, a day is judged by the definition in force at that version.
     expected = view.fingerprint() if version is None else (materialized.fingerprint or view.fingerprint())
     needed = [d for d in days if d is not None]
@@ -123,6 +127,8 @@ def prepare(
     Raises:
         UnknownViewError, PlanError: a feature reference or a key mapping is wrong.
         TableError: a feature table or a pinned version does not exist.
+        RetentionError: a pinned version was replaced longer ago than the retention
+            (:mod:`featurekiln.offline.retention`).
         TrainingSetError: needed days are missing or stale (without ``allow_missing``), or a
             spine column has the wrong type.
     """

@@ -6,7 +6,7 @@ The common options (``--defs``, ``--warehouse``, ``--expectations``, ``--debug``
 go before or after the subcommand.
 """
 
-from featurekiln.cli import definitions, materialize, serving, tables  # noqa: F401 - each registers its commands
+from featurekiln.cli import definitions, maintain, materialize, serving, tables  # noqa: F401 - each registers its commands
 from featurekiln.cli.app import app, main
 
 __all__ = ["app", "main"]

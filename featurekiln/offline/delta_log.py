@@ -45,11 +45,13 @@ class Commit:
         metadata: its ``userMetadata`` as a dict (empty when it has none, or it is
             not featurekiln's JSON object).
         rows: the rows it wrote (``numOutputRows``; 0 for a commit that wrote no data).
+        timestamp: when it was committed, in milliseconds since the epoch (its ``commitInfo``'s; 0 if none).
     """
 
     version: int
     metadata: dict[str, Any] = field(default_factory=dict)
     rows: int = 0
+    timestamp: int = 0
 
 
 def _metadata(text: object) -> dict[str, Any]:
@@ -94,7 +96,7 @@ class DeltaLog:
     def _commit(self, version: int) -> Commit:
         info = next((a["commitInfo"] for a in self._actions(version) if "commitInfo" in a), {})
         rows = (info.get("operationMetrics") or {}).get("numOutputRows", 0)
-        return Commit(version, _metadata(info.get("userMetadata")), int(rows))
+        return Commit(version, _metadata(info.get("userMetadata")), int(rows), int(info.get("timestamp") or 0))
 
     def commits(self) -> list[Commit]:
         """Every commit still in the log, in version order (as ``DeltaTable.history()`` lists them)."""

@@ -113,6 +113,9 @@ def build_dags(
         taken.add(dag_id)
         if dag is not None:
             result.dags[dag_id] = dag
+    from featurekiln.orchestration.maintenance_dag import maintenance_dags
+
+    result.dags.update(maintenance_dags(list(loaded.views), settings, only, taken))
     for file, problems in problems_by_file.items():
         dag_id = _broken_dag_id(file, taken)
         taken.add(dag_id)
