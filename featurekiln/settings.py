@@ -12,6 +12,7 @@ DEFAULT_EXPECTATIONS = "expectations"
 DEFAULT_WAREHOUSE = "warehouse"
 DEFAULT_CHUNK_DAYS = 30
 DEFAULT_MAX_PARALLEL_CHUNKS = 2
+DEFAULT_MAX_ACTIVE_RUNS = 2
 DEFAULT_VERIFY_SAMPLE = 1000
 _TRUE = frozenset({"1", "true", "yes", "on"})
 _FALSE = frozenset({"0", "false", "no", "off", ""})
@@ -51,6 +52,10 @@ class Settings:
             start (env ``KILN_CATCHUP``, default false).
         max_parallel_chunks: how many chunks of one Airflow run materialize at the
             same time (env ``KILN_MAX_PARALLEL_CHUNKS``).
+        max_active_runs: how many runs of one view's DAG are active at once (env
+            ``KILN_MAX_ACTIVE_RUNS``, default 2): a nightly run can proceed beside one
+            long trigger-form backfill, and catch-up goes two nights at a time; further
+            runs wait queued (docs/orchestration.md, "Overlapping runs").
         spark_conn_id: Airflow connection id of a Spark cluster (env
             ``KILN_SPARK_CONN_ID``). When set, Airflow runs ``jobs/materialize.py``
             through ``spark-submit``; when unset, tasks run Spark in-process on
@@ -85,6 +90,7 @@ class Settings:
     chunk_days: int = DEFAULT_CHUNK_DAYS
     catchup: bool = False
     max_parallel_chunks: int = DEFAULT_MAX_PARALLEL_CHUNKS
+    max_active_runs: int = DEFAULT_MAX_ACTIVE_RUNS
     spark_conn_id: str | None = None
     retries: int = 1
     strict: bool = False
@@ -107,6 +113,7 @@ class Settings:
             chunk_days=int(os.environ.get("KILN_CHUNK_DAYS", DEFAULT_CHUNK_DAYS)),
             catchup=_env_bool("KILN_CATCHUP", False),
             max_parallel_chunks=int(os.environ.get("KILN_MAX_PARALLEL_CHUNKS", DEFAULT_MAX_PARALLEL_CHUNKS)),
+            max_active_runs=int(os.environ.get("KILN_MAX_ACTIVE_RUNS", DEFAULT_MAX_ACTIVE_RUNS)),
             spark_conn_id=_env_optional("KILN_SPARK_CONN_ID"),
             retries=int(os.environ.get("KILN_RETRIES", 1)),
             strict=_env_bool("KILN_STRICT", False),

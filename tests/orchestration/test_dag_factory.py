@@ -82,6 +82,7 @@ def test_layout_and_mapping(bag) -> None:
 def test_settings_reach_the_dags(tmp_path, monkeypatch) -> None:
     monkeypatch.setenv("KILN_CATCHUP", "true")
     monkeypatch.setenv("KILN_MAX_PARALLEL_CHUNKS", "5")
+    monkeypatch.setenv("KILN_MAX_ACTIVE_RUNS", "3")
     monkeypatch.setenv("KILN_WAREHOUSE", "s3a://bucket/wh")
     defs = tmp_path / "defs"
     defs.mkdir()
@@ -91,6 +92,7 @@ def test_settings_reach_the_dags(tmp_path, monkeypatch) -> None:
     assert bag.dag_ids == ["kiln_user_clicks"]
     assert dag.catchup is True
     assert dag.get_task("materialize").partial_kwargs["max_active_tis_per_dagrun"] == 5
+    assert dag.max_active_runs == 3
     assert dag.get_task("publish").outlets[0].uri == "s3a://bucket/wh/features/user_clicks"
 
 
