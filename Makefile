@@ -12,7 +12,7 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export KILN_WAREHOUSE ?= $(CURDIR)/warehouse
 export KILN_DEFS ?= $(CURDIR)/feature_defs
 
-.PHONY: setup system class-archive demo airflow test test-fast bench clean
+.PHONY: setup system class-archive demo airflow test test-fast lint bench clean
 
 setup: system $(STAMP) class-archive
 
@@ -56,9 +56,14 @@ airflow: setup
 test: setup
 	$(VENV)/bin/pytest -q
 
-# Pure tests only (no Spark, no servers): seconds.
+# Every test that starts no JVM and no server (markers `spark` and `server`, set in
+# tests/conftest.py from the fixtures a test uses).
 test-fast: setup
-	$(VENV)/bin/pytest -q tests/definitions tests/planning tests/quality/test_file_statistics.py
+	$(VENV)/bin/pytest -q -m "not spark and not server"
+
+# ruff, pinned in requirements.txt; the rules are in pyproject.toml.
+lint: setup
+	$(VENV)/bin/ruff check .
 
 bench: setup
 	$(PY) bench/backfill.py

@@ -3,7 +3,7 @@
 Usage: ``python scripts/class_archive.py``
 
 A new process that starts Spark and runs a backfill loads about 28,000 classes,
-and loading them is a fifth of its Java threads' time (bench/README.md). This
+and loading them is a large share of its Java threads' time. This
 script runs a small backfill of the sample views (sample data, every view's
 gate, a push to SQLite) in a child process whose JVM writes the classes it
 loaded to an archive when it exits (``-XX:ArchiveClassesAtExit``, JDK 13+). The

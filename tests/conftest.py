@@ -25,8 +25,25 @@ for _name, _value in AWS_ENV.items():
     os.environ.setdefault(_name, _value)
 _buckets = itertools.count()
 
-def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "slow: end-to-end test")
+# Test tiers by kind (markers registered in pyproject.toml): a test that uses one of these fixtures,
+# directly or through another fixture, gets the marker; a test that starts a JVM or a server by
+# itself (a `kiln` subprocess that computes, a server it kills) carries the marker explicitly.
+SPARK_FIXTURES = frozenset({"spark"})
+SERVER_FIXTURES = frozenset({"moto_server", "redis_server", "airflow_db", "airflow_server", "browser"})
+# The ``store`` fixture's backends that start a server (tests/online/conftest.py).
+SERVER_STORES = frozenset({"redis", "dynamodb"})
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark every test ``spark`` or ``server`` from the fixtures it uses; ``make test-fast`` deselects both."""
+    for item in items:
+        names = set(getattr(item, "fixturenames", ()))
+        if names & SPARK_FIXTURES:
+            item.add_marker(pytest.mark.spark)
+        callspec = getattr(item, "callspec", None)
+        store = callspec.params.get("store") if callspec is not None else None
+        if names & SERVER_FIXTURES or store in SERVER_STORES:
+            item.add_marker(pytest.mark.server)
 
 
 @pytest.fixture(scope="session")

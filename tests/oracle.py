@@ -1,4 +1,4 @@
-"""An independent, deliberately naive oracle of the snapshot semantics in DESIGN.md.
+"""An independent, deliberately naive oracle of the snapshot semantics in docs/semantics.md.
 
 It does not import featurekiln. It reads the raw YAML mapping of a definition
 and, for every snapshot day and every key, filters the events of the window
@@ -79,7 +79,7 @@ def aggregate(agg: str, rows: list[tuple[pd.Timestamp, Any]], has_expr: bool) ->
     """Aggregate ``(event_ts, value)`` pairs of one key and one window.
 
     ``count`` without expr counts the rows; every other case ignores null values,
-    NaN included (DESIGN.md: a floating NaN counts as null).
+    NaN included (docs/semantics.md: a floating NaN counts as null).
     """
     if agg == "count" and not has_expr:
         return len(rows)
@@ -115,7 +115,7 @@ def _days(first: date, last: date) -> list[date]:
 
 
 def expected_snapshots(events: pd.DataFrame, definition: dict, first: date, last: date) -> pd.DataFrame:
-    """The feature table DESIGN.md prescribes for snapshots ``first`` .. ``last`` (inclusive).
+    """The feature table docs/semantics.md prescribes for snapshots ``first`` .. ``last`` (inclusive).
 
     Args:
         events: the source rows after any filter/query (tests apply those in pandas).

@@ -78,6 +78,7 @@ def test_tables_print_whole_when_output_is_not_a_terminal() -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.spark  # `kiln backfill` in a subprocess
 def test_a_runtime_error_names_the_view_file_line_and_field_after_a_quiet_jvm_start(tmp_path: Path) -> None:
     """A string timestamp column that holds a non-timestamp: one readable line, none of Spark's noise."""
     import pandas as pd

@@ -1,4 +1,4 @@
-"""Architecture seams of DESIGN.md: pure packages stay pure, layers import downwards only."""
+"""Architecture seams (docs/architecture.md): pure packages stay pure, layers import downwards only."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1] / "featurekiln"
 HEAVY = ("pyspark", "airflow", "boto3", "great_expectations", "delta", "redis")
-# DESIGN.md: definitions, planning <- compute, offline <- quality, online <- runner <- cli, orchestration;
+# docs/architecture.md: definitions, planning <- compute, offline <- quality, online <- runner <- cli, orchestration;
 # the runner's steps (pipeline/) sit just below it.
 # Modules outside these layers (settings, errors, layout, samples) are shared by all and import no layer.
 # Planning reads the definitions, so it sits just above them.

@@ -1,11 +1,11 @@
 // The greatest (order, value) pair of a group, as a hash-aggregable Spark aggregate.
 //
 // A tile's `last` is the value of the group's latest event, a tie on the time going to the largest value
-// (DESIGN.md); `first` is the same with the time negated. `max(struct(order, value))` computes exactly
-// that, but Spark aggregates a struct buffer only by sorting every input row: for a year of two million
-// events, the tile step's aggregation took 2.0 s, 0.9 s with this class (bench/README.md). Here the buffer
-// is two plain columns (order, value), so Spark plans a code-generated hash aggregation whenever the value
-// is of a fixed-width type, and the result is the same struct<o, v>, so stored tiles do not change.
+// (docs/semantics.md); `first` is the same with the time negated. `max(struct(order, value))` computes exactly
+// that, but Spark aggregates a struct buffer only by sorting every input row (bench/README.md, "Decision
+// records"). Here the buffer is two plain columns (order, value), so Spark plans a code-generated hash
+// aggregation whenever the value is of a fixed-width type, and the result is the same struct<o, v>, so stored
+// tiles do not change.
 // Rows with a null order or value never enter; an empty group gives null, as max(struct) over
 // `when(value is not null, ...)` does. featurekiln/compute/jars.py compiles it; compute/aggregations.py
 // uses it when the session's JVM has it, and max(struct) otherwise.

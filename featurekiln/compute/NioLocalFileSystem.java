@@ -3,8 +3,8 @@
 // Without Hadoop's native library (pip's pyspark ships none), RawLocalFileSystem sets the
 // permission of each file it creates by running `chmod` in a new process, and asks whether a
 // path is a symbolic link by running `readlink`: a Delta write of 455 day files (and their .crc
-// files) starts 910 processes, and each Delta commit about 20 more, about 5 ms each on two cores
-// (bench/README.md). Raw below sets the same permission bits with one system call, and answers
+// files) starts 910 processes, and each Delta commit about 20 more (bench/README.md, "Decision
+// records"). Raw below sets the same permission bits with one system call, and answers
 // the link question with java.nio; everything else is Hadoop's. It serves both of Hadoop's APIs:
 // FileSystem (`fs.file.impl`: Spark's reads and writes) and FileContext
 // (`fs.AbstractFileSystem.file.impl`: Delta's commit log), built as Hadoop's LocalFileSystem and

@@ -17,7 +17,7 @@ count_distinct  set = collect_set(expr)                  array_union
 =============== ======================================== ===========
 
 ``first``/``last`` order by (event time, value), so a tie on the timestamp is
-broken by the largest value, as DESIGN.md requires. Nulls of ``expr`` never enter
+broken by the largest value, as docs/semantics.md requires. Nulls of ``expr`` never enter
 a partial. Spark aggregates the ``max`` of a struct only by sorting every event,
 so where the session's JVM has featurekiln's ``MaxPair``
 (:data:`~featurekiln.compute.jars.MAX_PAIR_CLASS`) the same struct comes from it,

@@ -1,7 +1,7 @@
 """The pinned Spark packages, resolved once into jar files, so that no JVM start runs Ivy.
 
 ``spark.jars.packages`` resolves its Maven coordinates through Ivy at every JVM
-start: tens of seconds without a warm cache and about sixty lines of Ivy's
+start: slow without a warm cache, and about sixty lines of Ivy's
 report on the terminal each time. Instead, a package set is resolved once (by
 ``make setup``, or on its first use), quietly, by Spark's own resolver in a
 ``spark-submit`` subprocess; the jar files it chose are recorded in a manifest

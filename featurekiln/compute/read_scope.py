@@ -103,9 +103,9 @@ class ReadScope:
 
     def outside(self, frame: DataFrame) -> str | None:
         """What ``frame`` reads outside the root, in words (a file URI or a relation), or None if nothing."""
-        jvm = frame.sparkSession.sparkContext._jvm
+        jvm = frame.sparkSession.sparkContext._jvm  # noqa: SLF001 - py4j's gateway to the JVM
         file_relation = jvm.java.lang.Class.forName(_FILE_RELATION)
-        pending = [frame._jdf.queryExecution().analyzed()]
+        pending = [frame._jdf.queryExecution().analyzed()]  # noqa: SLF001 - the Java Dataset behind the frame
         while pending:
             plan = pending.pop()
             below = _children(plan)

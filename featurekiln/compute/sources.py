@@ -127,7 +127,7 @@ def read_events(spark: SparkSession, view: FeatureView, settings: Settings, even
                 f"source: {_short(error)}"
             ) from error
         if isinstance(kind, (FloatType, DoubleType)):
-            value = F.when(~F.isnan(value), value)  # DESIGN.md: NaN counts as null
+            value = F.when(~F.isnan(value), value)  # docs/semantics.md: NaN counts as null
         selected.append(value.alias(value_column(i)))
     start, end = _midnight(events[0]), _midnight(events[1])
     out = frame.select(*selected).where((F.col(TS) >= F.lit(start)) & (F.col(TS) < F.lit(end)))

@@ -1,4 +1,4 @@
-"""Pydantic models of the YAML contract in DESIGN.md.
+"""Pydantic models of the YAML contract (README.md, docs/definitions.md).
 
 The models check types and single fields. Checks that span fields (duplicate
 names, ``expr`` required, SQL syntax) live in :mod:`featurekiln.definitions.checks` so

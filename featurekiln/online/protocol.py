@@ -165,7 +165,7 @@ class StoreConfig(BaseModel):
     def with_origin(self, origin: str) -> StoreConfig:
         """A copy that names ``origin`` in its error messages."""
         copy = self.model_copy()
-        copy._origin = origin
+        copy._origin = origin  # noqa: SLF001 - a copy of this class's own private attribute
         return copy
 
     def describe(self) -> str:

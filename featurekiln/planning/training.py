@@ -1,6 +1,6 @@
 """What a training set needs, decided without an engine: which features, which keys, which days.
 
-Point-in-time rule (DESIGN.md): a spine row at time ``t`` gets the snapshot
+Point-in-time rule (docs/semantics.md): a spine row at time ``t`` gets the snapshot
 ``ds = date_utc(t) - 1 day``. Each needed ``ds`` must be materialized with the
 definition the training set expects (its fingerprint); :func:`day_coverage`
 says which needed days are missing or stale, as half-open intervals.

@@ -41,6 +41,7 @@ def test_sessions_start_with_the_archive_only_when_it_was_recorded(tmp_path: Pat
     assert local_java_options() == f"{JAVA_OPTIONS} -XX:SharedArchiveFile={archive}"
 
 
+@pytest.mark.spark  # JVMs in subprocesses
 def test_the_recorded_archive_is_mapped_by_a_new_session(tmp_path: Path) -> None:
     """What `make setup` records (recorded here if it was not) is what the next JVM maps, dynamic layer included."""
     archive = class_archive_path()
@@ -55,6 +56,7 @@ def test_the_recorded_archive_is_mapped_by_a_new_session(tmp_path: Path) -> None
     assert "Mapped dynamic region" in mapped
 
 
+@pytest.mark.spark  # JVMs in subprocesses
 def test_an_archive_that_does_not_match_is_ignored(tmp_path: Path) -> None:
     broken = tmp_path / "broken.jsa"
     broken.write_bytes(b"\0" * 4096)

@@ -53,6 +53,7 @@ def test_set_permission_gives_exactly_the_mode(spark: SparkSession, tmp_path: Pa
     assert stat.S_IMODE(os.stat(target).st_mode) == mode
 
 
+@pytest.mark.spark  # javac is a JVM
 def test_the_jar_is_compiled_once_per_source(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(jars, "jars_dir", lambda: tmp_path)
     first = own_jar()
@@ -76,6 +77,7 @@ def test_without_javac_sessions_keep_hadoops_file_system(tmp_path: Path, monkeyp
     assert list(tmp_path.glob("*.jar")) == []
 
 
+@pytest.mark.spark  # javac is a JVM
 def test_a_source_that_does_not_compile_leaves_hadoops_file_system(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(jars, "jars_dir", lambda: tmp_path)
     broken = tmp_path / "NioLocalFileSystem.java"

@@ -13,7 +13,6 @@ from datetime import date, timedelta
 
 import pytest
 from pyspark.sql import DataFrame, Observation, SparkSession
-from pyspark.sql import functions as F
 
 from featurekiln.compute.aggregations import jvm_aggregate, jvm_class
 from featurekiln.compute.jars import REPEATED_KEYS_CLASS

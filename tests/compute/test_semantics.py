@@ -1,4 +1,4 @@
-"""The snapshot semantics of DESIGN.md, checked against the independent oracle on real Spark + Delta.
+"""The snapshot semantics of docs/semantics.md, checked against the independent oracle on real Spark + Delta.
 
 One small event set packs the edge cases (window and ttl boundaries to the
 microsecond, empty windows, all-null values, timestamp ties, keys that go
@@ -154,7 +154,7 @@ def random_events(seed: int = 20250301, n: int = 700) -> list[dict[str, Any]]:
 
 
 def scores(n: int) -> list[float | None]:
-    """The ``score`` column: a float with real NaNs (null per DESIGN.md) next to nulls and repeated values."""
+    """The ``score`` column: a float with real NaNs (null per docs/semantics.md) next to nulls and repeated values."""
     return [math.nan if i % 5 == 0 else None if i % 7 == 0 else float(i % 9) - 2.5 for i in range(n)]
 
 

@@ -80,6 +80,7 @@ def push_until_killed(url: str, kill: callable, rows: list, batch: int) -> BaseE
     return failure[0] if failure else None
 
 
+@pytest.mark.server
 def test_redis_server_killed_mid_push_then_retry(tmp_path: Path) -> None:
     server = RedisServer(free_port(), tmp_path / "redis", durable=True)  # AOF, fsync always: survives SIGKILL
     server.start()
@@ -99,6 +100,7 @@ def test_redis_server_killed_mid_push_then_retry(tmp_path: Path) -> None:
         server.kill()
 
 
+@pytest.mark.server
 def test_moto_server_killed_mid_push_then_retry(tmp_path: Path) -> None:
     server = MotoServer(free_port(), tmp_path / "moto")
     server.start()

@@ -175,6 +175,7 @@ def test_outcome_table_is_plain_text_failures_first() -> None:
     assert "3 of 5000 rows unexpected (0.06%)" in text
 
 
+@pytest.mark.server  # a browser
 def test_report_opens_in_headless_chromium(report: RunReport, tmp_path: Path) -> None:
     path = Path(write_report(report, Settings(warehouse=str(tmp_path))))
     assert f"<title>FAILED · user_purchases · {RUN_ID}</title>" in dump_dom(path)
