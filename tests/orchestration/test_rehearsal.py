@@ -229,7 +229,7 @@ def test_overlapping_runs_under_a_real_scheduler_equal_one_cli_backfill(
            "COLUMNS": "300"}
     status_out = kiln(env, "status")
     for view in VIEWS:
-        line = next(l for l in status_out.splitlines() if view in l)
+        line = next(row for row in status_out.splitlines() if view in row)
         assert f"{START.isoformat()}..{last}" in line and " none " in line, status_out
 
     report = json.loads(kiln(env, "report", "--json", "--last", "100"))
