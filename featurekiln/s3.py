@@ -17,11 +17,16 @@ settings:
   profile's ``s3 = addressing_style = path|virtual``; without it, path style when
   an endpoint is set (MinIO, Ceph, moto), virtual-host style on AWS.
 
+Delta's commits to the warehouse are put-if-absent requests (``If-None-Match: *``,
+see featurekiln/compute/ConditionalPutLogStore.java); :func:`check_conditional_writes`
+asks the store once per process whether it honours them.
+
 boto3 is imported on first use, so local warehouses never need it.
 """
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -37,6 +42,10 @@ _S3A = "spark.hadoop.fs.s3a."
 
 class ObjectStoreError(KilnError):
     """The warehouse's object store cannot be reached or refused a request."""
+
+
+class CommitSafetyError(ObjectStoreError):
+    """Delta's commits to the warehouse cannot be made safe for concurrent writers here."""
 
 
 def is_s3(path: str) -> bool:
@@ -147,3 +156,58 @@ def s3a_conf(settings: Settings) -> dict[str, str]:
     else:
         conf[f"{_S3A}aws.credentials.provider"] = "org.apache.hadoop.fs.s3a.SimpleAWSCredentialsProvider"
     return conf
+
+
+def _refused(error: Exception) -> bool:
+    response = getattr(error, "response", None) or {}
+    status = response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+    return status == 412 or response.get("Error", {}).get("Code") in ("PreconditionFailed", "412")
+
+
+def check_conditional_writes(settings: Settings) -> None:
+    """Check that the warehouse's store refuses a put-if-absent (``If-None-Match: *``) of an existing key.
+
+    Writes one empty probe object below ``<warehouse>/_kiln/commit-probes/`` twice
+    with ``If-None-Match: *`` and removes it; the second write must be refused
+    (HTTP 412). A store that accepts it would let one Delta commit silently
+    replace another's. Asked once per process and warehouse.
+
+    Raises:
+        CommitSafetyError: the store ignores or does not implement conditional writes.
+        ObjectStoreError: the store cannot be reached or refused the probe otherwise.
+    """
+    _check_conditional_writes(settings.s3_endpoint, settings.aws_region, settings.warehouse.rstrip("/"))
+
+
+@lru_cache(maxsize=8)
+def _check_conditional_writes(endpoint_url: str | None, region: str | None, warehouse: str) -> None:
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    bucket, prefix = split(warehouse)
+    key = "/".join(part for part in (prefix, "_kiln", "commit-probes", uuid.uuid4().hex) if part)
+    s3 = _client(endpoint_url, region)
+    unsafe = (
+        f"the object store of {warehouse} does not refuse a second put-if-absent (If-None-Match: *) of one "
+        "key, so concurrent Delta commits could silently replace each other: use a store with S3 conditional "
+        "writes (AWS S3, MinIO since 2024, moto 5), or set KILN_OBJECT_STORE_COMMITS=single-driver and run one "
+        "writer at a time (docs/object-store.md)"
+    )
+    try:
+        try:
+            s3.put_object(Bucket=bucket, Key=key, Body=b"", IfNoneMatch="*")
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") in ("NotImplemented", "501"):
+                raise CommitSafetyError(f"{unsafe} (it does not implement If-None-Match)") from error
+            raise
+        try:
+            s3.put_object(Bucket=bucket, Key=key, Body=b"", IfNoneMatch="*")
+        except ClientError as error:
+            if not _refused(error):
+                code = error.response.get("Error", {}).get("Code", "")
+                raise CommitSafetyError(f"{unsafe} (it answered {code or error})") from error
+        else:
+            raise CommitSafetyError(unsafe)
+        finally:
+            s3.delete_object(Bucket=bucket, Key=key)
+    except (BotoCoreError, ClientError) as error:
+        raise ObjectStoreError(f"{warehouse}: could not probe the store's conditional writes: {error}") from error

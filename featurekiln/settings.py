@@ -14,6 +14,10 @@ DEFAULT_CHUNK_DAYS = 30
 DEFAULT_MAX_PARALLEL_CHUNKS = 2
 DEFAULT_MAX_ACTIVE_RUNS = 2
 DEFAULT_VERIFY_SAMPLE = 1000
+# How Delta commits to an s3a:// warehouse (featurekiln/compute/session.py, docs/object-store.md).
+S3_COMMITS_CONDITIONAL = "conditional"
+S3_COMMITS_SINGLE_DRIVER = "single-driver"
+S3_COMMITS = (S3_COMMITS_CONDITIONAL, S3_COMMITS_SINGLE_DRIVER)
 _TRUE = frozenset({"1", "true", "yes", "on"})
 _FALSE = frozenset({"0", "false", "no", "off", ""})
 
@@ -81,6 +85,11 @@ class Settings:
         aws_region: the AWS region (env ``AWS_REGION``, else ``AWS_DEFAULT_REGION``);
             None means the profile's region. Credentials and path-style access come
             from boto3's own chain (see :mod:`featurekiln.s3`).
+        s3_commits: how Delta commits to an ``s3a://`` warehouse (env ``KILN_OBJECT_STORE_COMMITS``):
+            ``conditional`` (the default) writes each commit file as a put-if-absent, safe
+            with any number of writers, and refuses to start where the store or the
+            installation cannot do that; ``single-driver`` is Delta's own S3 log store,
+            safe only while one process at a time writes each table (docs/object-store.md).
     """
 
     defs_dir: Path = Path(DEFAULT_DEFS)
@@ -101,6 +110,11 @@ class Settings:
     verify_sample: int = DEFAULT_VERIFY_SAMPLE
     s3_endpoint: str | None = None
     aws_region: str | None = None
+    s3_commits: str = S3_COMMITS_CONDITIONAL
+
+    def __post_init__(self) -> None:
+        if self.s3_commits not in S3_COMMITS:
+            raise ValueError(f"KILN_OBJECT_STORE_COMMITS={self.s3_commits!r} is not one of {', '.join(S3_COMMITS)}")
 
     @classmethod
     def from_env(cls, **overrides: object) -> Settings:
@@ -124,6 +138,7 @@ class Settings:
             verify_sample=int(os.environ.get("KILN_VERIFY_SAMPLE", DEFAULT_VERIFY_SAMPLE)),
             s3_endpoint=_env_optional("AWS_ENDPOINT_URL_S3") or _env_optional("AWS_ENDPOINT_URL"),
             aws_region=_env_optional("AWS_REGION") or _env_optional("AWS_DEFAULT_REGION"),
+            s3_commits=os.environ.get("KILN_OBJECT_STORE_COMMITS", S3_COMMITS_CONDITIONAL).strip().lower(),
         )
         given = {k: v for k, v in overrides.items() if v is not None}
         for name in ("defs_dir", "expectations_dir"):

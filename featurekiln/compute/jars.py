@@ -8,8 +8,9 @@ report on the terminal each time. Instead, a package set is resolved once (by
 and every later session passes them as ``spark.jars``.
 
 The same directory holds featurekiln's own jar, compiled once by the JDK's
-``javac`` from :data:`JAVA_SOURCES` (:func:`own_jar`): a faster local file
-system and a hash-aggregable ``first``/``last`` partial.
+``javac`` from :data:`JAVA_SOURCES` (:func:`own_jar`) against pyspark's and
+Delta's jars: a faster local file system, a hash-aggregable ``first``/``last``
+partial and the log store that makes Delta commits on S3 safe for many writers.
 
 Layout (below the Python environment, so that every venv or image has its own;
 ``~/.cache/featurekiln/jars`` where that is read-only)::
@@ -43,6 +44,8 @@ from featurekiln.settings import java_home, prepare_process_environment
 
 # Maven coordinates that match pyspark 4.2 / delta-spark 4.4 (pinned in requirements.txt).
 DELTA_PACKAGE = "io.delta:delta-spark_4.2_2.13:4.4.0"
+# The file name of Delta's storage API jar among DELTA_PACKAGE's (Ivy names it organisation_module-version).
+DELTA_STORAGE_JAR = "io.delta_delta-storage-"
 # hadoop-aws must match the Hadoop of pyspark's jars (3.5.0); it brings the AWS SDK v2 bundle (~690 MB).
 HADOOP_AWS_PACKAGE = "org.apache.hadoop:hadoop-aws:3.5.0"
 # featurekiln's Java classes, compiled against pyspark's jars into one jar.
@@ -50,12 +53,15 @@ JAVA_SOURCES = (
     Path(__file__).with_name("NioLocalFileSystem.java"),  # Hadoop's local file system without a `chmod` per file
     Path(__file__).with_name("MaxPair.java"),  # the first/last partial as a hash aggregation
     Path(__file__).with_name("RepeatedKeys.java"),  # the gate's uniqueness proof, observed as a run writes
+    Path(__file__).with_name("ConditionalPutLogStore.java"),  # Delta commits on S3 as put-if-absent
 )
 LOCAL_FS_CLASS = "featurekiln.NioLocalFileSystem"
 # The same for Hadoop's FileContext API, through which Delta writes its commit log.
 LOCAL_FS_CONTEXT_CLASS = "featurekiln.NioLocalFileSystem$Fs"
 MAX_PAIR_CLASS = "featurekiln.MaxPair"
 REPEATED_KEYS_CLASS = "featurekiln.RepeatedKeys"
+# Delta's log store for object stores with conditional writes (featurekiln/compute/commits.py).
+CONDITIONAL_PUT_LOG_STORE_CLASS = "featurekiln.ConditionalPutLogStore"
 
 log = logging.getLogger(__name__)
 
@@ -176,8 +182,10 @@ def own_jar() -> str | None:
     printed is kept in ``<jar>.failed``, and it is not tried again for these
     sources), there is no jar: sessions keep Hadoop's own local file system
     (slower writes, the same files), tiles take ``first``/``last`` as the
-    ``max`` of a struct (a slower aggregation, the same tiles), and the quality
-    gate scans the written rows for their uniqueness (slower, the same outcome).
+    ``max`` of a struct (a slower aggregation, the same tiles), the quality
+    gate scans the written rows for their uniqueness (slower, the same outcome),
+    and a session on an ``s3a://`` warehouse refuses to start unless it is told
+    to run one writer at a time (:mod:`featurekiln.compute.commits`).
     """
     root = jars_dir()
     digest = hashlib.sha256(b"".join(source.read_bytes() for source in JAVA_SOURCES)).hexdigest()[:12]
@@ -189,23 +197,30 @@ def own_jar() -> str | None:
         log.debug("no javac or no jar: Hadoop's local file system (a chmod process per new file), max(struct) tiles")
         return None
     try:
+        # The log store extends Delta's storage API (delta-storage, one of Delta's jars); resolved
+        # before the lock, which resolution takes too.
+        delta_jars = resolved_jars([DELTA_PACKAGE])
+    except JarResolutionError as error:
+        log.warning("could not resolve Delta's jars to compile featurekiln's classes against (%s)", error)
+        return None
+    try:
         with _locked(root):
-            return _compile(javac, jar)
+            return _compile(javac, jar, delta_jars)
     except OSError as error:
         log.warning("could not build %s (%s); Spark keeps its own classes", jar, error)
         return None
 
 
-def _compile(javac: str, jar: Path) -> str | None:
-    """Compile :data:`JAVA_SOURCES` against pyspark's jars into ``jar`` (under the lock)."""
+def _compile(javac: str, jar: Path, delta_jars: list[str]) -> str | None:
+    """Compile :data:`JAVA_SOURCES` against pyspark's and Delta's jars into ``jar`` (under the lock)."""
     import pyspark
 
     failed = jar.with_suffix(".failed")
     if jar.is_file() or failed.is_file():
         return str(jar) if jar.is_file() else None
-    spark_jars = Path(pyspark.__file__).parent / "jars" / "*"
+    class_path = [str(Path(pyspark.__file__).parent / "jars" / "*"), *delta_jars]
     with tempfile.TemporaryDirectory() as scratch:
-        command = [javac, "--release", "17", "-nowarn", "-cp", str(spark_jars), "-d", scratch,
+        command = [javac, "--release", "17", "-nowarn", "-cp", os.pathsep.join(class_path), "-d", scratch,
                    *map(str, JAVA_SOURCES)]
         done = subprocess.run(command, capture_output=True, text=True, check=False)
         if done.returncode != 0:

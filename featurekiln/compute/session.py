@@ -19,7 +19,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from featurekiln.compute.jars import (
+    CONDITIONAL_PUT_LOG_STORE_CLASS,
     DELTA_PACKAGE,
+    DELTA_STORAGE_JAR,
     HADOOP_AWS_PACKAGE,
     LOCAL_FS_CLASS,
     LOCAL_FS_CONTEXT_CLASS,
@@ -27,7 +29,13 @@ from featurekiln.compute.jars import (
     own_jar,
     resolved_jars,
 )
-from featurekiln.settings import Settings, java_home, prepare_process_environment, under_spark_submit
+from featurekiln.settings import (
+    S3_COMMITS_SINGLE_DRIVER,
+    Settings,
+    java_home,
+    prepare_process_environment,
+    under_spark_submit,
+)
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -62,6 +70,11 @@ LOCAL_CONF: dict[str, str] = {
     "spark.sql.sources.parallelPartitionDiscovery.parallelism": "4",
 }
 
+# Delta picks a table's log store by the scheme of its path, from the driver's Spark settings.
+S3_LOG_STORE_KEYS = ("spark.delta.logStore.s3a.impl", "spark.delta.logStore.s3.impl")
+SINGLE_DRIVER_LOG_STORE = "io.delta.storage.S3SingleDriverLogStore"
+
+log = logging.getLogger(__name__)
 _jvm_log: dict[str, object] = {"path": None, "keep": False}
 
 
@@ -70,6 +83,58 @@ def spark_packages(warehouse: str) -> list[str]:
     from featurekiln.s3 import is_s3
 
     return [DELTA_PACKAGE, *([HADOOP_AWS_PACKAGE] if is_s3(warehouse) else [])]
+
+
+def commit_conf(settings: Settings) -> dict[str, str]:
+    """Spark settings that make Delta's commits to an ``s3a://`` warehouse safe for concurrent writers.
+
+    With ``settings.s3_commits`` ``conditional`` (the default) every ``s3a://`` and
+    ``s3://`` table commits through
+    :data:`~featurekiln.compute.jars.CONDITIONAL_PUT_LOG_STORE_CLASS`: a commit file
+    is one put-if-absent, and a writer that loses the race for a version retries at
+    the next one (Delta's conflict check), whichever machine it runs on
+    (docs/object-store.md). The store is probed once per process
+    (:func:`featurekiln.s3.check_conditional_writes`). With ``single-driver`` it is
+    Delta's own S3 log store, safe only while one process at a time writes each
+    table; that is logged as a warning.
+
+    Raises:
+        CommitSafetyError: conditional commits were asked for but featurekiln's jar
+            could not be built (no JDK ``javac``), or the store does not honour
+            conditional writes.
+        ObjectStoreError: the store cannot be reached.
+    """
+    from featurekiln.s3 import CommitSafetyError, check_conditional_writes
+
+    if settings.s3_commits == S3_COMMITS_SINGLE_DRIVER:
+        log.warning(
+            "KILN_OBJECT_STORE_COMMITS=single-driver: Delta's S3 log store is safe only while one process at a time "
+            "writes each table of %s; concurrent writers can lose commits",
+            settings.warehouse,
+        )
+        return dict.fromkeys(S3_LOG_STORE_KEYS, SINGLE_DRIVER_LOG_STORE)
+    if own_jar() is None:
+        raise CommitSafetyError(
+            f"commits to {settings.warehouse} need featurekiln's log store, which is compiled by a JDK's javac, "
+            "and there is none (or it failed, see the .failed file next to the jars): install a JDK, or set "
+            "KILN_OBJECT_STORE_COMMITS=single-driver and run one writer at a time (docs/object-store.md)"
+        )
+    check_conditional_writes(settings)
+    return dict.fromkeys(S3_LOG_STORE_KEYS, CONDITIONAL_PUT_LOG_STORE_CLASS)
+
+
+def _check_commit_conf(spark: SparkSession, expected: dict[str, str]) -> None:
+    """A session that was started without the log store settings cannot get them any more: refuse it."""
+    from featurekiln.s3 import CommitSafetyError
+
+    running = spark.sparkContext.getConf()
+    for key, value in expected.items():
+        if running.get(key) != value:
+            raise CommitSafetyError(
+                f"this process's Spark session started with {key}={running.get(key)!r}, not {value!r}, and Delta "
+                "reads it only at start: stop that session before featurekiln's (or start it with "
+                "featurekiln.spark_session())"
+            )
 
 
 def keep_jvm_log() -> str | None:
@@ -126,6 +191,8 @@ def get_spark(
         JarResolutionError: the pinned jars are not resolved yet and Maven Central
             cannot be reached.
         ObjectStoreError: the warehouse is on S3 and boto3 finds no credentials.
+        CommitSafetyError: the warehouse is on S3 and Delta's commits there cannot
+            be made safe for concurrent writers (:func:`commit_conf`).
     """
     from pyspark import SparkContext
     from pyspark.sql import SparkSession
@@ -140,8 +207,11 @@ def get_spark(
         options.update(LOCAL_CONF)
         options.update(local_fs_conf())
         options["spark.driver.extraJavaOptions"] = local_java_options()
+    commits: dict[str, str] = {}
     if is_s3(settings.warehouse):
         options.update(s3a_conf(settings))
+        commits = commit_conf(settings)
+        options.update(commits)
     options.update(conf or {})
     if not submitted:
         options["spark.jars"] = ",".join(resolved_jars(spark_packages(settings.warehouse)) + cluster_jars(master))
@@ -152,6 +222,7 @@ def get_spark(
     for key, value in launch.items():
         builder = builder.config(key, value)
     spark = builder.getOrCreate()
+    _check_commit_conf(spark, {key: options[key] for key in commits})
     for key, value in options.items():
         if key.startswith("spark.sql.") and not key.startswith(("spark.sql.extensions", "spark.sql.catalog")):
             spark.conf.set(key, value)
@@ -195,14 +266,18 @@ def local_fs_conf() -> dict[str, str]:
     do the same with system calls, which makes a year's backfill on a local disk
     about a fifth faster (bench/README.md). The jar goes on the driver's
     class path, which in local mode is also the executors' (and so are
-    :data:`~featurekiln.compute.jars.MAX_PAIR_CLASS` and
-    :data:`~featurekiln.compute.jars.REPEATED_KEYS_CLASS`).
+    :data:`~featurekiln.compute.jars.MAX_PAIR_CLASS`,
+    :data:`~featurekiln.compute.jars.REPEATED_KEYS_CLASS` and
+    :data:`~featurekiln.compute.jars.CONDITIONAL_PUT_LOG_STORE_CLASS`, with Delta's
+    storage jar that the log store extends).
     """
     jar = own_jar()
     if jar is None:
         return {}
+    # The log store extends Delta's storage classes: they load from the same class path as it.
+    storage = [j for j in resolved_jars([DELTA_PACKAGE]) if Path(j).name.startswith(DELTA_STORAGE_JAR)]
     return {
-        "spark.driver.extraClassPath": jar,
+        "spark.driver.extraClassPath": os.pathsep.join([jar, *storage]),
         "spark.hadoop.fs.file.impl": LOCAL_FS_CLASS,
         "spark.hadoop.fs.AbstractFileSystem.file.impl": LOCAL_FS_CONTEXT_CLASS,
     }
