@@ -70,6 +70,9 @@ def airflow_env(home: Path, database: PostgresServer, port: int, kiln: dict[str,
         # Tasks report to the api-server; on a busy machine (two cores, several JVMs) an answer can take
         # longer than the default 5 s, and a timed-out call fails the task before it starts.
         "AIRFLOW__WORKERS__EXECUTION_API_TIMEOUT": "60",
+        # The same on the scheduler's side: a task whose heartbeats are late for 5 minutes (Airflow's
+        # default) is killed and retried, which a machine running other test sessions can cause.
+        "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": "1800",
         "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
         "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "2",
         "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
