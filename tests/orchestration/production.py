@@ -121,3 +121,18 @@ def run_stack(home: Path, database: PostgresServer, kiln: dict[str, str], dag_id
                 process.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 os.killpg(process.pid, signal.SIGKILL)
+        _kill_leftovers(home)
+
+
+def _kill_leftovers(home: Path) -> None:
+    """Kill what the components left running: each task's supervisor is a session of its own (with its
+    Spark JVM), which outlives a scheduler killed in the middle of a run. Only processes whose
+    environment has this stack's ``AIRFLOW_HOME``."""
+    import psutil
+
+    for process in psutil.process_iter():
+        try:
+            if process.environ().get("AIRFLOW_HOME") == str(home):
+                process.kill()
+        except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+            continue
