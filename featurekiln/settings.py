@@ -11,6 +11,7 @@ DEFAULT_DEFS = "feature_defs"
 DEFAULT_EXPECTATIONS = "expectations"
 DEFAULT_WAREHOUSE = "warehouse"
 DEFAULT_CHUNK_DAYS = 30
+DEFAULT_MAX_ACTIVE_RUNS = 2
 DEFAULT_VERIFY_SAMPLE = 1000
 # How Delta commits to an s3a:// warehouse (featurekiln/compute/session.py, docs/object-store.md).
 S3_COMMITS_CONDITIONAL = "conditional"
@@ -63,6 +64,10 @@ class Settings:
         chunk_days: days per validated chunk of a run (env ``KILN_CHUNK_DAYS``).
         catchup: whether the Airflow DAGs catch up on missed runs since the view's
             start (env ``KILN_CATCHUP``, default false).
+        max_active_runs: how many runs of one view's DAG are active at once (env
+            ``KILN_MAX_ACTIVE_RUNS``, default 2): a nightly run can proceed beside one
+            long trigger-form backfill, and catch-up goes two nights at a time; further
+            runs wait queued (docs/orchestration.md, "Overlapping runs").
         spark_conn_id: Airflow connection id of a Spark cluster (env
             ``KILN_SPARK_CONN_ID``). When set, Airflow runs ``jobs/materialize.py``
             through ``spark-submit``; when unset, tasks run Spark in-process on
@@ -106,6 +111,7 @@ class Settings:
     spark_master: str = "local[*]"
     chunk_days: int = DEFAULT_CHUNK_DAYS
     catchup: bool = False
+    max_active_runs: int = DEFAULT_MAX_ACTIVE_RUNS
     spark_conn_id: str | None = None
     retries: int = 1
     strict: bool = False
@@ -134,6 +140,7 @@ class Settings:
             spark_master=os.environ.get("KILN_SPARK_MASTER", "local[*]"),
             chunk_days=int(os.environ.get("KILN_CHUNK_DAYS", DEFAULT_CHUNK_DAYS)),
             catchup=_env_bool("KILN_CATCHUP", False),
+            max_active_runs=int(os.environ.get("KILN_MAX_ACTIVE_RUNS", DEFAULT_MAX_ACTIVE_RUNS)),
             spark_conn_id=_env_optional("KILN_SPARK_CONN_ID"),
             retries=int(os.environ.get("KILN_RETRIES", 1)),
             strict=_env_bool("KILN_STRICT", False),

@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Install the Debian packages that featurekiln's demo and tests need, if missing:
 # Java for Spark (the JDK: featurekiln compiles its local file system, see
-# featurekiln/compute/NioLocalFileSystem.java), redis-server for the Redis online-store tests, Chromium to open
+# featurekiln/compute/NioLocalFileSystem.java), redis-server for the Redis online-store tests, PostgreSQL for the rehearsal of
+# the production Airflow stack (tests/orchestration/test_rehearsal.py), Chromium to open
 # the data-quality HTML reports headless in the tests.
 set -euo pipefail
 need=()
 command -v javac >/dev/null 2>&1 || need+=(openjdk-17-jdk-headless)
 command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
+compgen -G "/usr/lib/postgresql/*/bin/postgres" >/dev/null || need+=(postgresql)
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
 if ((${#need[@]})); then
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"

@@ -20,7 +20,7 @@ from featurekiln.online.config import SECTION
 from featurekiln.online.dynamodb import DynamoDBConfig
 from featurekiln.online.redis import RedisConfig
 from featurekiln.online.sqlite import SqliteConfig
-from featurekiln.settings import S3_COMMITS_CONDITIONAL, S3_COMMITS_SINGLE_DRIVER, Settings
+from featurekiln.settings import S3_COMMITS, Settings
 
 ROOT = Path(__file__).resolve().parents[1]
 DOC = ROOT / "docs" / "settings.md"
@@ -79,8 +79,9 @@ def _sample(current: object) -> tuple[str, object]:
         return str(current + 7), current + 7
     if isinstance(current, Path):
         return "elsewhere/dir", Path("elsewhere/dir")
-    if current == S3_COMMITS_CONDITIONAL:  # a setting with a fixed set of values
-        return S3_COMMITS_SINGLE_DRIVER, S3_COMMITS_SINGLE_DRIVER
+    if current in S3_COMMITS:  # a choice: another of its values
+        other = next(value for value in S3_COMMITS if value != current)
+        return other, other
     return "probe-value", "probe-value"
 
 

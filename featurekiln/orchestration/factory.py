@@ -243,6 +243,7 @@ def build_view_dag(view: FeatureView, file: str, settings: Settings) -> DAG:
         schedule=timetable_for(view.schedule),
         start_date=_start_of(view),
         catchup=settings.catchup,
+        max_active_runs=settings.max_active_runs,
         tags=sorted({"featurekiln", *view.tags}),
         default_args={"owner": view.owner, "retries": settings.retries, "retry_delay": timedelta(minutes=1)},
         doc_md=view_doc(view, file, asset.uri, lookback),

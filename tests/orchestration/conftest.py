@@ -142,3 +142,21 @@ def airflow_server(tmp_path_factory, airflow_warehouse):
     from tests.orchestration.standalone import run_standalone
 
     yield from run_standalone(tmp_path_factory.mktemp("airflow_standalone"), airflow_warehouse)
+
+
+def days_committed_by_run(settings, path: str) -> dict[str, set[date]]:
+    """The snapshot days each run committed to the table at ``path`` (from its commits' metadata)."""
+    from featurekiln.offline.delta_log import DeltaLog
+
+    committed: dict[str, set[date]] = {}
+    for commit in DeltaLog.of(path, settings).commits():
+        meta = commit.metadata
+        if meta.get("run_id"):
+            committed.setdefault(meta["run_id"], set()).update(days_between(meta["start"], meta["end"]))
+    return committed
+
+
+def days_between(first: object, last: object) -> set[date]:
+    """The days ``first``..``last`` (both included; dates or ISO strings)."""
+    start, end = (date.fromisoformat(str(d)[:10]) for d in (first, last))
+    return {date.fromordinal(n) for n in range(start.toordinal(), end.toordinal() + 1)}

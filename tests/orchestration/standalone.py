@@ -47,6 +47,14 @@ class Airflow:
         except ValueError:
             return response.status_code, response.text
 
+    def log_in(self) -> bool:
+        """Get a token for the REST API (False while the api-server does not accept the login yet)."""
+        status, body = self.request("POST", "/auth/token", {"username": USER, "password": PASSWORD})
+        if status in (200, 201):
+            self.token = body["access_token"]
+            return True
+        return False
+
     def cli(self, *args: str, attempts: int = 6) -> subprocess.CompletedProcess:
         """Run an ``airflow`` command against this server's database (retried while SQLite is locked)."""
         for _ in range(attempts):
@@ -63,6 +71,11 @@ class Airflow:
         _, run = self.request("GET", f"/api/v2/dags/{DAG_ID}/dagRuns/{run_id}")
         return run if run["state"] in ("success", "failed") else None
 
+    def alive(self) -> None:
+        """Raise when the server exited."""
+        if self.process.poll() is not None:
+            raise RuntimeError(f"airflow exited with {self.process.returncode}:\n{self.tail()}")
+
     def tail(self) -> str:
         return self.log.read_text(errors="replace")[-4000:] if self.log.exists() else ""
 
@@ -71,8 +84,7 @@ def wait_for(what: str, check: Callable[[], Any], seconds: float, server: Airflo
     """Poll ``check`` until it returns something truthy; fail with the server's log after ``seconds``."""
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
-        if server.process.poll() is not None:
-            raise RuntimeError(f"airflow standalone exited while waiting for {what}:\n{server.tail()}")
+        server.alive()
         try:
             found = check()
         except Exception:  # noqa: BLE001 - the server is still starting
@@ -126,14 +138,7 @@ def run_standalone(home: Path, warehouse: Path) -> Iterator[Airflow]:
         )
     airflow = Airflow(env, port, process, log)
     try:
-        def logged_in() -> bool:
-            status, body = airflow.request("POST", "/auth/token", {"username": USER, "password": PASSWORD})
-            if status in (200, 201):
-                airflow.token = body["access_token"]
-                return True
-            return False
-
-        wait_for("the api-server", logged_in, STARTUP_SECONDS, airflow)
+        wait_for("the api-server", airflow.log_in, STARTUP_SECONDS, airflow)
         wait_for(
             f"DAG {DAG_ID}", lambda: airflow.request("GET", f"/api/v2/dags/{DAG_ID}")[0] == 200, STARTUP_SECONDS, airflow
         )

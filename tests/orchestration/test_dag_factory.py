@@ -75,6 +75,7 @@ def test_layout(bag) -> None:
 
 def test_settings_reach_the_dags(tmp_path, monkeypatch) -> None:
     monkeypatch.setenv("KILN_CATCHUP", "true")
+    monkeypatch.setenv("KILN_MAX_ACTIVE_RUNS", "3")
     monkeypatch.setenv("KILN_WAREHOUSE", "s3a://bucket/wh")
     defs = tmp_path / "defs"
     defs.mkdir()
@@ -83,6 +84,7 @@ def test_settings_reach_the_dags(tmp_path, monkeypatch) -> None:
     dag = bag.dags["kiln_user_clicks"]
     assert sorted(bag.dag_ids) == ["kiln_maintenance", "kiln_user_clicks"]
     assert dag.catchup is True
+    assert dag.max_active_runs == 3
     assert dag.get_task("publish").outlets[0].uri == "s3a://bucket/wh/features/user_clicks"
 
 
