@@ -19,6 +19,7 @@ import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DAGS_FOLDER = REPO_ROOT / "dags"
+PLUGINS_FOLDER = REPO_ROOT / "plugins"
 SAMPLE_DEFS = REPO_ROOT / "feature_defs"
 
 AIRFLOW_HOME = Path(tempfile.mkdtemp(prefix="kiln-airflow-"))
