@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import html
 import json
+import os
 import subprocess
 import sys
 from datetime import date, datetime, timedelta, timezone
@@ -22,6 +23,7 @@ from featurekiln.quality.index_page import latest_runs, write_index
 from featurekiln.quality.report import write_report
 from featurekiln.quality.results import ChunkValidation, Outcome, RunReport
 from featurekiln.settings import Settings
+from tests.orchestration.conftest import PLUGINS_FOLDER
 from tests.quality.browser import page_text
 
 VIEW = "user_purchases"
@@ -181,3 +183,24 @@ def test_loading_the_plugin_imports_nothing_heavy() -> None:
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.splitlines()[-2:] == ["[]", "['dag_run', 'nav'] /featurekiln-quality"]
+
+
+def test_airflows_api_server_app_mounts_the_plugin_from_the_plugins_folder(auth, tmp_path, monkeypatch) -> None:
+    """Airflow's own API app, built as ``airflow api-server`` builds it, with the plugins folder of ``make airflow``."""
+    code = f"""
+import sys
+from fastapi.testclient import TestClient
+from airflow.api_fastapi.app import create_app
+from airflow.api_fastapi.auth.managers.simple.user import SimpleAuthManagerUser
+app = create_app("core")
+token = app.state.auth_manager.generate_jwt(SimpleAuthManagerUser(username="admin", role="admin"))
+with TestClient(app) as http:
+    for path in ("/featurekiln-quality/", "/featurekiln-quality/dags/{DAG}/runs/{quote(FAILED_RUN, safe='')}"):
+        print(http.get(path).status_code, http.get(path, headers={{"Authorization": "Bearer " + token}}).status_code)
+"""
+    settings = Settings(warehouse=str(tmp_path / "wh"))
+    write_reports(settings)
+    env = {**os.environ, "AIRFLOW__CORE__PLUGINS_FOLDER": str(PLUGINS_FOLDER), "KILN_WAREHOUSE": settings.warehouse}
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=500)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.splitlines()[-2:] == ["401 200", "401 200"]
