@@ -143,3 +143,11 @@ def airflow_server(tmp_path_factory, airflow_warehouse):
     from tests.orchestration.standalone import run_standalone
 
     yield from run_standalone(tmp_path_factory.mktemp("airflow_standalone"), airflow_warehouse)
+
+
+@pytest.fixture(scope="session")
+def failed_run(airflow_server, airflow_warehouse) -> str:
+    """A run of the session's Airflow that failed its expectations (one per session: each run starts four JVMs)."""
+    from tests.orchestration.test_airflow_ui import run_failing_day
+
+    return run_failing_day(airflow_server, airflow_warehouse)

@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from tests.orchestration.standalone import DAG_ID
-from tests.orchestration.test_airflow_ui import BAD_DAY, add_bad_purchase, browser, finished, page  # noqa: F401
+from tests.orchestration.test_airflow_ui import browser, page  # noqa: F401
 
 pytestmark = pytest.mark.slow
 
@@ -38,14 +38,8 @@ def test_airflow_serves_the_plugin_behind_its_authentication(airflow_server) -> 
     assert index.status_code == 200 and "<h1>Data quality</h1>" in index.text
 
 
-def test_the_data_quality_tab_shows_the_failed_expectation(page, airflow_server, airflow_warehouse) -> None:  # noqa: F811
-    add_bad_purchase(airflow_warehouse)
-    status, body = airflow_server.request("POST", f"/api/v2/dags/{DAG_ID}/dagRuns", {
-        "logical_date": None, "conf": {"start": BAD_DAY, "end": BAD_DAY, "force": True, "retile": True}})
-    assert status == 200, body
-    run_id = body["dag_run_id"]
-    assert finished(airflow_server, run_id)["state"] == "failed"
-
+def test_the_data_quality_tab_shows_the_failed_expectation(page, airflow_server, failed_run) -> None:  # noqa: F811
+    run_id = failed_run
     page.goto(f"{airflow_server.base}/dags/{DAG_ID}/runs/{quote(run_id, safe='')}")
     tab = page.get_by_role("link", name="Data quality")
     tab.click()
