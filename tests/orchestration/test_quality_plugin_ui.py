@@ -41,8 +41,7 @@ def test_airflow_serves_the_plugin_behind_its_authentication(airflow_server) -> 
 def test_the_data_quality_tab_shows_the_failed_expectation(page, airflow_server, failed_run) -> None:  # noqa: F811
     run_id = failed_run
     page.goto(f"{airflow_server.base}/dags/{DAG_ID}/runs/{quote(run_id, safe='')}")
-    tab = page.get_by_role("link", name="Data quality")
-    tab.click()
+    page.get_by_test_id("main-content").get_by_role("link", name="Data quality").click()
     page.wait_for_url(re.compile(r"/plugin/featurekiln-quality-run$"))
     report = page.frame_locator("iframe[title='Data quality']")
     assert report.locator("#run-id").inner_text() == run_id
@@ -51,7 +50,8 @@ def test_the_data_quality_tab_shows_the_failed_expectation(page, airflow_server,
     assert report.locator("tr.fail", has_text="spend_30d").first.is_visible()
 
     # The navigation entry: the index, whose row for this run links to the same report.
-    page.goto(f"{airflow_server.base}/plugin/featurekiln-quality")
+    page.get_by_test_id("nav-sidebar").get_by_role("link", name="Data quality").click()
+    page.wait_for_url(re.compile(r"/plugin/featurekiln-quality$"))
     index = page.frame_locator("iframe[title='Data quality']")
     row = index.locator("table[data-view=user_purchases] tr", has_text=run_id)
     assert "FAILED" in row.inner_text()
