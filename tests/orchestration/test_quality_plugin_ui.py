@@ -44,6 +44,9 @@ def test_the_data_quality_tab_shows_the_failed_expectation(page, airflow_server,
     page.get_by_test_id("main-content").get_by_role("link", name="Data quality").click()
     page.wait_for_url(re.compile(r"/plugin/featurekiln-quality-run$"))
     report = page.frame_locator("iframe[title='Data quality']")
+    report.locator("h1").first.wait_for()
+    frame = page.locator("iframe[title='Data quality']").element_handle().content_frame()
+    assert report.locator("#run-id").count() == 1, f"{frame.url}: {frame.inner_text('body')[:2000]}"
     assert report.locator("#run-id").inner_text() == run_id
     assert report.locator("#status").inner_text() == "FAILED"
     assert "expect_column_values_to_be_between(spend_30d)" in report.locator("#failed").inner_text()
