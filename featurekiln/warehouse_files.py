@@ -45,6 +45,9 @@ class Files(Protocol):
     def listing(self, folder: str) -> list[Entry]:
         """The files directly in ``folder`` (none when it does not exist)."""
 
+    def folders(self, folder: str) -> list[str]:
+        """The names of the folders directly in ``folder`` (none when it does not exist)."""
+
     def remove_tree(self, folder: str) -> None:
         """Delete ``folder`` and everything below it; a missing folder is fine."""
 
@@ -82,6 +85,10 @@ class LocalFiles:
             return []
         return [Entry(p.name, p.stat().st_mtime) for p in root.iterdir() if p.is_file()]
 
+    def folders(self, folder: str) -> list[str]:
+        root = Path(local_path(folder))
+        return [p.name for p in root.iterdir() if p.is_dir()] if root.is_dir() else []
+
     def remove_tree(self, folder: str) -> None:
         import shutil
 
@@ -118,18 +125,24 @@ class S3Files:
         bucket, key = split(path)
         return self._call("read", path, "get_object", Bucket=bucket, Key=key)["Body"].read()
 
-    def _objects(self, folder: str, delimiter: bool) -> list[dict[str, Any]]:
+    def _pages(self, folder: str, delimiter: bool) -> list[dict[str, Any]]:
         bucket, key = split(folder)
         prefix = key.rstrip("/") + "/" if key else ""
-        found: list[dict[str, Any]] = []
+        pages: list[dict[str, Any]] = []
         token: dict[str, str] = {}
         while True:
             extra = {"Delimiter": "/"} if delimiter else {}
-            page = self._call("list", folder, "list_objects_v2", Bucket=bucket, Prefix=prefix, **extra, **token)
-            found += page.get("Contents", [])
-            if not page.get("IsTruncated"):
-                return found
-            token = {"ContinuationToken": page["NextContinuationToken"]}
+            pages.append(self._call("list", folder, "list_objects_v2", Bucket=bucket, Prefix=prefix, **extra, **token))
+            if not pages[-1].get("IsTruncated"):
+                return pages
+            token = {"ContinuationToken": pages[-1]["NextContinuationToken"]}
+
+    def _objects(self, folder: str, delimiter: bool) -> list[dict[str, Any]]:
+        return [o for page in self._pages(folder, delimiter) for o in page.get("Contents", [])]
+
+    def folders(self, folder: str) -> list[str]:
+        prefixes = [p["Prefix"] for page in self._pages(folder, True) for p in page.get("CommonPrefixes", [])]
+        return [p.rstrip("/").rsplit("/", 1)[-1] for p in prefixes]
 
     def listing(self, folder: str) -> list[Entry]:
         return [Entry(o["Key"].rsplit("/", 1)[-1], o["LastModified"].timestamp()) for o in self._objects(folder, True)]

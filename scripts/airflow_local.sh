@@ -14,6 +14,7 @@ PORT="${AIRFLOW_PORT:-8080}"
 
 export AIRFLOW_HOME="$ROOT/airflow_home"
 export AIRFLOW__CORE__DAGS_FOLDER="$ROOT/dags"
+export AIRFLOW__CORE__PLUGINS_FOLDER="$ROOT/plugins"  # the "Data quality" tab and index (docs/quality.md)
 export AIRFLOW__CORE__LOAD_EXAMPLES=False
 export AIRFLOW__API__PORT="$PORT"
 export AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS="admin:admin"

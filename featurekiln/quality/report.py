@@ -69,16 +69,8 @@ def _sample(values: list[object]) -> str:
     return text if len(text) <= SAMPLE_CHARS else text[: SAMPLE_CHARS - 1] + "…"
 
 
-
-
-_TEMPLATE = """<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{{ r.status | upper }} · {{ r.view }} · {{ r.run_id }}</title>
-<style>
-body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", sans-serif; color: #1f2328; margin: 24px; }
+# The look of every data-quality page (the run reports and the index page of featurekiln/quality/index_page.py).
+PAGE_STYLE = """body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", sans-serif; color: #1f2328; margin: 24px; }
 h1 { font-size: 22px; margin: 0 0 12px; } h2 { font-size: 16px; margin: 28px 0 8px; }
 .badge { display: inline-block; padding: 2px 10px; border-radius: 12px; color: #fff; font-weight: 600;
   font-size: 13px; vertical-align: middle; letter-spacing: .03em; }
@@ -100,9 +92,21 @@ td.result { font-weight: 700; } tr.fail td.result { color: #cf222e; } tr.warn td
 tr.pass td.result { color: #1a7f37; }
 .source { color: #57606a; font-size: 12px; } .muted { color: #57606a; }
 footer { margin-top: 32px; color: #57606a; font-size: 12px; }
+nav.up { margin: 0 0 12px; font-size: 13px; } a { color: #0969da; }
+"""
+
+_TEMPLATE = """<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{{ r.status | upper }} · {{ r.view }} · {{ r.run_id }}</title>
+<style>
+{{ style | safe }}
 </style>
 </head>
 <body>
+{% if index_href %}<nav class="up"><a id="index-link" href="{{ index_href }}">← All views</a></nav>{% endif %}
 <h1>{{ r.view }} <span class="badge status-{{ r.status }}" id="status">{{ r.status | upper }}</span></h1>
 <dl class="facts">
   <dt>Run</dt><dd id="run-id">{{ r.run_id }}</dd>
@@ -164,8 +168,11 @@ _ENVIRONMENT = Environment(autoescape=True, trim_blocks=True, lstrip_blocks=True
 _PAGE = _ENVIRONMENT.from_string(_TEMPLATE)
 
 
-def render_html(report: RunReport) -> str:
+def render_html(report: RunReport, index_href: str | None = None) -> str:
     """The report as one self-contained HTML page (inline CSS, no scripts, no network).
+
+    With ``index_href``, the page starts with a link to the index of the
+    warehouse's reports (featurekiln/quality/index_page.py) at that address.
 
     The header shows the view, run, trigger, a coloured status badge, the days,
     rows, duration and the quarantine path; a summary lists what failed; then
@@ -176,6 +183,8 @@ def render_html(report: RunReport) -> str:
     total = sum(len(c.outcomes) for c in report.chunks)
     return _PAGE.render(
         r=report,
+        style=PAGE_STYLE,
+        index_href=index_href,
         days=(report.end - report.start).days + 1,
         duration=_duration(report.seconds),
         rows=f"{report.rows:,} published" + (f", {checked:,} validated" if checked else ""),

@@ -19,6 +19,7 @@ import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DAGS_FOLDER = REPO_ROOT / "dags"
+PLUGINS_FOLDER = REPO_ROOT / "plugins"
 SAMPLE_DEFS = REPO_ROOT / "feature_defs"
 
 AIRFLOW_HOME = Path(tempfile.mkdtemp(prefix="kiln-airflow-"))
@@ -160,3 +161,11 @@ def days_between(first: object, last: object) -> set[date]:
     """The days ``first``..``last`` (both included; dates or ISO strings)."""
     start, end = (date.fromisoformat(str(d)[:10]) for d in (first, last))
     return {date.fromordinal(n) for n in range(start.toordinal(), end.toordinal() + 1)}
+
+
+@pytest.fixture(scope="session")
+def failed_run(airflow_server, airflow_warehouse) -> str:
+    """A run of the session's Airflow that failed its expectations (one per session: each run starts four JVMs)."""
+    from tests.orchestration.test_airflow_ui import run_failing_day
+
+    return run_failing_day(airflow_server, airflow_warehouse)

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.online.servers import free_port
-from tests.orchestration.conftest import DAGS_FOLDER, REPO_ROOT, SAMPLE_DEFS, VIEW
+from tests.orchestration.conftest import DAGS_FOLDER, PLUGINS_FOLDER, REPO_ROOT, SAMPLE_DEFS, VIEW
 
 DAG_ID = f"kiln_{VIEW}"
 USER = "admin"
@@ -106,6 +106,7 @@ def run_standalone(home: Path, warehouse: Path) -> Iterator[Airflow]:
         **os.environ,
         "AIRFLOW_HOME": str(home),
         "AIRFLOW__CORE__DAGS_FOLDER": str(DAGS_FOLDER),
+        "AIRFLOW__CORE__PLUGINS_FOLDER": str(PLUGINS_FOLDER),
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home}/airflow.db",
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",

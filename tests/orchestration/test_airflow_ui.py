@@ -130,15 +130,22 @@ def add_bad_purchase(warehouse: Path) -> None:
     pq.write_table(table, warehouse / "raw" / "purchases" / "part-99999-bad.parquet")
 
 
-def test_failed_run_report_shows_the_failed_expectation(page, airflow_server, airflow_warehouse, table_rows) -> None:
-    add_bad_purchase(airflow_warehouse)
+def run_failing_day(server: Airflow, warehouse: Path) -> str:
+    """Add the bad purchase on BAD_DAY, run BAD_DAY through the REST API; the run's id, once it failed."""
+    add_bad_purchase(warehouse)
     # Other tests' runs have tiled BAD_DAY (it is in their windows) and may have materialized it:
-    # recompute it from the changed source (force, retile), through the REST API.
-    status, body = airflow_server.request("POST", f"/api/v2/dags/{DAG_ID}/dagRuns", {
+    # recompute it from the changed source (force, retile).
+    status, body = server.request("POST", f"/api/v2/dags/{DAG_ID}/dagRuns", {
         "logical_date": None, "conf": {"start": BAD_DAY, "end": BAD_DAY, "force": True, "retile": True}})
     assert status == 200, body
     run_id = body["dag_run_id"]
-    assert finished(airflow_server, run_id)["state"] == "failed"
+    assert finished(server, run_id)["state"] == "failed"
+    return run_id
+
+
+def test_failed_run_report_shows_the_failed_expectation(page, airflow_server, airflow_warehouse, failed_run,
+                                                        table_rows) -> None:
+    run_id = failed_run
 
     # The validate task's log, in the UI, names the run's report.
     page.goto(f"{airflow_server.base}/dags/{DAG_ID}/runs/{quote(run_id, safe='')}/tasks/validate")
