@@ -3,7 +3,7 @@
 As an operator would: log in, find the view's DAG, fill ``start`` and ``end`` in
 the trigger form, trigger, wait for the run. A successful run's days are in the
 feature table (read with Spark and Delta, equal to ``kiln backfill``); a run that
-fails its expectations points its ``validate`` log at the HTML report, and the
+fails its expectations points its ``publish`` log at the HTML report, and the
 report shows the failed expectation in the browser.
 
 The server is the session's ``airflow standalone`` (tests/orchestration/standalone.py),
@@ -147,8 +147,8 @@ def test_failed_run_report_shows_the_failed_expectation(page, airflow_server, ai
                                                         table_rows) -> None:
     run_id = failed_run
 
-    # The validate task's log, in the UI, names the run's report.
-    page.goto(f"{airflow_server.base}/dags/{DAG_ID}/runs/{quote(run_id, safe='')}/tasks/validate")
+    # The publish task's log, in the UI, names the run's report.
+    page.goto(f"{airflow_server.base}/dags/{DAG_ID}/runs/{quote(run_id, safe='')}/tasks/publish")
     report = Path(re.search(r"report:? (\S+\.html)", log_line(page, re.compile(r"report:? \S+\.html"))).group(1))
     assert report.parent == airflow_warehouse / "_reports" / VIEW
 
