@@ -332,7 +332,10 @@ def run(
     step = on_step
     if on_step is not None and len(plan.ranges) == 1:  # say which days, as a run of several ranges does for each
         days = show(plan.ranges[0])
-        step = lambda line: on_step(f"{days}: {line}")
+
+        def step(line: str) -> None:
+            on_step(f"{days}: {line}")
+
     result = execute(view, plan, settings=settings, spark=spark, trigger=trigger, on_step=step)
     result.view_plan = ledger
     return result

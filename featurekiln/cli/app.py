@@ -152,7 +152,7 @@ def until_day(until: str | None) -> date:
     return parse_day(until, "--until") if until else latest_complete_day(datetime.now(timezone.utc))
 
 
-def start_spark():  # noqa: ANN202 - pyspark is imported lazily
+def start_spark():  # noqa: ANN201 - pyspark is imported lazily
     from featurekiln.compute.session import get_spark
 
     with err.status("starting Spark ..."):

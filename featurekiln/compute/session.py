@@ -66,7 +66,7 @@ LOCAL_CONF: dict[str, str] = {
     "spark.sql.adaptive.coalescePartitions.initialPartitionNum": "8",
     "spark.driver.memory": "4g",
     # Listing a source with more than 32 partition directories is a Spark job with one task per
-    # directory: for 455 landing days 2 s at local[2], against 0.2 s in 4 tasks (bench/README.md).
+    # directory; 4 tasks list a few hundred landing days far faster (bench/README.md).
     "spark.sql.sources.parallelPartitionDiscovery.parallelism": "4",
 }
 
@@ -263,8 +263,8 @@ def local_fs_conf() -> dict[str, str]:
     ``readlink`` process for every link check (no native library in pip's pyspark);
     :data:`~featurekiln.compute.jars.LOCAL_FS_CLASS` (Spark's files) and
     :data:`~featurekiln.compute.jars.LOCAL_FS_CONTEXT_CLASS` (Delta's commit log)
-    do the same with system calls, which makes a year's backfill on a local disk
-    about a fifth faster (bench/README.md). The jar goes on the driver's
+    do the same with system calls, which makes a backfill on a local disk
+    faster (bench/README.md). The jar goes on the driver's
     class path, which in local mode is also the executors' (and so are
     :data:`~featurekiln.compute.jars.MAX_PAIR_CLASS`,
     :data:`~featurekiln.compute.jars.REPEATED_KEYS_CLASS` and

@@ -97,7 +97,7 @@ def _java_links(throwable: object) -> Iterator[_Link]:
     from py4j.java_gateway import is_instance_of
     from pyspark import SparkContext
 
-    gateway = SparkContext._gateway
+    gateway = SparkContext._gateway  # noqa: SLF001 - whether the JVM is still there
     seen = 0
     while throwable is not None and seen < _MAX_CAUSES:
         seen += 1

@@ -89,8 +89,7 @@ def one_file_per_day(frame: DataFrame, partition: str, days: int) -> DataFrame:
 
     At most ``days`` tasks (the partition values written; at most
     ``spark.sql.shuffle.partitions``), each writing a few whole values. Delta's optimized write gives the same
-    files but runs one task per value, which costs more than the writing when values are small (a year of
-    day tiles: 20 s instead of 8 s on two cores). Each task's rows are sorted by ``partition``: Spark's
+    files but runs one task per value, which costs more than the writing when values are small (bench/README.md). Each task's rows are sorted by ``partition``: Spark's
     writer sorts them so anyway, and this sort takes its place, so that what observes the rows on their way
     to the files (:mod:`featurekiln.quality.proofs_observed`) sees each value's rows together.
     """
@@ -336,6 +335,6 @@ def write_table(frame: DataFrame, path: str, days: int) -> None:
 
 def remove_directory(spark: SparkSession, path: str) -> None:
     """Delete the directory ``path`` (any Hadoop file system); a missing path is fine."""
-    jvm = spark.sparkContext._jvm  # Hadoop's FileSystem is reached through the JVM
+    jvm = spark.sparkContext._jvm  # noqa: SLF001 - Hadoop's FileSystem is reached through the JVM
     hadoop_path = jvm.org.apache.hadoop.fs.Path(path)
-    hadoop_path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration()).delete(hadoop_path, True)
+    hadoop_path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration()).delete(hadoop_path, True)  # noqa: SLF001

@@ -1,9 +1,8 @@
 """A Delta write that is committed only once its rows pass a check: Delta's own transaction, through the JVM.
 
-Delta's public writer commits as it writes, so the gate used to see a run's
-rows before their commit only by caching them (compute into Spark's cache,
-validate the cache, write from it; the cache cost ~0.8 s per 1M rows and the
-gate's pass read it). Delta's transaction splits the two steps:
+Delta's public writer commits as it writes, so a gate could see a run's rows
+before their commit only by caching them (compute into Spark's cache, validate
+the cache, write from it). Delta's transaction splits the two steps:
 ``WriteIntoDelta.write`` writes the files of a ``replaceWhere`` overwrite and
 returns the actions its commit needs (the new files, the removal of the rows
 replaced, the schema of a new table), and ``OptimisticTransaction.commit``
@@ -75,8 +74,8 @@ class PendingWrite:
 
     def discard(self) -> None:
         """Delete the written files (nothing refers to them)."""
-        jvm = self.spark.sparkContext._jvm
-        conf = self.spark.sparkContext._jsc.hadoopConfiguration()
+        jvm = self.spark.sparkContext._jvm  # noqa: SLF001 - Hadoop's FileSystem through the JVM
+        conf = self.spark.sparkContext._jsc.hadoopConfiguration()  # noqa: SLF001
         for name in self.files:
             path = jvm.org.apache.hadoop.fs.Path(name)
             path.getFileSystem(conf).delete(path, False)
@@ -98,7 +97,7 @@ def write_uncommitted(
     Returns:
         The pending write; its ``rows`` read the written files (the columns of ``frame``, in its order).
     """
-    jvm = spark.sparkContext._jvm
+    jvm = spark.sparkContext._jvm  # noqa: SLF001 - Delta's transaction classes through py4j
     jspark = spark._jsparkSession  # noqa: SLF001 - the JVM session the Delta classes take
     utils = jvm.org.apache.spark.api.python.PythonUtils
     delta = jvm.org.apache.spark.sql.delta

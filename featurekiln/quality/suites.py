@@ -12,7 +12,7 @@ when that file exists. An expectation blocks publishing when it fails unless
 its ``meta.severity`` is ``warn``. Every problem names the file, the line and
 the field, such as ``expectations[2].kwargs.column``.
 
-Importing this module is cheap: Great Expectations (~5 s to import) is imported
+Importing this module is cheap: Great Expectations (slow to import) is imported
 only when a suite file is checked.
 """
 
