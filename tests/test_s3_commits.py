@@ -23,6 +23,7 @@ from pathlib import Path
 import pytest
 
 from tests.online.servers import AWS_ENV
+from tests.test_s3_warehouse import download
 
 pytestmark = [pytest.mark.slow, pytest.mark.spark]  # the writers and `kiln` start JVMs
 
@@ -133,18 +134,6 @@ def test_concurrent_backfills_record_every_run_and_day(moto_server, s3_bucket: s
 
     from featurekiln.samples import purchases_frame
     from tests.oracle import assert_frames_match, expected_snapshots
-
-    def download(s3, bucket: str, prefix: str, target: Path) -> Path:  # noqa: ANN001
-        """The table's objects below ``target``, without s3a's directory markers (keys other keys extend)."""
-        pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
-        keys = [o["Key"] for page in pages for o in page.get("Contents", [])]
-        for key in keys:
-            if key.endswith("/") or any(other.startswith(key + "/") for other in keys):
-                continue
-            local = target / key[len(prefix):].lstrip("/")
-            local.parent.mkdir(parents=True, exist_ok=True)
-            s3.download_file(bucket, key, str(local))
-        return target
 
     defs, suites, cwd = (tmp_path / name for name in ("defs", "expectations", "cwd"))
     for folder in (defs, suites, cwd):

@@ -45,11 +45,14 @@ def kiln(env: dict[str, str], cwd: Path, *args: str, code: int = 0) -> subproces
 
 
 def download(s3, bucket: str, prefix: str, target: Path) -> Path:  # noqa: ANN001
-    """Copy every object below ``prefix`` to ``target`` (a Delta table is relocatable)."""
+    """Copy every object below ``prefix`` to ``target`` (a Delta table is relocatable), without s3a's
+    directory markers (keys that other keys extend)."""
     pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
     keys = [o["Key"] for page in pages for o in page.get("Contents", [])]
     assert keys, f"nothing below s3://{bucket}/{prefix}"
     for key in keys:
+        if key.endswith("/") or any(other.startswith(key + "/") for other in keys):
+            continue
         local = target / key[len(prefix) :].lstrip("/")
         local.parent.mkdir(parents=True, exist_ok=True)
         s3.download_file(bucket, key, str(local))

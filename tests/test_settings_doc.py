@@ -71,8 +71,11 @@ def test_the_documented_defaults_are_the_code_s(clean_env: pytest.MonkeyPatch) -
         assert _shown(getattr(Settings(), name)) == default, name
 
 
-def _sample(current: object) -> tuple[str, object]:
-    """An environment value that differs from ``current`` and the value ``from_env`` must make of it."""
+def _sample(current: object, annotation: str = "") -> tuple[str, object]:
+    """An environment value that differs from ``current`` (of a field declared ``annotation``) and the value
+    ``from_env`` must make of it."""
+    if current is None and annotation.startswith("int"):  # an optional number of days, unset
+        return "12", 12
     if isinstance(current, bool):
         return ("false", False) if current else ("true", True)
     if isinstance(current, int):
@@ -88,7 +91,8 @@ def _sample(current: object) -> tuple[str, object]:
 def test_each_documented_variable_sets_its_field(clean_env: pytest.MonkeyPatch) -> None:
     for name, variables, _, _ in _table("Environment"):
         for variable in _variables(variables):
-            raw, expected = _sample(getattr(Settings.from_env(), name))
+            annotation = {f.name: str(f.type) for f in dataclasses.fields(Settings)}[name]
+            raw, expected = _sample(getattr(Settings.from_env(), name), annotation)
             clean_env.setenv(variable, raw)
             assert getattr(Settings.from_env(), name) == expected, f"{variable} does not set {name}"
             clean_env.delenv(variable)
