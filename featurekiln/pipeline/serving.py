@@ -77,7 +77,7 @@ def require_servable(view: FeatureView, day: date, *, settings: Settings, spark:
     if problem:
         raise UnvalidatedError(problem)
     if record is not None and record.verdict is None:  # a commit from before verdicts were recorded
-        require_validated(spark, settings, view.name, day)
+        require_validated(settings, view.name, day)
 
 
 def has_rows(spark: SparkSession, settings: Settings, view: FeatureView, day: date) -> bool:

@@ -169,7 +169,7 @@ def unfinished_runs(settings: Settings, view: str | None = None) -> list[dict[st
     return runs
 
 
-def require_validated(spark: SparkSession, settings: Settings, view: str, ds: date) -> dict[str, Any]:
+def require_validated(settings: Settings, view: str, ds: date) -> dict[str, Any]:
     """The newest run that published snapshot ``ds`` of ``view``, if it validated it.
 
     Every chunk that a validating run published passed its blocking expectations,

@@ -99,7 +99,7 @@ def test_passing_suite_publishes_records_and_reports(spark, tmp_path, sources, c
             "expect_table_columns_to_match_ordered_list", "unexpected_rows_expectation"} <= outcomes
     assert all(o["success"] for chunk in report["chunks"] for o in chunk["outcomes"])
     assert Path(run["report"]).is_file()
-    assert require_validated(spark, settings, VIEW, day(4))["run_id"] == result.run_id
+    assert require_validated(settings, VIEW, day(4))["run_id"] == result.run_id
     # The ledger: the commit that published the days says which run, the verdict and the suites.
     from featurekiln.layout import table_path
     from featurekiln.offline.materialized import day_records
@@ -199,9 +199,9 @@ def test_without_validation_the_run_is_unvalidated_and_cannot_be_pushed(spark, t
     assert result.rows > 0 and result.report.chunks == []
     assert read_runs(settings, VIEW)[0]["status"] == "unvalidated"
     with pytest.raises(UnvalidatedError, match="without validation"):
-        require_validated(spark, settings, VIEW, day(2))
+        require_validated(settings, VIEW, day(2))
     with pytest.raises(UnvalidatedError, match="no run in the history"):
-        require_validated(spark, settings, VIEW, day(9))
+        require_validated(settings, VIEW, day(9))
     # The ledger says so too, and it alone decides: the push refuses the day.
     from featurekiln.layout import table_path
     from featurekiln.offline.materialized import day_records
