@@ -148,9 +148,22 @@ def execute(
             if "publish" in steps:
                 result.report = report
                 _publish(view, plan, settings, spark, result, report, step)
+    if plan.empty and "publish" in steps and plan.asked is not None:
+        _record_nothing_to_do(view, plan, plan.asked, settings, spark, result, trigger)
     if "push" in steps and plan.push:
         _push(view, plan, settings, spark, result, trigger, step)
     return result
+
+
+def _record_nothing_to_do(view: FeatureView, plan: RunPlan, asked: Interval, settings: Settings,
+                          spark: SparkSession, result: RunResult, trigger: str) -> None:
+    """Record a DAG run whose days were all published (by other runs) before its plan was made: it succeeds
+    with no rows, so the history holds one record per DAG run."""
+    log.info("%s: run %s: %s; recorded with no rows", view.name, result.run_id, plan)
+    report = RunReport(view.name, result.run_id, trigger, asked[0], asked[1] - ONE_DAY, started_at=utc_now())
+    result.report = report
+    with recorded(spark, settings, report):
+        pass
 
 
 def _push(view: FeatureView, plan: RunPlan, settings: Settings, spark: SparkSession, result: RunResult,

@@ -57,10 +57,10 @@ def kiln(warehouse: Path, *args: str, code: int | None = 0, **extra: str) -> sub
     return done
 
 
-def kill_when(warehouse: Path, until: date, reached: Callable[[], bool]) -> None:
+def kill_when(warehouse: Path, until: date, reached: Callable[[], bool], **extra: str) -> None:
     """Start ``kiln run`` and SIGKILL its process group (the CLI and its JVM) as soon as ``reached()``."""
     process = subprocess.Popen([KILN, "run", VIEW, "--until", until.isoformat()], cwd=REPO_ROOT,
-                               env=env_of(warehouse), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                               env=env_of(warehouse, **extra), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                start_new_session=True)
     deadline = time.monotonic() + RUN_SECONDS
     try:
@@ -86,8 +86,13 @@ def warehouse(tmp_path_factory) -> Path:
 
 def online_written(root: Path) -> Callable[[], bool]:
     """Whether the embedded online store (SQLite under ``_online``, in WAL mode) was written to since now: its
-    write-ahead log grew (reading it does not)."""
+    write-ahead log grew (reading it does not). A connection held open here keeps the log from being removed
+    when the run closes its own, so a push shorter than one poll is still seen."""
+    import sqlite3
+
     folder = root / "_online"
+    held = sqlite3.connect(folder / "online.db")
+    held.execute("SELECT count(*) FROM sqlite_master").fetchall()
 
     def sizes() -> dict[Path, int]:
         found = {}
@@ -99,7 +104,12 @@ def online_written(root: Path) -> Callable[[], bool]:
         return found
 
     before = sizes()
-    return lambda: any(size > before.get(path, 0) for path, size in sizes().items())
+
+    def grew() -> bool:
+        return any(size > before.get(path, 0) for path, size in sizes().items())
+
+    grew.connection = held  # type: ignore[attr-defined] - open as long as the check lives
+    return grew
 
 
 def new_commit(folder: Path) -> Callable[[], bool]:
@@ -128,7 +138,9 @@ def test_a_run_killed_at_a_boundary_is_finished_by_the_next_run(
     until = day(7 + list(BOUNDARIES).index(boundary))
     runs_before = {r["run_id"] for r in read_runs(settings, VIEW)}
 
-    kill_when(warehouse, until, BOUNDARIES[boundary](warehouse))
+    # During the push, the killed run writes the store one row per transaction: the kill lands mid-push.
+    one_row = {"KILN_ONLINE_STORE": f"sqlite:///{warehouse}/_online/online.db?batch_size=1"}
+    kill_when(warehouse, until, BOUNDARIES[boundary](warehouse), **(one_row if boundary == "during the push" else {}))
     kiln(warehouse, "run", VIEW, "--until", until.isoformat())
 
     assert_frames_match(collect_frame(read_table(spark, settings, VIEW)), expected(raw_definition(), day(1), until),

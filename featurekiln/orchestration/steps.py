@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
+from dataclasses import replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -133,7 +134,7 @@ def plan_dag_run(
                            held_tiles=held_tiles(settings, tiles_path(settings, view.name)), refresh=refresh,
                            push=view.online)
     log.info("%s: %s in %d chunk(s) of up to %d days", view.name, plan, len(plan.chunks), chunk_days)
-    return plan
+    return replace(plan, asked=days) if days[0] < days[1] else plan
 
 
 def run_step(
@@ -154,7 +155,7 @@ def run_step(
     from featurekiln.runner import execute
 
     run_plan = RunPlan.from_json(plan)
-    if run_plan.empty and step != "push":
+    if run_plan.empty and (step == "tiles" or (step == "publish" and run_plan.asked is None)):
         log.info("%s: %s; nothing to do in %s", view.name, run_plan, step)
         return {"step": step}
     if step == "push" and not _push_pending(view, run_plan, settings):  # no JVM when there is nothing to push

@@ -37,6 +37,9 @@ class RunPlan:
         tiles: the tile work, from the tile table's ledger when the plan was made.
         validate: run the quality gate (False: the run is recorded as ``unvalidated``).
         push: push the latest validated snapshot online when the store holds an older one.
+        asked: the days a DAG run was asked for (its data interval or the trigger form's range), when the
+            plan comes from one: a run whose days other runs published first computes nothing and is
+            still recorded, with these days.
     """
 
     view: str
@@ -49,6 +52,7 @@ class RunPlan:
     tiles: TilePlan = field(default_factory=TilePlan)
     validate: bool = True
     push: bool = False
+    asked: Interval | None = None
 
     @property
     def empty(self) -> bool:
@@ -89,6 +93,7 @@ class RunPlan:
             "tiles": self.tiles.to_json(),
             "validate": self.validate,
             "push": self.push,
+            "asked": inclusive([self.asked])[0] if self.asked else None,
         }
 
     @classmethod
@@ -105,6 +110,7 @@ class RunPlan:
             tiles=TilePlan.from_json(data.get("tiles", {})),
             validate=bool(data.get("validate", True)),
             push=bool(data.get("push", False)),
+            asked=from_inclusive_json([data["asked"]])[0] if data.get("asked") else None,
         )
 
     def __str__(self) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import date
 
 import pytest
@@ -57,6 +58,9 @@ def test_plan_backfill_reads_the_horizon_before_the_first_day() -> None:
     ]
     assert RunPlan.from_json(json.loads(json.dumps(plan.to_json()))) == plan
     assert not plan.push and plan.validate
+    asked = replace(plan, ranges=(), asked=(D(2025, 3, 5), D(2025, 3, 6)))
+    assert asked.to_json()["asked"] == ["2025-03-05", "2025-03-05"]
+    assert RunPlan.from_json(json.loads(json.dumps(asked.to_json()))) == asked
 
 
 @pytest.mark.parametrize(
