@@ -85,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.plan is not None:
             plan = RunPlan.from_json(json.loads(args.plan))
             result = runner.execute(view, plan, settings=settings, spark=spark, run_id=args.run_id,
-                                    trigger=args.trigger or "spark-submit", steps=[args.step])
+                                    trigger=args.trigger or "spark-submit", steps=plan.task_steps(args.step))
             log.info("%s: step %s of run %s done: %d rows", view.name, args.step, args.run_id, result.rows)
             return 0
         result = runner.backfill(

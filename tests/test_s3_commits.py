@@ -85,6 +85,30 @@ def table_rows(s3, bucket: str, prefix: str, commits: dict[int, list[dict]]) -> 
     return rows
 
 
+def race_rounds(processes: dict[str, subprocess.Popen]) -> tuple[dict[int, dict[str, str]], dict[str, list[str]]]:
+    """Once every writer is ready to race, release them for each round at once (one line on each stdin, written
+    back to back), and collect what each said: round -> writer -> ``written`` or ``refused``; also the lines
+    each printed before it was ready."""
+    from tests.s3_appender import ROUNDS
+
+    before: dict[str, list[str]] = {tag: [] for tag in processes}
+    for tag, process in processes.items():
+        while (line := process.stdout.readline()) != "race ready\n":
+            assert line, f"writer {tag} ended before its race:\n{process.stderr.read()[-4000:]}"
+            before[tag].append(line)
+    races: dict[int, dict[str, str]] = {}
+    for version in range(ROUNDS):
+        for process in processes.values():
+            process.stdin.write(f"{version}\n")
+        for process in processes.values():
+            process.stdin.flush()
+        for tag, process in processes.items():
+            line = process.stdout.readline().split()
+            assert line[:2] == ["race", str(version)], f"writer {tag} said {line}"
+            races.setdefault(version, {})[tag] = line[2]
+    return races, before
+
+
 def test_concurrent_writers_lose_no_commit(moto_server, s3_bucket: str, tmp_path: Path) -> None:
     import boto3
 
@@ -95,9 +119,11 @@ def test_concurrent_writers_lose_no_commit(moto_server, s3_bucket: str, tmp_path
     command = [sys.executable, "-m", "tests.s3_appender", table]
     processes = {
         tag: subprocess.Popen([*command, tag, str(COMMITS), str(gate), str(len(WRITERS))], env=env, cwd=tmp_path,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         for tag in WRITERS
     }
+    # First the writers race for one commit file per round, released at the same moment: one wins each.
+    races, before = race_rounds(processes)
     outputs = {tag: process.communicate(timeout=WRITER_SECONDS) for tag, process in processes.items()}
     for tag, process in processes.items():
         assert process.returncode == 0, f"writer {tag} exited {process.returncode}:\n{outputs[tag][1][-4000:]}"
@@ -105,6 +131,11 @@ def test_concurrent_writers_lose_no_commit(moto_server, s3_bucket: str, tmp_path
         print(f"writer {tag}:", *(line for line in outputs[tag][1].splitlines() if " commits in " in line))
 
     s3 = boto3.client("s3", endpoint_url=moto_server.endpoint_url)
+    won = {version: [tag for tag, result in results.items() if result == "written"] for version, results in races.items()}
+    assert all(len(tags) == 1 for tags in won.values()), f"a commit file written by two writers: {won}"
+    for version, (tag,) in won.items():
+        body = s3.get_object(Bucket=s3_bucket, Key=f"lake/shared-race/_delta_log/{version:020d}.json")["Body"]
+        assert body.read().decode().strip() == tag, f"version {version} holds another write than its winner's"
     commits = delta_log(s3, s3_bucket, "lake/shared")
     rows = table_rows(s3, s3_bucket, "lake/shared", commits)
     expected = sorted((tag, i) for tag in WRITERS for i in range(COMMITS))
@@ -114,7 +145,7 @@ def test_concurrent_writers_lose_no_commit(moto_server, s3_bucket: str, tmp_path
     assert len(appends) == len(expected)
     # A commit file that exists is refused (Delta then retries at the next version), unless it holds this very
     # write's bytes (a retried request whose first try landed).
-    store = [line for line in outputs["a"][0].splitlines() if line.startswith("store: ")]
+    store = [line.strip() for line in before["a"] if line.startswith("store: ")]
     assert store == ["store: first written", "store: second refused java.nio.file.FileAlreadyExistsException",
                      "store: first written", "store: holds first"]
 

@@ -140,7 +140,8 @@ def plan_dag_run(
 def run_step(
     view: FeatureView, plan: dict[str, Any], settings: Settings, *, step: str, run_id: str, trigger: str
 ) -> dict[str, Any]:
-    """Run one step (``tiles``, ``publish`` or ``push``) of the plan ``plan`` (its JSON) through the executor.
+    """Run the task ``step`` (``tiles``, ``publish`` or ``push``) of the plan ``plan`` (its JSON) through the
+    executor: the executor's steps :meth:`~featurekiln.planning.plan.RunPlan.task_steps` gives.
 
     Returns:
         A JSON-able summary: the step, the days published and rows (``publish``), the day pushed (``push``).
@@ -155,14 +156,16 @@ def run_step(
     from featurekiln.runner import execute
 
     run_plan = RunPlan.from_json(plan)
-    if run_plan.empty and (step == "tiles" or (step == "publish" and run_plan.asked is None)):
-        log.info("%s: %s; nothing to do in %s", view.name, run_plan, step)
+    todo = run_plan.task_steps(step)
+    if not todo:
+        log.info("%s: %s; nothing to do in %s%s", view.name, run_plan, step,
+                 " (a plan of one chunk stores its tiles in publish)" if not run_plan.empty else "")
         return {"step": step}
-    if step == "push" and not _push_pending(view, run_plan, settings):  # no JVM when there is nothing to push
+    if todo == ("push",) and not _push_pending(view, run_plan, settings):  # no JVM when there is nothing to push
         return {"step": step}
     spark = get_spark(settings)
     try:
-        result = execute(view, run_plan, settings=settings, spark=spark, run_id=run_id, trigger=trigger, steps=[step])
+        result = execute(view, run_plan, settings=settings, spark=spark, run_id=run_id, trigger=trigger, steps=todo)
     except QualityError as error:
         log.error("%s: the quality gate failed; nothing is published:\n%s", view.name, "\n".join(error.problems))
         raise

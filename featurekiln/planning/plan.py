@@ -71,6 +71,22 @@ class RunPlan:
             return (date.min, date.min)
         return (self.ranges[0][0], self.ranges[-1][1])
 
+    def task_steps(self, task: str) -> tuple[str, ...]:
+        """The executor's steps that the DAG task ``task`` (``tiles``, ``publish`` or ``push``) runs.
+
+        A plan of one chunk (a night) stores its tiles in its ``publish`` task, so the night starts Spark once
+        for both; its ``tiles`` task has nothing to do. A plan of several chunks stores its tiles in a task of
+        their own (a failed publish does not read the source again). A plan that computes nothing has a
+        ``publish`` only to record a DAG run's :attr:`asked` days.
+        """
+        if task == "push":
+            return ("push",)
+        if self.empty:
+            return ("publish",) if task == "publish" and self.asked is not None else ()
+        if len(self.chunks) == 1:
+            return ("tiles", "publish") if task == "publish" else ()
+        return (task,)
+
     def events(self, snapshots: Interval) -> Interval:
         """The event (tile) days the snapshots ``snapshots`` read."""
         return widen_back(snapshots, self.horizon_days - 1)

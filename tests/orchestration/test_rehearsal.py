@@ -154,6 +154,7 @@ def production(tmp_path_factory, moto_server, s3_bucket, monkeypatch):
             "KILN_SPARK_MASTER": "local[2]",
             "KILN_CATCHUP": "true",
             "KILN_MAX_ACTIVE_RUNS": "2",
+            "KILN_MAINTENANCE_SCHEDULE": "none",  # its first run would find no table yet (it has tests of its own)
         }
         stack_home = home / "airflow"
         stack_home.mkdir()
@@ -167,12 +168,6 @@ def production(tmp_path_factory, moto_server, s3_bucket, monkeypatch):
         redis_server.kill()
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="a DAG run whose days other runs published first has an empty plan, and its publish step records "
-    "nothing, so `kiln report` lacks one record per DAG run (the gap of test_overlapping_runs' strict xfail); "
-    "in the first full run every DAG run succeeded, and the task logs show two nightly runs with empty plans",
-)
 def test_overlapping_runs_under_a_real_scheduler_equal_one_cli_backfill(
     production, spark, tmp_path, collect_frame
 ) -> None:
@@ -245,11 +240,14 @@ def test_overlapping_runs_under_a_real_scheduler_equal_one_cli_backfill(
             f"{view}: one record per DAG run"
         )
         committed = days_committed_by_run(settings, settings.warehouse_path("features", view))
+        published = set().union(*committed.values())
         for record in records:
             assert record["status"] == "success", record
-            assert days_between(record["start"], record["end"]) <= committed.get(record["run_id"], set()), (
-                f"{view}: run {record['run_id']} reports days it did not commit"
-            )
+            days, mine = days_between(record["start"], record["end"]), committed.get(record["run_id"], set())
+            if record["rows"] == 0 and not mine:  # other runs published its days before it planned
+                assert days <= published, f"{view}: run {record['run_id']} recorded days nobody published"
+            else:
+                assert days <= mine, f"{view}: run {record['run_id']} reports days it did not commit"
     assert "OK" in kiln(env, "check-online", BACKFILLED, "--sample", "0")
 
     nightly = sorted((r for r in runs[BACKFILLED] if r["run_type"] == "scheduled"), key=lambda r: r["logical_date"])
