@@ -72,6 +72,7 @@ def assert_stats_match(stored: list[FeatureDayStats], expected: dict[tuple[date,
     """``exact``: min and max equal the expected values (of the published rows), else within rounding (the
     oracle's sums are added in another order than Spark's)."""
     got = {(s.ds, s.feature): s for s in stored}
+    assert len(got) == len(stored), "one row per (view, ds, feature)"
     assert set(got) == set(expected), sorted(set(got) ^ set(expected))[:5]
     for key, want in expected.items():
         s = got[key]
@@ -174,3 +175,63 @@ def test_stats_follow_republished_rebuilt_and_quarantined_days(
     with pytest.raises(QualityError):
         runner.backfill(rebuilt, day(4), day(7), settings=strict, spark=spark)
     assert read_stats(settings, view.name) == stored  # days 4..5 keep their statistics, 6..7 have none
+
+
+def close(these: list[FeatureDayStats], those: list[FeatureDayStats]) -> bool:
+    """The same statistics, floats within rounding (a query's partial sums depend on its partitions)."""
+    def fields(s: FeatureDayStats) -> list[Any]:
+        return [pytest.approx(v, rel=1e-12) if isinstance(v, float) else v for v in vars(s).values()]
+    return [fields(s) for s in these] == [list(vars(s).values()) for s in those]
+
+
+def _observe(spark: SparkSession, frame: Any, features: list[str]) -> dict[str, Any]:  # noqa: ANN401 - a DataFrame
+    """The values :func:`observable` gives over ``frame``'s rows, as a write would observe them."""
+    from pyspark.sql import Observation
+
+    from featurekiln.quality.statistics import observable
+
+    observation = Observation()
+    frame.observe(observation, *(c.alias(n) for n, c in observable(frame, features).items())).write.format(
+        "noop").mode("overwrite").save()
+    return observation.get
+
+
+def test_observed_days_are_trusted_only_when_whole_in_one_task(spark: SparkSession, caplog: pytest.LogCaptureFixture) -> None:
+    """A day whose rows two tasks saw, or whose observed rows differ from its files', is queried instead."""
+    from featurekiln.offline.delta_transaction import FileStatistics
+    from featurekiln.quality.statistics import day_statistics, query_statistics
+
+    rows = [(day(1), float(v % 37) if v % 9 else None, f"s{v % 7}") for v in range(300)]
+    rows += [(day(2), float("nan") if v % 5 == 0 else v * 0.5, None) for v in range(120)]
+    frame = spark.createDataFrame(rows, "ds DATE, x DOUBLE, s STRING")
+    files = [FileStatistics(day(1).isoformat(), 300, {}, {}, {}), FileStatistics(day(2).isoformat(), 120, {}, {}, {})]
+    days, features = [day(1), day(2), day(3)], ["x", "s"]
+    queried = query_statistics(frame, "v", "f", features, days)
+
+    whole = frame.repartition(2, "ds").sortWithinPartitions("ds")  # as a write's tasks hold them
+    with caplog.at_level(logging.INFO, logger="featurekiln.quality.statistics"):
+        observed = day_statistics(whole, "v", "f", features, days, _observe(spark, whole, features), files)
+    assert "from a query" not in caplog.text
+    x1 = sorted(float(v % 37) for v in range(300) if v % 9)
+    by = {(s.ds, s.feature): s for s in observed}
+    assert (by[day(1), "x"].rows, by[day(1), "x"].nulls, by[day(1), "x"].min, by[day(1), "x"].max) == (300, 300 - len(x1), x1[0], x1[-1])
+    assert by[day(1), "x"].p50 == x1[math.ceil(0.5 * len(x1)) - 1] and by[day(1), "x"].distinct == len(set(x1))
+    assert (by[day(2), "x"].nulls, by[day(1), "s"].distinct, by[day(2), "s"].distinct) == (24, 7, 0)  # NaN is null
+    assert by[day(3), "x"] == FeatureDayStats("v", day(3), "x", 0, 0, None, None, None, None, None, None, 0, "f")
+    exact = ("rows", "nulls", "min", "max")
+    assert [[getattr(s, k) for k in exact] for s in observed] == [[getattr(s, k) for k in exact] for s in queried]
+    assert all(abs(a.distinct - b.distinct) <= DISTINCT_ERROR * a.distinct for a, b in zip(observed, queried, strict=True))
+
+    caplog.clear()
+    apart = frame.repartition(2)  # each day's rows in both tasks
+    with caplog.at_level(logging.INFO, logger="featurekiln.quality.statistics"):
+        split = day_statistics(apart, "v", "f", features, days, _observe(spark, apart, features), files)
+    assert "a day's rows were in more than one write task" in caplog.text
+    assert close(split, queried)
+
+    caplog.clear()
+    other = [FileStatistics(day(1).isoformat(), 299, {}, {}, {}), files[1]]  # files that hold other rows
+    with caplog.at_level(logging.INFO, logger="featurekiln.quality.statistics"):
+        mismatched = day_statistics(whole, "v", "f", features, days, _observe(spark, whole, features), other)
+    assert "observed rows differ from the files'" in caplog.text
+    assert close([s for s in mismatched if s.ds == day(1)], [s for s in queried if s.ds == day(1)])
