@@ -7,6 +7,7 @@ Below the warehouse root (a local path or a URI such as ``s3a://bucket/prefix``)
     _rebuild/<view>/<fingerprint>            a rebuild with a new schema, until it replaces the table
     _quarantine/<view>/<run>/<first>_<last>  a chunk that failed it (Delta)
     _kiln/runs                               the run history (Delta)
+    _kiln/stats                              per-day feature statistics (Delta, by view)
     _kiln/started/<view>.<run>.json          a run that started and has no history row yet
     _reports/<view>/<run>.html, .json        the run reports
 
@@ -83,6 +84,11 @@ def quarantine_path(settings: Settings, view: str, run_id: str, first: date, las
 def history_path(settings: Settings) -> str:
     """The Delta table of the run history."""
     return settings.warehouse_path("_kiln", "runs")
+
+
+def stats_path(settings: Settings) -> str:
+    """The Delta table of the per-day feature statistics (one row per view, day and feature)."""
+    return settings.warehouse_path("_kiln", "stats")
 
 
 def started_folder(settings: Settings) -> str:

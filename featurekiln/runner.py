@@ -39,7 +39,15 @@ from typing import TYPE_CHECKING, Any
 
 from featurekiln.definitions.models import FeatureView
 from featurekiln.errors import PlanError, QualityError
-from featurekiln.pipeline.publishing import ChunkResult, adopt_rebuild, commit_chunks, rebuild_target, show
+from featurekiln.pipeline.publishing import (
+    ChunkResult,
+    adopt_rebuild,
+    commit_chunks,
+    publish_stats,
+    rebuild_target,
+    restat_table,
+    show,
+)
 from featurekiln.pipeline.record import new_run_id, recorded, utc_now
 from featurekiln.pipeline.tiling import compute_snapshots, describe, ensure_tiles, tile_work
 from featurekiln.planning.intervals import ONE_DAY, Interval, length
@@ -212,12 +220,15 @@ def _publish(view: FeatureView, plan: RunPlan, settings: Settings, spark: SparkS
             step(f"{prefix}committing {sum(length(c) for c in part)} day(s)")
             return checks
 
-        observe = observed_checks(frame, suites) if plan.validate else None
-        result.chunks.extend(commit_chunks(spark, settings, view, target, frame, todo,
-                                           audited if plan.validate else None, result.run_id, report.trigger, report,
-                                           observe, fingerprint))
-        if target != result.table:
+        observe = observed_checks(frame, suites, [f.name for f in view.features]) if plan.validate else None
+        committed = commit_chunks(spark, settings, view, target, frame, todo, audited if plan.validate else None,
+                                  result.run_id, report.trigger, report, observe, fingerprint)
+        result.chunks.extend(committed)
+        if target == result.table:
+            publish_stats(spark, settings, view, result.table, committed)
+        else:  # the rebuilt days are published when the rebuild replaces the table
             adopt_rebuild(spark, settings, view, target, result.table, result.run_id, report.trigger)
+            restat_table(spark, settings, view, result.table)
     if not plan.validate:
         report.status = "unvalidated"
 
@@ -248,7 +259,8 @@ def _audit_all(
     from featurekiln.quality.report import outcome_table
 
     spans = [(c[0], c[1] - ONE_DAY) for c in chunks]
-    validated = validate_chunks(frame, view.name, suites, spans, statistics, observed) if chunks else []
+    validated = validate_chunks(frame, view.name, suites, spans, statistics, observed, [f.name for f in view.features],
+                                view.fingerprint()) if chunks else []
     checks = dict(zip(chunks, validated, strict=True))
     for chunk, checked in checks.items():
         report.chunks.append(checked)

@@ -75,7 +75,7 @@ def test_dry_run_changes_nothing_then_kill_9_mid_way_and_a_rerun_converges(
     assert listing(root) == before, "--dry-run changes nothing"
     report = json.loads(dry.stdout)
     assert report["dry_run"] is True and report["retain_days"] == 30
-    assert {t["table"] for t in report["tables"]} == {"features", "tiles", "leftovers", "runs"}
+    assert {t["table"] for t in report["tables"]} == {"features", "tiles", "leftovers", "runs", "stats"}
 
     rows = table_rows(spark, settings)
     ledger = day_fingerprints(settings, table_path(settings, VIEW))

@@ -114,6 +114,36 @@ def test_report_prints_the_history_spark_reads(spark: SparkSession, built: Setti
     assert VIEW in table.stdout and "report " in table.stdout
 
 
+def test_stats_prints_an_independent_recomputation_of_the_published_rows(spark: SparkSession, built: Settings) -> None:
+    """``kiln stats --json`` equals the statistics pandas computes from the rows Spark reads of the table."""
+    import math
+    import statistics
+
+    frame = spark.read.format("delta").load(f"{built.warehouse}/features/{VIEW}").toPandas()
+    features = [c for c in frame.columns if c not in ("user_id", "ds", "feature_ts")]
+    printed = json.loads(kiln(built, "stats", VIEW, "--json").stdout)
+    assert [(p["ds"], p["feature"]) for p in printed] == sorted(
+        (d.isoformat(), f) for d in (START + timedelta(days=n) for n in range((LAST - START).days + 1)) for f in features)
+    for item in printed:
+        rows = frame[frame["ds"] == date.fromisoformat(item["ds"])]
+        values = sorted(float(v) for v in rows[item["feature"]] if not math.isnan(v))
+        n = len(values)
+        assert set(item) == {"view", "ds", "feature", "rows", "nulls", "min", "max", "mean", "stddev", "p50", "p95",
+                             "distinct"}
+        assert (item["view"], item["rows"], item["nulls"]) == (VIEW, len(rows), len(rows) - n)
+        assert (item["min"], item["max"]) == ((values[0], values[-1]) if n else (None, None))
+        assert item["mean"] == (pytest.approx(math.fsum(values) / n, rel=1e-12) if n else None)
+        assert item["stddev"] == (pytest.approx(statistics.stdev(values), rel=1e-9) if n > 1 else None)
+        for p, q in ((0.5, item["p50"]), (0.95, item["p95"])):  # a value of rank within 1% of p * n
+            assert sum(v < q for v in values) - 0.01 * n <= p * n <= sum(v <= q for v in values) + 0.01 * n
+        assert abs(item["distinct"] - len(set(values))) <= 0.05 * len(set(values))
+    some = json.loads(kiln(built, "stats", VIEW, "--feature", "spend_30d", "--start", LAST.isoformat(), "--json").stdout)
+    assert [(p["ds"], p["feature"]) for p in some] == [(LAST.isoformat(), "spend_30d")]
+    table = kiln(built, "stats", VIEW, "--feature", "purchases_7d")
+    assert f"│ {LAST} │ purchases_7d │" in table.stdout
+    assert "no feature 'nope'" in kiln(built, "stats", VIEW, "--feature", "nope", code=1).stderr
+
+
 def test_plan_and_get_start_no_spark_either(spark: SparkSession, built: Settings) -> None:
     planned = json.loads(kiln(built, "plan", VIEW, "--until", LAST.isoformat(), "--json").stdout)
     assert planned[0]["view"] == VIEW and not planned[0]["missing"]

@@ -1,4 +1,5 @@
-"""``kiln show | status | report``: what the feature tables hold and how their runs went."""
+"""``kiln show | status | report | stats``: what the feature tables hold, how their runs went, and the per-day
+statistics of their features."""
 
 from __future__ import annotations
 
@@ -147,6 +148,38 @@ def report(
         for line in [*item["failed"], *[f"warning: {w}" for w in item["warnings"]], *([item["error"]] if item["error"] else [])]:
             out.print(f"{item['view']} {item['run_id']}: {line}", highlight=False, soft_wrap=True)
         out.print(f"{item['view']} {item['run_id']}: report {item['report'] or '-'}", highlight=False, soft_wrap=True)
+
+
+@command()
+def stats(
+    view: Annotated[str, typer.Argument(help="View name.")],
+    feature: Annotated[list[str] | None, typer.Option("--feature", help="Only this feature (repeatable).")] = None,
+    start: Annotated[str | None, typer.Option("--start", help="First day (default: the first stored).")] = None,
+    end: Annotated[str | None, typer.Option("--end", help="Last day, included (default: the last stored).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON: a list of objects.")] = False,
+) -> None:
+    """Per-day statistics of the view's features on the published days: rows, nulls, min, max, mean, stddev,
+    p50, p95, distinct."""
+    from featurekiln.quality.statistics import read_stats
+
+    definition = view_named(view)
+    names = [f.name for f in definition.features]
+    unknown = [f for f in feature or [] if f not in names]
+    if unknown:
+        raise KilnError(f"{definition.name}: no feature {', '.join(map(repr, unknown))} (features: {', '.join(names)})")
+    first = parse_day(start, "--start") if start else None
+    last = parse_day(end, "--end") if end else None
+    found = read_stats(state.settings, definition.name, features=feature or None, start=first, end=last)
+    if as_json:
+        out.print_json(json.dumps([s.to_json() for s in found]))
+        return
+    order = {name: i for i, name in enumerate(names)}
+    table = Table("ds", "feature", "rows", "nulls", "min", "max", "mean", "stddev", "p50", "p95", "distinct",
+                  title=f"{definition.name}: statistics of {len({s.ds for s in found})} day(s)")
+    for item in sorted(found, key=lambda s: (s.ds, order.get(s.feature, len(order)))):
+        table.add_row(item.ds.isoformat(), item.feature, *(cell(getattr(item, c)) for c in
+                      ("rows", "nulls", "min", "max", "mean", "stddev", "p50", "p95", "distinct")))
+    out.print(table)
 
 
 def _print_run(run_report, as_json: bool) -> None:  # noqa: ANN001 - a RunReport

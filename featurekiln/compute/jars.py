@@ -53,6 +53,7 @@ JAVA_SOURCES = (
     Path(__file__).with_name("NioLocalFileSystem.java"),  # Hadoop's local file system without a `chmod` per file
     Path(__file__).with_name("MaxPair.java"),  # the first/last partial as a hash aggregation
     Path(__file__).with_name("RepeatedKeys.java"),  # the gate's uniqueness proof, observed as a run writes
+    Path(__file__).with_name("DayStats.java"),  # per-day feature statistics, observed as a run writes
     Path(__file__).with_name("ConditionalPutLogStore.java"),  # Delta commits on S3 as put-if-absent
 )
 LOCAL_FS_CLASS = "featurekiln.NioLocalFileSystem"
@@ -60,6 +61,7 @@ LOCAL_FS_CLASS = "featurekiln.NioLocalFileSystem"
 LOCAL_FS_CONTEXT_CLASS = "featurekiln.NioLocalFileSystem$Fs"
 MAX_PAIR_CLASS = "featurekiln.MaxPair"
 REPEATED_KEYS_CLASS = "featurekiln.RepeatedKeys"
+DAY_STATS_CLASS = "featurekiln.DayStats"
 # Delta's log store for object stores with conditional writes (see session.commit_conf).
 CONDITIONAL_PUT_LOG_STORE_CLASS = "featurekiln.ConditionalPutLogStore"
 

@@ -1,7 +1,8 @@
 """Table maintenance (``kiln maintain``, the ``kiln_maintenance`` DAG): compact, vacuum, clean, checkpoint.
 
 Per view, for its feature table (``features/<view>``) and its tile table
-(``_tiles/<view>``), and once for the run history (``_kiln/runs``):
+(``_tiles/<view>``), and once for the run history (``_kiln/runs``) and the feature statistics
+(``_kiln/stats``):
 
 1. compact: where a partition (a snapshot day, a tile block; the whole history
    table) holds more than one file, Delta's ``OPTIMIZE`` rewrites it as one file.
@@ -39,7 +40,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
 from featurekiln.errors import TableError
-from featurekiln.layout import history_path, table_path, tiles_path
+from featurekiln.layout import history_path, stats_path, table_path, tiles_path
 from featurekiln.offline.delta_table import COMMIT_ATTEMPTS, RETRY_SECONDS, lost_commit_race, table_exists
 from featurekiln.offline.leftovers import remove_leftovers, stale_leftovers
 from featurekiln.offline.storage import LOG_FOLDER, Storage
@@ -267,10 +268,12 @@ def maintain_view(
 def maintain(
     spark: SparkSession, settings: Settings, views: list[FeatureView], *, dry_run: bool = False
 ) -> list[TableMaintenance]:
-    """Maintain every view of ``views`` and the run history, with the retention of ``settings``."""
+    """Maintain every view of ``views``, the run history and the feature statistics, with the retention of
+    ``settings``."""
     from featurekiln.offline.retention import retain_days
 
     days = retain_days(settings)
     done = [item for view in views for item in maintain_view(spark, settings, view, days, dry_run=dry_run)]
-    history = maintain_table(spark, history_path(settings), "-", "runs", days, dry_run=dry_run)
-    return done + ([history] if history is not None else [])
+    shared = [maintain_table(spark, history_path(settings), "-", "runs", days, dry_run=dry_run),
+              maintain_table(spark, stats_path(settings), "-", "stats", days, dry_run=dry_run)]
+    return done + [item for item in shared if item is not None]

@@ -175,3 +175,53 @@ def commit_chunks(
             _published(report, chunk, rows)
             done.append(ChunkResult(chunk, rows, commit.version, checks.get(chunk)))
     return done
+
+
+def publish_stats(
+    spark: SparkSession, settings: Settings, view: FeatureView, table: str, committed: Sequence[ChunkResult]
+) -> None:
+    """Store the feature statistics of the ``committed`` chunks of the feature ``table`` (``_kiln/stats``): each
+    contiguous range in one commit that replaces the view's statistics of its days.
+
+    The statistics come from the gate's pass (each chunk's validation); the days of a run without
+    validation are computed by a query over the table's committed rows.
+    """
+    from featurekiln.planning.intervals import merge
+    from featurekiln.quality.statistics import query_statistics, write_stats
+
+    features = [f.name for f in view.features]
+    for interval in merge(c.chunk for c in committed):
+        inside = [c for c in committed if interval[0] <= c.chunk[0] and c.chunk[1] <= interval[1]]
+        stats = [s for c in inside if c.validation is not None for s in c.validation.stats]
+        have = {s.ds for s in stats}
+        missing = [d for c in inside for d in _days(c.chunk) if d not in have]
+        if missing:
+            rows = spark.read.format("delta").load(table)
+            stats += query_statistics(rows, view.name, view.fingerprint(), features, missing)
+        write_stats(spark, settings, view.name, stats, interval[0], interval[1] - ONE_DAY)
+
+
+def restat_table(spark: SparkSession, settings: Settings, view: FeatureView, table: str) -> None:
+    """After a rebuild replaced the feature ``table``: store the statistics of the days whose stored statistics
+    are of another definition (or absent), by a query over the table's rows (one commit per range)."""
+    from featurekiln.offline.delta_table import day_fingerprints
+    from featurekiln.planning.intervals import merge
+    from featurekiln.quality.statistics import query_statistics, read_stats, write_stats
+
+    current = view.fingerprint()
+    held = {d for d, f in day_fingerprints(settings, table).items() if f == current}
+    stored = {s.ds for s in read_stats(settings, view.name) if s.fingerprint == current}
+    stale = sorted(held - stored)
+    if not stale:
+        return
+    rows = spark.read.format("delta").load(table)
+    stats = query_statistics(rows, view.name, current, [f.name for f in view.features], stale)
+    for first, end in merge((d, d + ONE_DAY) for d in stale):
+        write_stats(spark, settings, view.name, stats, first, end - ONE_DAY)
+
+
+def _days(chunk: Interval) -> list[date]:
+    from featurekiln.planning.intervals import days
+
+    return list(days(chunk))
+

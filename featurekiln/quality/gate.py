@@ -23,11 +23,12 @@ import json
 import logging
 import time
 from collections.abc import Mapping, Sequence
-from datetime import date
+from dataclasses import replace
+from datetime import date, timedelta
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
-from featurekiln.quality import proofs_from_statistics, proofs_observed, scan
+from featurekiln.quality import proofs_from_statistics, proofs_observed, scan, statistics as day_stats
 from featurekiln.quality.results import ChunkValidation, Outcome
 from featurekiln.quality.suites import Expectation, Suite
 from featurekiln.settings import prepare_process_environment
@@ -95,15 +96,18 @@ def validate_chunk(frame: DataFrame, view: str, suites: Sequence[Suite], first: 
     return _completed(frame, view, suites, decided, rows, first, last, started)
 
 
-def observed_checks(frame: DataFrame, suites: Sequence[Suite]) -> dict[str, Column]:
+def observed_checks(frame: DataFrame, suites: Sequence[Suite], features: Sequence[str] = ()) -> dict[str, Column]:
     """What a write of ``frame`` (partitioned by ``ds``, each task's rows sorted by ``ds``) should observe
-    of its rows for :func:`validate_chunks` (:func:`proofs_observed.observable`)."""
-    return proofs_observed.observable(frame, dict(enumerate(e for suite in suites for e in suite.expectations)), "ds")
+    of its rows for :func:`validate_chunks` (:func:`proofs_observed.observable`), and for the statistics of
+    ``features`` (:func:`featurekiln.quality.statistics.observable`)."""
+    checks = proofs_observed.observable(frame, dict(enumerate(e for suite in suites for e in suite.expectations)), "ds")
+    return {**checks, **day_stats.observable(frame, features)}
 
 
 def validate_chunks(
     frame: DataFrame, view: str, suites: Sequence[Suite], chunks: Sequence[tuple[date, date]],
     statistics: Sequence[FileStatistics] | None = None, observed: Mapping[str, Any] | None = None,
+    features: Sequence[str] = (), fingerprint: str = "",
 ) -> list[ChunkValidation]:
     """:func:`validate_chunk` for each of ``chunks`` (first and last day, in order) of ``frame`` (a backfill's).
 
@@ -115,6 +119,10 @@ def validate_chunks(
     Files without statistics, and observed values of other rows, are logged at
     INFO: their checks go to the scan.
     Each chunk's seconds include its share of the first pass, by rows.
+
+    With ``features``, each chunk also carries the statistics of every feature on each of its days
+    (:func:`featurekiln.quality.statistics.day_statistics`, from the same observed values and file
+    statistics; ``fingerprint`` is the definition's).
     """
     from pyspark.sql import functions as F
 
@@ -134,10 +142,13 @@ def validate_chunks(
     rows, decided = scan.decide_chunks(frame, dict(enumerate(expectations)), chunk, len(chunks), SAMPLE_SIZE, known,
                                        observed)
     shared, total = time.monotonic() - started, sum(rows) or 1
+    every_day = [first + timedelta(days=n) for first, last in chunks for n in range((last - first).days + 1)]
+    stats = day_stats.day_statistics(frame, view, fingerprint, features, every_day, observed, statistics) if features else []
     out = []
     for (first, last), count, results in zip(chunks, rows, decided, strict=True):
         part = frame.where((F.col("ds") >= F.lit(first)) & (F.col("ds") <= F.lit(last)))
-        out.append(_completed(part, view, suites, results, count, first, last, time.monotonic() - shared * count / total))
+        checked = _completed(part, view, suites, results, count, first, last, time.monotonic() - shared * count / total)
+        out.append(replace(checked, stats=[s for s in stats if first <= s.ds <= last]))
     return out
 
 

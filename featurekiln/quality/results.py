@@ -12,6 +12,8 @@ from dataclasses import asdict, dataclass, field
 from datetime import date, datetime
 from typing import Any, Literal
 
+from featurekiln.quality.statistics import FeatureDayStats
+
 Severity = Literal["error", "warn"]
 Status = Literal["running", "success", "warned", "failed", "error", "unvalidated", "interrupted"]
 
@@ -63,7 +65,8 @@ class Outcome:
 
 @dataclass(frozen=True)
 class ChunkValidation:
-    """The outcomes of one chunk: snapshot days ``start`` .. ``end`` (both included)."""
+    """The outcomes of one chunk: snapshot days ``start`` .. ``end`` (both included), and the statistics of
+    every feature on each of its days (taken in the gate's pass, :mod:`featurekiln.quality.statistics`)."""
 
     start: date
     end: date
@@ -71,6 +74,7 @@ class ChunkValidation:
     suite: str | None
     outcomes: tuple[Outcome, ...]
     seconds: float  # of the gate: its scans of the chunk (and, where the chunk is cached, filling the cache)
+    stats: list[FeatureDayStats] = field(default_factory=list)
 
     @property
     def failed(self) -> list[Outcome]:
@@ -89,6 +93,7 @@ class ChunkValidation:
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["start"], data["end"] = self.start.isoformat(), self.end.isoformat()
+        data["stats"] = [s.to_dict() for s in self.stats]
         return data
 
     @classmethod
@@ -100,6 +105,7 @@ class ChunkValidation:
             suite=data.get("suite"),
             outcomes=tuple(Outcome(**o) for o in data["outcomes"]),
             seconds=float(data["seconds"]),
+            stats=[FeatureDayStats.from_dict(s) for s in data.get("stats") or []],
         )
 
 
