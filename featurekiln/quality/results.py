@@ -1,7 +1,8 @@
 """What a data-quality check found, as plain JSON-able records (pure: no Spark, no GE).
 
 A run validates one or more chunks; each chunk gives one :class:`ChunkValidation`
-with one :class:`Outcome` per expectation. :class:`RunReport` is what a run
+with one :class:`Outcome` per expectation, and the outcomes of the view's drift
+monitors (:mod:`featurekiln.quality.monitors`). :class:`RunReport` is what a run
 leaves behind: it is written as JSON next to the HTML report and summarised in
 the run-history table.
 """
@@ -10,7 +11,10 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    from featurekiln.quality.statistics import FeatureDayStats
 
 Severity = Literal["error", "warn"]
 Status = Literal["running", "success", "warned", "failed", "error", "unvalidated", "interrupted"]
@@ -18,11 +22,12 @@ Status = Literal["running", "success", "warned", "failed", "error", "unvalidated
 
 @dataclass(frozen=True)
 class Outcome:
-    """The result of one expectation on one chunk.
+    """The result of one expectation (or one drift monitor) on one chunk.
 
     Attributes:
-        expectation: the Great Expectations type, such as ``expect_column_values_to_be_between``.
-        column: the column(s) it checks, comma-separated ("" for table-level expectations).
+        expectation: the Great Expectations type, such as ``expect_column_values_to_be_between``;
+            ``monitor:<stat>`` for a drift monitor.
+        column: the column(s) it checks, comma-separated ("" for table-level expectations); a monitor's feature.
         severity: ``error`` blocks publishing when it fails; ``warn`` is only reported.
         success: whether the data met the expectation.
         observed: the observed value (or unexpected-row summary), as text.
@@ -31,6 +36,8 @@ class Outcome:
         sample: a few unexpected values (JSON-able), at most a handful.
         source: ``baseline`` for the built-in checks, else the suite file.
         exception: the error message when GE could not evaluate the expectation.
+        day: the snapshot day (ISO) a monitor's outcome is about; None for the whole chunk.
+        skipped: the monitor could not be checked (``observed`` says why), so it neither passed nor failed.
     """
 
     expectation: str
@@ -43,6 +50,8 @@ class Outcome:
     sample: list[Any] = field(default_factory=list)
     source: str = "baseline"
     exception: str | None = None
+    day: str | None = None
+    skipped: bool = False
 
     @property
     def blocking(self) -> bool:
@@ -51,11 +60,14 @@ class Outcome:
 
     @property
     def label(self) -> str:
-        """``expectation(column)``: how messages name this expectation."""
-        return f"{self.expectation}({self.column})" if self.column else self.expectation
+        """``expectation(column)`` (and ``on <day>`` for a day's outcome): how messages name this expectation."""
+        name = f"{self.expectation}({self.column})" if self.column else self.expectation
+        return f"{name} on {self.day}" if self.day else name
 
     def line(self) -> str:
         """One line for logs and errors: the expectation, what was observed and what was expected."""
+        if self.skipped:
+            return f"{self.label}: skipped: {self.observed}"
         unexpected = f", {self.unexpected_count} unexpected row(s)" if self.unexpected_count else ""
         problem = self.exception or f"observed {self.observed}{unexpected}; expected {self.expected}"
         return f"{self.label}: {problem}"
@@ -63,7 +75,11 @@ class Outcome:
 
 @dataclass(frozen=True)
 class ChunkValidation:
-    """The outcomes of one chunk: snapshot days ``start`` .. ``end`` (both included)."""
+    """The outcomes of one chunk: snapshot days ``start`` .. ``end`` (both included).
+
+    ``stats`` are the per-day feature statistics of the chunk's days, from the gate's
+    pass (kept in memory for the monitors and the report's plots; not in the JSON).
+    """
 
     start: date
     end: date
@@ -71,6 +87,7 @@ class ChunkValidation:
     suite: str | None
     outcomes: tuple[Outcome, ...]
     seconds: float  # of the gate: its scans of the chunk (and, where the chunk is cached, filling the cache)
+    stats: list[FeatureDayStats] = field(default_factory=list, compare=False)
 
     @property
     def failed(self) -> list[Outcome]:
@@ -89,6 +106,7 @@ class ChunkValidation:
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["start"], data["end"] = self.start.isoformat(), self.end.isoformat()
+        data.pop("stats")
         return data
 
     @classmethod
