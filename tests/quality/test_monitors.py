@@ -159,8 +159,9 @@ def test_a_backfill_checks_each_day_against_the_days_before_it() -> None:
     scales = [10.0 if n in (12, 13) else (0.2 if n == 30 else 1.0) for n in range(45)]
     own = [day_stats(view, n, scale=scale) for n, scale in enumerate(scales)]
     values = [level(n) * scale for n, scale in enumerate(scales)]
-    # Two chunks of one run: the second's baseline includes the first's days.
-    first = check_monitors(view, chunk_of(0, 19, own[:20]), baseline_history(view, [], own[:20]))
+    # Two chunks of one run: the first's own earlier days are its baseline (given no history at all), the
+    # second's baseline includes the first's days.
+    first = check_monitors(view, chunk_of(0, 19, own[:20]), {})
     second = check_monitors(view, chunk_of(20, 44, own[20:]), baseline_history(view, [], own))
     days = [(date.fromisoformat(o.day) - FIRST).days for o in first + second if not o.success]
     assert days == oracle_flags(values, 28, 0.5) == [12, 13, 30]
