@@ -222,7 +222,7 @@ def report_stats(settings: Settings, report: RunReport) -> list[FeatureDayStats]
     first = report.end - timedelta(days=PLOT_DAYS - 1)
     try:
         stored = read_stats(settings, report.view, start=first, end=report.end)
-    except (KilnError, OSError) as error:
+    except Exception as error:  # noqa: BLE001 - the plots are an extra: the run's report must be written
         log.warning("%s: the report of run %s plots no stored statistics: %s", report.view, report.run_id, error)
         stored = []
     return [*stored, *(s for c in report.chunks for s in c.stats)]
@@ -285,7 +285,7 @@ def read_report(settings: Settings, view: str, run_id: str) -> RunReport:
 def outcome_table(outcomes: Sequence[Outcome], title: str = "") -> str:
     """A plain-text table of outcomes (no colour codes, 160 columns), failures first.
 
-    Columns: expectation, column, observed, expected, result (PASS, FAIL or WARN).
+    Columns: expectation, column (and a monitor's day), observed, expected, result (PASS, FAIL, WARN or SKIP).
     Meant for Airflow task logs and the CLI.
     """
     table = Table(title=title or None, box=box.ASCII, show_lines=False, expand=False)
@@ -296,7 +296,8 @@ def outcome_table(outcomes: Sequence[Outcome], title: str = "") -> str:
     table.add_column("result", no_wrap=True)
     for outcome in failures_first(outcomes):
         observed = outcome.exception or outcome.observed
-        cells = (outcome.expectation, outcome.column, observed, outcome.expected)
+        column = outcome.column + (f" on {outcome.day}" if outcome.day else "")
+        cells = (outcome.expectation, column, observed, outcome.expected)
         table.add_row(*(Text(cell) for cell in cells), result_label(outcome))
     console = Console(file=io.StringIO(), width=TEXT_WIDTH, color_system=None, force_terminal=False, highlight=False)
     console.print(table)

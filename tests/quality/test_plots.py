@@ -172,3 +172,25 @@ def test_a_report_shows_the_plots_and_the_flagged_day_in_chromium(tmp_path: Path
         assert dot.locator("title").text_content() == "2025-04-26: 100"
         assert page.locator("#index-link").get_attribute("href") == "../index.html"
     assert requested == [path.as_uri()]
+
+
+def test_a_report_is_written_when_the_stored_statistics_cannot_be_read(tmp_path: Path, monkeypatch, caplog) -> None:
+    from featurekiln.errors import KilnError
+    from featurekiln.quality import report as report_module
+
+    def unreadable(*_args: object, **_kwargs: object) -> list[FeatureDayStats]:
+        raise KilnError("the stats table is unreadable")
+
+    monkeypatch.setattr(report_module, "read_stats", unreadable)
+    path = Path(write_report(shifted_run(), Settings(warehouse=str(tmp_path))))
+    page = path.read_text()
+    assert page.count('<svg class="plot"') == 9  # the run's own statistics
+    assert "plots no stored statistics: the stats table is unreadable" in caplog.text
+
+
+def test_the_log_table_names_a_monitors_day() -> None:
+    from featurekiln.quality.report import outcome_table
+
+    [flagged] = shifted_run().chunks[0].outcomes
+    text = outcome_table([flagged])
+    assert "spend_1d on 2025-04-26" in text and "| FAIL" in text
