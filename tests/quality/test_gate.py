@@ -265,7 +265,11 @@ def test_a_fail_monitor_quarantines_the_shifted_day_and_the_report_flags_it(spar
     with pytest.raises(QualityError) as raised:
         backfill(shifted_view(), day(1), day(10), settings=settings, spark=spark, chunk_days=5)
     assert f"monitor:mean(spend_1d) on {SHIFTED_DAY}: observed " in "\n".join(raised.value.lines)
-    assert not (Path(settings.warehouse) / "features" / VIEW).exists(), "a day of the range was published"
+    from featurekiln.layout import stats_path, table_path
+    from featurekiln.offline.table_reader import open_table
+
+    assert open_table(table_path(settings, VIEW), settings) is None, "a day of the range was published"
+    assert open_table(stats_path(settings), settings) is None, "statistics of unpublished days were stored"
     [run] = read_runs(settings, VIEW)
     assert run["status"] == "failed" and run["published"] == []
     assert [line.split(":")[0:2] for line in run["failed"]] == [["monitor", f"mean(spend_1d) on {SHIFTED_DAY}"]]
