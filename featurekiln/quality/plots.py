@@ -1,8 +1,9 @@
 """Small multiples of per-day feature statistics as inline SVG, for the run reports (pure: no Spark, no network).
 
 One row of plots per feature over the last :data:`PLOT_DAYS` days up to the run's
-last day: its null fraction, mean, the p50-p95 band and the distinct count, after
-one plot of the rows per day (the same for every feature). The run's days are
+last day (from the first of them with statistics): its null fraction, mean, the
+p50-p95 band and the distinct count, after one plot of the rows per day (the
+same for every feature). The run's days are
 shaded blue; a day a monitor or an expectation flagged is a red (failing) or
 yellow (warning) band across the feature's plots, its value a larger dot.
 Every point of the run's and the flagged days carries a ``<title>`` (the day and
@@ -195,20 +196,26 @@ def feature_plots(
     run: tuple[date, date],
     flags: dict[str, dict[date, str]],
     days: int = PLOT_DAYS,
+    order: Sequence[str] = (),
 ) -> str:
     """The plots section of a report: the rows per day, then one row of small multiples per feature.
 
     Args:
         stats: the statistics to plot (one per feature and day; the last of a ``(feature, ds)`` counts).
-        run: the run's first and last day; the plots cover the ``days`` days up to the last.
+        run: the run's first and last day; the plots cover the ``days`` days up to the last, from the first of
+            them that has statistics (or the run's first day), so a young view's plots are not mostly empty.
         flags: per feature (and :data:`ROWS` for the rows plot), the days to highlight: ``fail`` or ``warn``.
+        order: the features to show first, in this order (the definition's); the others follow.
 
     Returns:
-        An HTML fragment (a ``<section id="plots">``): features in the order they first appear in ``stats``.
+        An HTML fragment (a ``<section id="plots">``): features in ``order``, then in the order they first
+        appear in ``stats``.
     """
     span = window(run[1], days)
     latest = {(s.feature, s.ds): s for s in stats if span[0] <= s.ds <= span[-1]}
-    features = list(dict.fromkeys(s.feature for s in stats))
+    begin = min([run[0], *(d for _, d in latest)])
+    span = [d for d in span if d >= begin]
+    features = list(dict.fromkeys([*order, *(s.feature for s in stats)]))
     by_feature = {f: [s for (name, _), s in latest.items() if name == f] for f in features}
     rows = {d: float(s.rows) for (_, d), s in latest.items()}
     html = [

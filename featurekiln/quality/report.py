@@ -126,7 +126,7 @@ _TEMPLATE = """<!doctype html>
   {% if published %}<dt>Published</dt><dd>{{ published }}</dd>{% endif %}
   {% if r.quarantine %}<dt>Quarantine</dt><dd id="quarantine">{{ r.quarantine }}</dd>{% endif %}
   {% if r.error %}<dt>Error</dt><dd>{{ r.error }}</dd>{% endif %}
-  <dt>Expectations</dt><dd>{{ counts }}</dd>
+  <dt>Checks</dt><dd>{{ counts }}</dd>
 </dl>
 {% if failed %}
 <div class="summary" id="failed">
@@ -145,7 +145,7 @@ _TEMPLATE = """<!doctype html>
   <span class="badge status-{{ 'failed' if c.chunk.failed else ('warned' if c.chunk.warnings else 'success') }}">
   {{- 'FAILED' if c.chunk.failed else ('WARNED' if c.chunk.warnings else 'PASSED') -}}</span></h2>
 <p class="muted">{{ "{:,}".format(c.chunk.rows) }} rows · suite {{ c.chunk.suite or "baseline only" }} ·
-  {{ c.chunk.outcomes | length }} expectations · {{ "%.1f" | format(c.chunk.seconds) }} s</p>
+  {{ c.chunk.outcomes | length }} checks · {{ "%.1f" | format(c.chunk.seconds) }} s</p>
 <table>
 <thead><tr><th>Expectation</th><th>Column</th><th>Severity</th><th>Result</th><th>Observed</th>
 <th>Expected</th><th>Unexpected</th><th>Sample</th></tr></thead>
@@ -198,7 +198,8 @@ def render_html(report: RunReport, index_href: str | None = None,
         r=report,
         style=PAGE_STYLE + PLOT_STYLE,
         index_href=index_href,
-        plots=None if stats is None else feature_plots(stats, (report.start, report.end), day_flags(report.chunks)),
+        plots=None if stats is None else feature_plots(stats, (report.start, report.end), day_flags(report.chunks),
+                                                       order=[s.feature for c in report.chunks for s in c.stats]),
         days=(report.end - report.start).days + 1,
         duration=_duration(report.seconds),
         rows=f"{report.rows:,} published" + (f", {checked:,} validated" if checked else ""),

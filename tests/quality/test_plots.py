@@ -61,9 +61,9 @@ def test_values_land_where_they_belong_and_missing_days_are_gaps() -> None:
     assert [len(line) for line in lines] == [12, 7]  # oldest first: days back 19..8, then 6..0
     flat = [p for line in lines for p in line]
     expected_days = sorted((n for n in values), reverse=True)
-    step = (float(svg.get("width")) - LEFT - 6) / (PLOT_DAYS - 1)
+    step = (float(svg.get("width")) - LEFT - 6) / 19  # 20 days: from the first day with statistics
     for (x, y), n in zip(flat, expected_days, strict=True):
-        assert x == pytest.approx(LEFT + (PLOT_DAYS - 1 - n) * step, abs=0.06)
+        assert x == pytest.approx(LEFT + (19 - n) * step, abs=0.06)
         share = (values[n] - min(values.values())) / (max(values.values()) - min(values.values()))
         assert y == pytest.approx(HEIGHT - BOTTOM - share * (HEIGHT - BOTTOM - TOP), abs=0.06)
 
@@ -83,13 +83,28 @@ def test_the_runs_days_are_shaded_and_flagged_days_highlighted_with_their_values
     flags = {"f": {days_back(3): "fail", days_back(5): "warn", days_back(200): "fail"}}
     svg = plots(section(feature_plots(found, RUN, flags)), "f")["mean"]
     [run] = [r for r in svg.iter(f"{SVG}rect") if r.get("class") == "run-days"]
-    step = (float(svg.get("width")) - LEFT - 6) / (PLOT_DAYS - 1)
+    step = (float(svg.get("width")) - LEFT - 6) / 59  # 60 days: from the first day with statistics
     assert float(run.get("width")) == pytest.approx(10 * step, abs=0.2)
     marked = {r.get("data-day"): r.get("class") for r in svg.iter(f"{SVG}rect") if r.get("data-day")}
     assert marked == {str(days_back(3)): "flag fail", str(days_back(5)): "flag warn"}  # outside the window: left out
     dots = {c.get("data-day"): (c.get("class"), c.find(f"{SVG}title").text) for c in svg.iter(f"{SVG}circle")}
     assert len(dots) == 10 and dots[str(days_back(3))] == ("point fail", f"{days_back(3)}: 10")
     assert dots[str(LAST)] == ("point", f"{LAST}: 10")
+
+
+def test_the_plots_cover_90_days_from_the_first_with_statistics_in_the_definitions_order() -> None:
+    def span(found: list[FeatureDayStats], order: tuple[str, ...] = ()) -> tuple[str, str, list[str]]:
+        root = section(feature_plots(found, RUN, {}, order=order))
+        labels = [t.text for t in plots(root, ROWS)["rows"].iter(f"{SVG}text")]
+        features = [d.get("data-feature") for d in root.iter("div") if d.get("class") == "feature"]
+        return labels[-2], labels[-1], features[1:]
+
+    assert span([stats(days_back(n), "f", 1.0) for n in range(200)]) == (
+        str(days_back(PLOT_DAYS - 1)), str(LAST), ["f"])
+    assert span([stats(days_back(n), "f", 1.0) for n in range(30)]) == (str(days_back(29)), str(LAST), ["f"])
+    # Fewer days of statistics than the run: the run's days.
+    found = [stats(days_back(n), f, 1.0) for n in range(3) for f in ("a", "b", "c")]
+    assert span(found, ("c", "a")) == (str(RUN[0]), str(LAST), ["c", "a", "b"])
 
 
 def test_a_string_feature_has_no_numeric_plots_and_no_statistics_is_said() -> None:
