@@ -237,3 +237,29 @@ def test_the_gate_step_adds_monitors_to_every_chunk_with_the_runs_earlier_days(t
     assert [o.day for o in (second.failed if severity == "fail" else second.warnings)] == ["2025-01-26"]
     assert second.success is (severity == "warn")
     assert "the median of 25 of the 28 days before" in (second.failed or second.warnings)[0].observed
+
+
+def test_kiln_report_names_the_monitor_feature_day_value_and_baseline(tmp_path) -> None:
+    from pathlib import Path
+
+    from typer.testing import CliRunner
+
+    from featurekiln.cli import app
+    from featurekiln.quality.report import write_report
+
+    view = a_view(MEAN_WARN)
+    own = [day_stats(view, n, scale=10 if n == 3 else 1) for n in range(5)]
+    outcomes = tuple(check_monitors(view, chunk_of(0, 4, own), baseline_history(view, [], own)))
+    chunk = ChunkValidation(FIRST, FIRST + timedelta(days=4), 5 * ROWS, None, outcomes, 0.0, stats=own)
+    report = RunReport(view.name, "run-1", "cli", chunk.start, chunk.end, started_at=STARTED, status="warned",
+                       chunks=[chunk])
+    write_report(report, Settings(warehouse=str(tmp_path)))
+    defs = Path(__file__).resolve().parents[2] / "feature_defs"
+    shown = CliRunner().invoke(app, ["--defs", str(defs), "--warehouse", str(tmp_path), "report", view.name,
+                                     "--run", "run-1"], env={"COLUMNS": "250"})
+    assert shown.exit_code == 0, shown.output
+    [row] = [line for line in shown.output.splitlines() if "WARN" in line]
+    baseline = float(np.median([level(n) for n in range(3)]))
+    assert "monitor:mean" in row and "purchases_7d on 2025-01-04" in row and f"{level(3) * 10:.6g}" in row
+    assert f"baseline {baseline:.6g}" in shown.output
+    assert "SKIP" in shown.output and "PASS" in shown.output
