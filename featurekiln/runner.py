@@ -7,13 +7,14 @@ Steps, in order (:data:`STEPS`):
   days are read from the source (:mod:`featurekiln.pipeline.tiling`).
 * ``publish``: per contiguous range of the plan, assemble the snapshots from the
   stored tiles and write them into the feature table's directory without a
-  commit; validate every chunk of the written rows against the view's suites;
-  commit the range in one atomic ``replaceWhere`` commit only when every chunk
-  passed (:mod:`featurekiln.pipeline.publishing`,
+  commit; validate every chunk of the written rows against the view's suites
+  and check its days against the view's drift monitors
+  (:mod:`featurekiln.quality.monitors`); commit the range in one atomic
+  ``replaceWhere`` commit only when every chunk passed (:mod:`featurekiln.pipeline.publishing`,
   :mod:`featurekiln.offline.delta_transaction`). The commit carries the ledger:
   the definition's fingerprint, the run, the gate's verdict and the suites'
-  fingerprint. A chunk that fails a blocking expectation is kept in the
-  quarantine and nothing of its range is published. Then the run is recorded:
+  fingerprint. A chunk that fails a blocking expectation or a ``fail`` monitor
+  is kept in the quarantine and nothing of its range is published. Then the run is recorded:
   an HTML report and a row in the run history, whatever its outcome
   (:mod:`featurekiln.pipeline.record`).
 * ``push``: for an online view, push the latest snapshot the ledger says may be
@@ -244,8 +245,8 @@ def _audit_all(
     chunks: Sequence[Interval],
     report: RunReport,
 ) -> dict[Interval, ChunkValidation]:
-    """Validate every chunk of ``frame`` (written, not committed) before any is published; failing chunks go to
-    the quarantine.
+    """Validate every chunk of ``frame`` (written, not committed) before any is published, and check the view's
+    drift monitors on its days; failing chunks go to the quarantine.
 
     The gate's first pass decides every chunk in one scan of ``frame``
     (:func:`~featurekiln.quality.gate.validate_chunks`), and what Delta's
@@ -253,7 +254,8 @@ def _audit_all(
     written decide without reading it.
 
     Raises:
-        QualityError: a chunk failed a blocking expectation: nothing of the range is published.
+        QualityError: a chunk failed a blocking expectation or a ``fail`` monitor: nothing of the range is
+            published.
     """
     from featurekiln.quality.gate import validate_chunks
     from featurekiln.quality.report import outcome_table
@@ -261,7 +263,7 @@ def _audit_all(
     spans = [(c[0], c[1] - ONE_DAY) for c in chunks]
     validated = validate_chunks(frame, view.name, suites, spans, statistics, observed, [f.name for f in view.features],
                                 view.fingerprint()) if chunks else []
-    checks = dict(zip(chunks, validated, strict=True))
+    checks = dict(zip(chunks, _monitored(settings, view, validated, report), strict=True))
     for chunk, checked in checks.items():
         report.chunks.append(checked)
         log.info("%s: chunk %s: %d rows validated in %.1f s\n%s", view.name, show(chunk), checked.rows,
@@ -271,6 +273,27 @@ def _audit_all(
     if failures:
         raise QualityError(" ".join(str(f) for f in failures), [line for f in failures for line in f.lines])
     return checks
+
+
+def _monitored(settings: Settings, view: FeatureView, validated: Sequence[ChunkValidation], report: RunReport
+               ) -> list[ChunkValidation]:
+    """``validated`` with the outcomes of the view's drift monitors added to each chunk's
+    (:mod:`featurekiln.quality.monitors`): each day against the stored statistics of the days before the run's
+    (read without Spark) and the earlier days of the run."""
+    if not view.monitors or not validated:
+        return list(validated)
+    from dataclasses import replace
+
+    from featurekiln.quality.monitors import baseline_history, check_monitors, longest_baseline
+    from featurekiln.quality.statistics import read_stats
+
+    first = min(c.start for c in validated)
+    days = longest_baseline(view)
+    stored = read_stats(settings, view.name, features=sorted({m.feature for m in view.monitors}),
+                        start=first - days * ONE_DAY, end=first - ONE_DAY) if days else []
+    run = [s for c in [*report.chunks, *validated] for s in c.stats]
+    history = baseline_history(view, stored, run)
+    return [replace(c, outcomes=(*c.outcomes, *check_monitors(view, c, history))) for c in validated]
 
 
 def _reject(settings: Settings, part: DataFrame, chunk: Interval, report: RunReport,

@@ -183,6 +183,8 @@ def stats(
 
 
 def _print_run(run_report, as_json: bool) -> None:  # noqa: ANN001 - a RunReport
+    from featurekiln.quality.report import failures_first, result_label
+
     if as_json:
         out.print_json(json.dumps(run_report.to_dict(), default=str))
         return
@@ -196,9 +198,11 @@ def _print_run(run_report, as_json: bool) -> None:  # noqa: ANN001 - a RunReport
         out.print(f"[red]error:[/red] {run_report.error}", highlight=False)
     for chunk in run_report.chunks:
         table = Table("expectation", "column", "observed", "expected", "result", title=f"{chunk.start}..{chunk.end}: {chunk.rows} rows")
-        for outcome in sorted(chunk.outcomes, key=lambda o: (o.success, o.severity != "error")):
-            mark = "[green]PASS[/green]" if outcome.success else ("[red]FAIL[/red]" if outcome.blocking else "[yellow]WARN[/yellow]")
-            table.add_row(outcome.expectation, outcome.column or "-", outcome.observed, outcome.expected, mark)
+        for outcome in failures_first(chunk.outcomes):
+            label = result_label(outcome)
+            colour = {"PASS": "green", "SKIP": "dim", "WARN": "yellow"}.get(label, "red")
+            column = (outcome.column or "-") + (f" on {outcome.day}" if outcome.day else "")
+            table.add_row(outcome.expectation, column, outcome.observed, outcome.expected, f"[{colour}]{label}[/{colour}]")
         out.print(table)
     if run_report.quarantine:
         out.print(f"quarantine: {run_report.quarantine}", highlight=False, soft_wrap=True)

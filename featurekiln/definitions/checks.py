@@ -113,6 +113,8 @@ def definition_problems(data: dict) -> Iterator[tuple[Path, str]]:
     if data.get("ttl") is None and features and all(_mapping(f).get("window") is None for f in features):
         yield ("ttl",), "is required when no feature has a window"
 
+    yield from monitor_problems(data.get("monitors"), list(seen))
+
     source = _mapping(data.get("source"))
     if isinstance(source.get("filter"), str):
         for problem in sql_expression_problems(source["filter"], "filter"):
@@ -120,3 +122,31 @@ def definition_problems(data: dict) -> Iterator[tuple[Path, str]]:
     if isinstance(source.get("query"), str):
         for problem in sql_query_problems(source["query"]):
             yield ("source", "query"), problem
+
+
+def _number(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def monitor_problems(monitors: object, features: list[str]) -> Iterator[tuple[Path, str]]:
+    """Yield the problems of the ``monitors`` list that span fields: an unknown feature, and a monitor that is
+    not exactly one of ``max_change`` (with ``baseline``) or ``min``/``max`` (types are the model's)."""
+    for i, monitor in enumerate(monitors if isinstance(monitors, list) else []):
+        if not isinstance(monitor, dict):
+            continue
+        feature = monitor.get("feature")
+        if isinstance(feature, str) and feature and feature not in features:
+            yield ("monitors", i, "feature"), f"unknown feature {feature!r}; the view's features: {', '.join(features)}"
+        relative = monitor.get("max_change") is not None
+        bounds = [k for k in ("min", "max") if monitor.get(k) is not None]
+        if relative and bounds:
+            yield ("monitors", i, bounds[0]), "give either max_change (with baseline) or min/max, not both"
+        elif not relative and not bounds:
+            yield ("monitors", i), "give max_change (with baseline, such as 28d) or min and/or max"
+        if relative and monitor.get("baseline") is None:
+            yield ("monitors", i, "baseline"), "is required with max_change: the days before, such as 28d"
+        if not relative and monitor.get("baseline") is not None:
+            yield ("monitors", i, "baseline"), "applies only to max_change (min and max are absolute bounds)"
+        low, high = monitor.get("min"), monitor.get("max")
+        if _number(low) and _number(high) and low > high:
+            yield ("monitors", i, "min"), f"min {low} is above max {high}"

@@ -15,7 +15,7 @@ from pydantic import BaseModel, ValidationError
 
 from featurekiln.errors import Problem, SpecError
 from featurekiln.definitions.checks import definition_problems
-from featurekiln.definitions.models import Entity, Feature, FeatureView, Source
+from featurekiln.definitions.models import Entity, Feature, FeatureView, Monitor, Source
 
 FieldPath = tuple[str | int, ...]
 YAML_SUFFIXES = (".yaml", ".yml")
@@ -111,7 +111,7 @@ def read_document(text: str, file: str) -> tuple[Document | None, list[Problem]]
     return Document(file, data, lines), problems
 
 
-_MODEL_AT: dict[str, type[BaseModel]] = {"entity": Entity, "source": Source, "features": Feature}
+_MODEL_AT: dict[str, type[BaseModel]] = {"entity": Entity, "source": Source, "features": Feature, "monitors": Monitor}
 
 
 def _model_for(parent: FieldPath) -> type[BaseModel]:

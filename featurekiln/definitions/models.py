@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import re
 from datetime import date
-from typing import Annotated, Literal
+from typing import Annotated, Literal, get_args
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, PrivateAttr, WithJsonSchema
 
@@ -54,6 +54,10 @@ Aggregation = Annotated[
     WithJsonSchema({"enum": list(AGGREGATIONS)}),
 ]
 Name = Annotated[str, Field(pattern=NAME_PATTERN)]
+# The per-day statistics a monitor may check (featurekiln/quality/statistics.py computes them).
+MonitorStat = Literal["rows", "null_fraction", "mean", "stddev", "p50", "p95", "distinct"]
+MONITOR_STATS: tuple[str, ...] = get_args(MonitorStat)
+Number = Annotated[float, Field(strict=True, allow_inf_nan=False)]
 
 
 class _Model(BaseModel):
@@ -92,6 +96,39 @@ class Source(_Model):
     )
 
 
+class Monitor(_Model):
+    """A drift monitor: one per-day statistic of one feature, checked by the quality gate on every day a run
+    computes (featurekiln/quality/monitors.py).
+
+    Either ``max_change`` with ``baseline`` (relative to the median of the statistic
+    over the ``baseline`` days before the day) or ``min``/``max`` (absolute, inclusive
+    bounds); the loader's cross-field checks (featurekiln/definitions/checks.py) say
+    which combinations are allowed.
+    """
+
+    feature: str = Field(min_length=1, description="a feature of the view")
+    stat: MonitorStat
+    max_change: Number | None = Field(
+        default=None, ge=0, description="largest allowed |value / baseline - 1|; needs baseline"
+    )
+    baseline: Days | None = Field(default=None, description="the days before the day whose median is the baseline")
+    min: Number | None = Field(default=None, description="smallest allowed value (inclusive)")
+    max: Number | None = Field(default=None, description="largest allowed value (inclusive)")
+    severity: Literal["warn", "fail"] = Field(
+        default="warn", description="warn: reported; fail: the chunk is quarantined and nothing is published"
+    )
+
+    @property
+    def rule(self) -> str:
+        """What the monitor asks for, in words: ``|change| <= 50% of the median of the 28 days before`` or
+        ``0 <= value <= 0.01``."""
+        if self.max_change is not None:
+            return f"|value / baseline - 1| <= {self.max_change:g} (baseline: median of the {self.baseline} days before)"
+        low = "" if self.min is None else f"{self.min:g} <= "
+        high = "" if self.max is None else f" <= {self.max:g}"
+        return f"{low}{self.stat}{high}"
+
+
 class FeatureView(_Model):
     """A feature view: entity keys, a source and windowed aggregations."""
 
@@ -112,6 +149,11 @@ class FeatureView(_Model):
         default="refuse",
         description="what runs do with days computed by an older version of the definition: refuse to mix "
         "them (and say how to rebuild), or rebuild them",
+    )
+    monitors: list[Monitor] = Field(
+        default_factory=list,
+        description="drift monitors of per-day feature statistics, checked by the quality gate (not in the "
+        "fingerprint)",
     )
     # Where the definition came from: its file and the line of every field (set by the loader).
     _file: str | None = PrivateAttr(default=None)
@@ -169,7 +211,7 @@ class FeatureView(_Model):
         Covered: the source (path, format, timestamp, filter, query), the keys, the
         ttl and every feature's name, aggregation, expr and window, in order.
         Not covered: description, owner, tags, entity name, schedule, lookback,
-        online, expectations, on_change, a feature's description, and the
+        online, expectations, on_change, monitors, a feature's description, and the
         source's ``partition_by`` (it limits what is read, not what is computed).
         """
         payload = self.model_dump_json(

@@ -4,7 +4,7 @@ The plugin adds to Airflow's API server a FastAPI app mounted at ``/featurekiln-
 
 - ``GET /featurekiln-quality/dags/{dag_id}/runs/{run_id}``: the report of that run
   of the view of DAG ``kiln_<view>`` (featurekiln/orchestration/factory.py), rendered
-  from its RunReport JSON; 404 with a short page when the DAG is not a featurekiln DAG
+  from its RunReport JSON with the plots of the stored feature statistics; 404 with a short page when the DAG is not a featurekiln DAG
   or the run has written no report yet;
 - ``GET /featurekiln-quality/``: the index page (featurekiln/quality/index_page.py) of
   the views whose DAG the user may read, linking to the route above;
@@ -12,7 +12,8 @@ The plugin adds to Airflow's API server a FastAPI app mounted at ``/featurekiln-
 and two external views: the tab "Data quality" on every DAG run (``destination:
 dag_run``), and a navigation entry "Data quality" that opens the index.
 
-Reports are read with :mod:`featurekiln.warehouse_files` (boto3 for an ``s3a://``
+Reports are read with :mod:`featurekiln.warehouse_files` and statistics with
+:func:`featurekiln.quality.statistics.read_stats` (boto3 for an ``s3a://``
 warehouse): no JVM starts in the API server. The warehouse is ``KILN_WAREHOUSE`` (and
 the S3 settings) of the API server's environment, read on each request.
 
@@ -89,14 +90,15 @@ def run_report(dag_id: str, run_id: str, request: Request, user: User) -> HTMLRe
     requires_access_dag("GET", DagAccessEntity.RUN, param_dag_id=dag_id)(request, user)
     if not dag_id.startswith(DAG_PREFIX):
         return _page("Not a featurekiln DAG", f"{dag_id} does not run a featurekiln view.", 404)
-    from featurekiln.quality.report import read_report, render_html
+    from featurekiln.quality.report import read_report, render_html, report_stats
 
     view = dag_id[len(DAG_PREFIX) :]
+    settings = _settings()
     try:
-        report = read_report(_settings(), view, run_id)
+        report = read_report(settings, view, run_id)
     except KilnError as error:
         return _page(f"No data-quality report for {run_id}", f"{error}. A run writes it when it validates.", 404)
-    return HTMLResponse(render_html(report, index_href="../../../"))
+    return HTMLResponse(render_html(report, index_href="../../../", stats=report_stats(settings, report)))
 
 
 @app.get("/", response_class=HTMLResponse)

@@ -1,5 +1,6 @@
 """A run's record: every run is recorded when it starts (a start record), and ends with its status, an HTML +
-JSON report and a row in the run history, whatever its outcome; a Spark failure is shown as one line
+JSON report (and the warehouse's index page of reports rewritten) and a row in the run history, whatever its
+outcome; a Spark failure is shown as one line
 (featurekiln's own message when a job raised one). A run killed before its end keeps its start record, so
 ``kiln report`` shows it as interrupted (:mod:`featurekiln.quality.history`)."""
 
@@ -91,6 +92,18 @@ def _finish(spark: SparkSession, settings: Settings, report: RunReport, record_r
 
     report.finished_at = utc_now()
     path = write_report(report, settings)
+    _write_index(settings, report)
     record_run(spark, settings, report)
     clear_start(settings, report)
     log.info("%s: run %s %s: %d rows published; report %s", report.view, report.run_id, report.status, report.rows, path)
+
+
+def _write_index(settings: Settings, report: RunReport) -> None:
+    """Rewrite ``<warehouse>/_reports/index.html`` with the run's report in it. The run's data is published
+    whatever happens here: an index that cannot be written is logged, and the next run's report rewrites it."""
+    from featurekiln.quality.index_page import write_index
+
+    try:
+        write_index(settings)
+    except (KilnError, OSError) as error:
+        log.warning("%s: run %s: the index of the reports was not rewritten: %s", report.view, report.run_id, error)

@@ -3,15 +3,18 @@
 Reports live in the warehouse, at ``<warehouse>/_reports/<view>/<run id>.html``
 (and ``.json``), on a local disk or in the object store of an ``s3a://``
 warehouse (:mod:`featurekiln.warehouse_files`), so that ``kiln report`` reads
-them from any machine that reaches the warehouse.
+them from any machine that reaches the warehouse. A report's page shows the
+run's expectations and monitors, then the feature statistics of the last 90 days
+as small plots (:mod:`featurekiln.quality.plots`).
 """
 
 from __future__ import annotations
 
 import io
 import json
+import logging
 from collections.abc import Sequence
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 from jinja2 import Environment
 from rich import box
@@ -21,9 +24,13 @@ from rich.text import Text
 
 from featurekiln.errors import KilnError
 from featurekiln.layout import REPORTS_DIR, safe_run_id
+from featurekiln.quality.plots import PLOT_DAYS, PLOT_STYLE, day_flags, feature_plots
 from featurekiln.quality.results import Outcome, RunReport
+from featurekiln.quality.statistics import FeatureDayStats, read_stats
 from featurekiln.settings import Settings
 from featurekiln.warehouse_files import files_for, local_path
+
+log = logging.getLogger(__name__)
 
 TEXT_WIDTH = 160
 SAMPLE_CHARS = 300
@@ -41,18 +48,19 @@ def report_paths(settings: Settings, view: str, run_id: str) -> tuple[str, str]:
 
 
 def result_label(outcome: Outcome) -> str:
-    """``PASS``, ``WARN`` (a failed ``warn`` expectation) or ``FAIL`` (a blocking failure)."""
+    """``PASS``, ``SKIP`` (a monitor that could not be checked), ``WARN`` (a failed ``warn`` expectation or
+    monitor) or ``FAIL`` (a blocking failure)."""
     if outcome.success:
-        return "PASS"
+        return "SKIP" if outcome.skipped else "PASS"
     return "FAIL" if outcome.blocking else "WARN"
 
 
 def _rank(outcome: Outcome) -> int:
-    return {"FAIL": 0, "WARN": 1, "PASS": 2}[result_label(outcome)]
+    return {"FAIL": 0, "WARN": 1, "SKIP": 2, "PASS": 3}[result_label(outcome)]
 
 
 def failures_first(outcomes: Sequence[Outcome]) -> list[Outcome]:
-    """Blocking failures, then warnings, then passes; the given order within each group."""
+    """Blocking failures, then warnings, then skipped monitors, then passes; the given order within each group."""
     return sorted(outcomes, key=_rank)
 
 
@@ -89,7 +97,7 @@ th { background: #f6f8fa; }
 td.mono { font-family: ui-monospace, monospace; } td.wrap { overflow-wrap: anywhere; }
 tr.fail td { background: #ffebe9; } tr.warn td { background: #fff8c5; }
 td.result { font-weight: 700; } tr.fail td.result { color: #cf222e; } tr.warn td.result { color: #9a6700; }
-tr.pass td.result { color: #1a7f37; }
+tr.pass td.result { color: #1a7f37; } tr.skip td.result { color: #57606a; }
 .source { color: #57606a; font-size: 12px; } .muted { color: #57606a; }
 footer { margin-top: 32px; color: #57606a; font-size: 12px; }
 nav.up { margin: 0 0 12px; font-size: 13px; } a { color: #0969da; }
@@ -118,7 +126,7 @@ _TEMPLATE = """<!doctype html>
   {% if published %}<dt>Published</dt><dd>{{ published }}</dd>{% endif %}
   {% if r.quarantine %}<dt>Quarantine</dt><dd id="quarantine">{{ r.quarantine }}</dd>{% endif %}
   {% if r.error %}<dt>Error</dt><dd>{{ r.error }}</dd>{% endif %}
-  <dt>Expectations</dt><dd>{{ counts }}</dd>
+  <dt>Checks</dt><dd>{{ counts }}</dd>
 </dl>
 {% if failed %}
 <div class="summary" id="failed">
@@ -137,7 +145,7 @@ _TEMPLATE = """<!doctype html>
   <span class="badge status-{{ 'failed' if c.chunk.failed else ('warned' if c.chunk.warnings else 'success') }}">
   {{- 'FAILED' if c.chunk.failed else ('WARNED' if c.chunk.warnings else 'PASSED') -}}</span></h2>
 <p class="muted">{{ "{:,}".format(c.chunk.rows) }} rows · suite {{ c.chunk.suite or "baseline only" }} ·
-  {{ c.chunk.outcomes | length }} expectations · {{ "%.1f" | format(c.chunk.seconds) }} s</p>
+  {{ c.chunk.outcomes | length }} checks · {{ "%.1f" | format(c.chunk.seconds) }} s</p>
 <table>
 <thead><tr><th>Expectation</th><th>Column</th><th>Severity</th><th>Result</th><th>Observed</th>
 <th>Expected</th><th>Unexpected</th><th>Sample</th></tr></thead>
@@ -145,7 +153,7 @@ _TEMPLATE = """<!doctype html>
 {% for o in c.outcomes %}{% set label = result(o) %}
 <tr class="{{ label | lower }}">
 <td class="mono">{{ o.expectation }}<div class="source">{{ o.source }}</div></td>
-<td class="mono">{{ o.column or "—" }}</td>
+<td class="mono">{{ o.column or "—" }}{% if o.day %}<div class="source">{{ o.day }}</div>{% endif %}</td>
 <td>{{ o.severity }}</td>
 <td class="result">{{ label }}</td>
 <td class="mono wrap">{{ o.exception or o.observed }}</td>
@@ -159,6 +167,7 @@ _TEMPLATE = """<!doctype html>
 {% else %}
 <p class="muted">No chunk was validated in this run.</p>
 {% endfor %}
+{% if plots %}{{ plots | safe }}{% endif %}
 <footer>featurekiln data-quality report · written {{ written }}</footer>
 </body>
 </html>
@@ -168,23 +177,29 @@ _ENVIRONMENT = Environment(autoescape=True, trim_blocks=True, lstrip_blocks=True
 _PAGE = _ENVIRONMENT.from_string(_TEMPLATE)
 
 
-def render_html(report: RunReport, index_href: str | None = None) -> str:
-    """The report as one self-contained HTML page (inline CSS, no scripts, no network).
+def render_html(report: RunReport, index_href: str | None = None,
+                stats: Sequence[FeatureDayStats] | None = None) -> str:
+    """The report as one self-contained HTML page (inline CSS and SVG, no scripts, no network).
 
     With ``index_href``, the page starts with a link to the index of the
     warehouse's reports (featurekiln/quality/index_page.py) at that address.
 
     The header shows the view, run, trigger, a coloured status badge, the days,
     rows, duration and the quarantine path; a summary lists what failed; then
-    one table per chunk with failures first (highlighted), then warnings.
+    one table per chunk with failures first (highlighted), then warnings. With
+    ``stats`` (:func:`report_stats`), the page ends with the plots of the
+    features' statistics over the last 90 days, the days the run's monitors and
+    expectations flagged highlighted.
     """
     failed, warnings = report.failed, report.warnings
     checked = sum(c.rows for c in report.chunks)
     total = sum(len(c.outcomes) for c in report.chunks)
     return _PAGE.render(
         r=report,
-        style=PAGE_STYLE,
+        style=PAGE_STYLE + PLOT_STYLE,
         index_href=index_href,
+        plots=None if stats is None else feature_plots(stats, (report.start, report.end), day_flags(report.chunks),
+                                                       order=[s.feature for c in report.chunks for s in c.stats]),
         days=(report.end - report.start).days + 1,
         duration=_duration(report.seconds),
         rows=f"{report.rows:,} published" + (f", {checked:,} validated" if checked else ""),
@@ -199,10 +214,28 @@ def render_html(report: RunReport, index_href: str | None = None) -> str:
     )
 
 
+def report_stats(settings: Settings, report: RunReport) -> list[FeatureDayStats]:
+    """The statistics a report plots: the stored ones of the 90 days up to the run's last day (read without
+    Spark), then the run's own (which replace the stored ones of the same day, and show a quarantined day).
+
+    Statistics that cannot be read are logged and left out: the plots never keep a report from being written.
+    """
+    first = report.end - timedelta(days=PLOT_DAYS - 1)
+    try:
+        stored = read_stats(settings, report.view, start=first, end=report.end)
+    except Exception as error:  # noqa: BLE001 - the plots are an extra: the run's report must be written
+        log.warning("%s: the report of run %s plots no stored statistics: %s", report.view, report.run_id, error)
+        stored = []
+    return [*stored, *(s for c in report.chunks for s in c.stats)]
+
+
 def write_report(report: RunReport, settings: Settings) -> str:
     """Write the HTML report and the RunReport JSON of a run, replacing earlier ones of the same run.
 
-    Sets ``report.report`` to the HTML path (also in the JSON).
+    Sets ``report.report`` to the HTML path (also in the JSON). The page links to
+    the index of the warehouse's reports beside it (``../index.html``, written by
+    :func:`featurekiln.quality.index_page.write_index`) and plots the features'
+    statistics (:func:`report_stats`).
 
     Returns:
         The HTML report's path, ``<warehouse>/_reports/<view>/<run id>.html`` (a
@@ -217,7 +250,8 @@ def write_report(report: RunReport, settings: Settings) -> str:
     try:
         files = files_for(html_path, settings)
         files.write(json_path, (json.dumps(report.to_dict(), indent=2) + "\n").encode("utf-8"), "application/json")
-        files.write(html_path, render_html(report).encode("utf-8"), "text/html; charset=utf-8")
+        page = render_html(report, index_href="../index.html", stats=report_stats(settings, report))
+        files.write(html_path, page.encode("utf-8"), "text/html; charset=utf-8")
     except (OSError, KilnError) as error:
         folder = html_path.rsplit("/", 1)[0]
         raise KilnError(f"cannot write the report of run {report.run_id!r} to {folder}: {error}") from error
@@ -252,7 +286,7 @@ def read_report(settings: Settings, view: str, run_id: str) -> RunReport:
 def outcome_table(outcomes: Sequence[Outcome], title: str = "") -> str:
     """A plain-text table of outcomes (no colour codes, 160 columns), failures first.
 
-    Columns: expectation, column, observed, expected, result (PASS, FAIL or WARN).
+    Columns: expectation, column (and a monitor's day), observed, expected, result (PASS, FAIL, WARN or SKIP).
     Meant for Airflow task logs and the CLI.
     """
     table = Table(title=title or None, box=box.ASCII, show_lines=False, expand=False)
@@ -263,7 +297,8 @@ def outcome_table(outcomes: Sequence[Outcome], title: str = "") -> str:
     table.add_column("result", no_wrap=True)
     for outcome in failures_first(outcomes):
         observed = outcome.exception or outcome.observed
-        cells = (outcome.expectation, outcome.column, observed, outcome.expected)
+        column = outcome.column + (f" on {outcome.day}" if outcome.day else "")
+        cells = (outcome.expectation, column, observed, outcome.expected)
         table.add_row(*(Text(cell) for cell in cells), result_label(outcome))
     console = Console(file=io.StringIO(), width=TEXT_WIDTH, color_system=None, force_terminal=False, highlight=False)
     console.print(table)

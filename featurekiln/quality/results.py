@@ -1,7 +1,8 @@
 """What a data-quality check found, as plain JSON-able records (pure: no Spark, no GE).
 
 A run validates one or more chunks; each chunk gives one :class:`ChunkValidation`
-with one :class:`Outcome` per expectation. :class:`RunReport` is what a run
+with one :class:`Outcome` per expectation, and the outcomes of the view's drift
+monitors (:mod:`featurekiln.quality.monitors`). :class:`RunReport` is what a run
 leaves behind: it is written as JSON next to the HTML report and summarised in
 the run-history table.
 """
@@ -20,11 +21,12 @@ Status = Literal["running", "success", "warned", "failed", "error", "unvalidated
 
 @dataclass(frozen=True)
 class Outcome:
-    """The result of one expectation on one chunk.
+    """The result of one expectation (or one drift monitor) on one chunk.
 
     Attributes:
-        expectation: the Great Expectations type, such as ``expect_column_values_to_be_between``.
-        column: the column(s) it checks, comma-separated ("" for table-level expectations).
+        expectation: the Great Expectations type, such as ``expect_column_values_to_be_between``;
+            ``monitor:<stat>`` for a drift monitor.
+        column: the column(s) it checks, comma-separated ("" for table-level expectations); a monitor's feature.
         severity: ``error`` blocks publishing when it fails; ``warn`` is only reported.
         success: whether the data met the expectation.
         observed: the observed value (or unexpected-row summary), as text.
@@ -33,6 +35,8 @@ class Outcome:
         sample: a few unexpected values (JSON-able), at most a handful.
         source: ``baseline`` for the built-in checks, else the suite file.
         exception: the error message when GE could not evaluate the expectation.
+        day: the snapshot day (ISO) a monitor's outcome is about; None for the whole chunk.
+        skipped: the monitor could not be checked (``observed`` says why), so it neither passed nor failed.
     """
 
     expectation: str
@@ -45,6 +49,8 @@ class Outcome:
     sample: list[Any] = field(default_factory=list)
     source: str = "baseline"
     exception: str | None = None
+    day: str | None = None
+    skipped: bool = False
 
     @property
     def blocking(self) -> bool:
@@ -53,11 +59,14 @@ class Outcome:
 
     @property
     def label(self) -> str:
-        """``expectation(column)``: how messages name this expectation."""
-        return f"{self.expectation}({self.column})" if self.column else self.expectation
+        """``expectation(column)`` (and ``on <day>`` for a day's outcome): how messages name this expectation."""
+        name = f"{self.expectation}({self.column})" if self.column else self.expectation
+        return f"{name} on {self.day}" if self.day else name
 
     def line(self) -> str:
         """One line for logs and errors: the expectation, what was observed and what was expected."""
+        if self.skipped:
+            return f"{self.label}: skipped: {self.observed}"
         unexpected = f", {self.unexpected_count} unexpected row(s)" if self.unexpected_count else ""
         problem = self.exception or f"observed {self.observed}{unexpected}; expected {self.expected}"
         return f"{self.label}: {problem}"

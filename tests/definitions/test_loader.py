@@ -22,7 +22,7 @@ BROKEN = Path(__file__).parent / "broken"
 EXPECTED: dict[str, list[tuple[int | None, str, str]]] = {
     "unknown_field.yaml": [
         (10, "colour", "unknown field; allowed fields here: name, description, owner, tags, entity, source, start, "
-         "schedule, ttl, lookback, features, online, expectations, on_change"),
+         "schedule, ttl, lookback, features, online, expectations, on_change, monitors"),
     ],
     "bad_name.yaml": [
         (1, "name", "'GoodView' is not a valid name: lowercase letters, digits and '_', starting with a letter, "
@@ -58,6 +58,24 @@ EXPECTED: dict[str, list[tuple[int | None, str, str]]] = {
     "expr_reflect.yaml": [(12, "features[1].expr", "reflect() calls a Java method on the cluster; a definition may not call it")],
     "filter_java_method.yaml": [
         (9, "source.filter", "java_method() calls a Java method on the cluster; a definition may not call it"),
+    ],
+    "monitor_unknown_feature.yaml": [
+        (15, "monitors[1].feature", "unknown feature 'spend_30d'; the view's features: events_7d, spend_7d"),
+    ],
+    "monitor_bad_stat.yaml": [
+        (15, "monitors[1].stat", "input should be 'rows', 'null_fraction', 'mean', 'stddev', 'p50', 'p95' or 'distinct'"),
+    ],
+    "monitor_two_rules.yaml": [(15, "monitors[1].max", "give either max_change (with baseline) or min/max, not both")],
+    "monitor_no_rule.yaml": [(15, "monitors[1]", "give max_change (with baseline, such as 28d) or min and/or max")],
+    "monitor_no_baseline.yaml": [(15, "monitors[1].baseline", "is required with max_change: the days before, such as 28d")],
+    "monitor_baseline_with_bounds.yaml": [
+        (18, "monitors[1].baseline", "applies only to max_change (min and max are absolute bounds)"),
+    ],
+    "monitor_min_above_max.yaml": [(15, "monitors[1].min", "min 100 is above max 10")],
+    "monitor_bad_baseline.yaml": [(15, "monitors[1].baseline", "'4 weeks' is not a whole number of days like '7d'")],
+    "monitor_bad_values.yaml": [
+        (15, "monitors[1].max_change", "input should be greater than or equal to 0"),
+        (15, "monitors[1].severity", "input should be 'warn' or 'fail'"),
     ],
 }
 
@@ -141,6 +159,7 @@ OTHER_CHANGES = [
     (None, "schedule", "@weekly"), (None, "online", True), (None, "expectations", "elsewhere"),
     (None, "lookback", "3d"), (None, "on_change", "rebuild"), ("entity", "name", "visitor"),
     ("source", "partition_by", "landed"), ("features", "description", "words"),
+    (None, "monitors", [{"feature": "clicks_7d", "stat": "mean", "max_change": 0.5, "baseline": "28d"}]),
 ]
 
 
@@ -182,6 +201,23 @@ def test_partial_group_covers_what_a_tile_depends_on(where: str | None, field: s
     before = FeatureView.model_validate(raw)
     after = _changed(raw, where, field, value)
     assert (after.partial_group(after.features[1]) != before.partial_group(before.features[1])) is changes
+
+
+def test_monitors_load_with_their_defaults_and_lines(tmp_path: Path) -> None:
+    text = (BROKEN / "monitor_unknown_feature.yaml").read_text().replace("spend_30d", "spend_7d")
+    text += "  - feature: spend_7d\n    stat: null_fraction\n    max: 0.01\n    severity: fail\n"
+    (tmp_path / "good_view.yaml").write_text(text)
+    view, _, problems = load_file(tmp_path / "good_view.yaml")
+    assert problems == [] and view is not None
+    relative, same, bounded = view.monitors
+    assert (relative.feature, relative.stat, relative.max_change, relative.baseline, relative.severity) == (
+        "events_7d", "mean", 0.5, 28, "warn")
+    assert (same.feature, same.stat) == ("spend_7d", "mean")
+    assert (bounded.stat, bounded.min, bounded.max, bounded.baseline, bounded.severity) == (
+        "null_fraction", None, 0.01, None, "fail")
+    assert view.where("monitors[2]").endswith("good_view.yaml:16: monitors[2]")
+    assert relative.rule == "|value / baseline - 1| <= 0.5 (baseline: median of the 28 days before)"
+    assert bounded.rule == "null_fraction <= 0.01"
 
 
 def test_json_schema_accepts_samples_and_rejects_broken() -> None:

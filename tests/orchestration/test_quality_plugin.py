@@ -125,6 +125,7 @@ def test_the_tab_shows_the_right_runs_report_from_a_local_warehouse(client, tmp_
         assert failed.status_code == 200 and failed.headers["cache-control"] == "no-store"
         assert f'id="run-id">{FAILED_RUN}<' in failed.text and GOOD_RUN not in failed.text
         assert 'id="status">FAILED<' in failed.text and "expect_column_values_to_be_between(spend_30d)" in failed.text
+        assert 'id="plots"' in failed.text  # the plots section, from the stored statistics
     good = client(run_path(DAG, GOOD_RUN))
     assert 'id="status">SUCCESS<' in good.text and FAILED_RUN not in good.text
     assert 'href="../../../"' in good.text  # back to the index, from /featurekiln-quality/dags/<dag>/runs/<run>

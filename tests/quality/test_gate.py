@@ -99,6 +99,9 @@ def test_passing_suite_publishes_records_and_reports(spark, tmp_path, sources, c
             "expect_table_columns_to_match_ordered_list", "unexpected_rows_expectation"} <= outcomes
     assert all(o["success"] for chunk in report["chunks"] for o in chunk["outcomes"])
     assert Path(run["report"]).is_file()
+    # The run rewrote the warehouse's index of reports, which links to the run's report.
+    index = Path(run["report"]).parents[1] / "index.html"
+    assert f'href="{VIEW}/{Path(run["report"]).name}"' in index.read_text()
     assert require_validated(settings, VIEW, day(4))["run_id"] == result.run_id
     # The ledger: the commit that published the days says which run, the verdict and the suites.
     from featurekiln.layout import table_path
@@ -231,3 +234,43 @@ def test_same_type_on_same_column_keeps_both_and_samples_only_failures(spark) ->
     assert [o.label for o in checked.failed] == ["expect_column_values_to_be_between(c)"]
     assert [o.severity for o in checked.warnings] == ["warn"]
     assert checked.rows == 3 and checked.suite == "s"
+
+
+SHIFTED_DAY = day(8)
+
+
+def shifted_view():  # noqa: ANN201 - FeatureView
+    """The sample view with a one-day feature whose amounts are multiplied by 10 on SHIFTED_DAY, and a ``fail``
+    monitor of its mean against the 7 days before."""
+    from featurekiln.definitions import FeatureView
+
+    data = yaml.safe_load((SAMPLE_DEFS / f"{VIEW}.yaml").read_text())
+    data["source"]["query"] = (f"SELECT user_id, event_ts, CASE WHEN to_date(event_ts) = DATE'{SHIFTED_DAY}' "
+                               "THEN amount * 10 ELSE amount END AS amount FROM source")
+    data["features"] = [{"name": "spend_1d", "agg": "sum", "expr": "amount", "window": "1d"},
+                        {"name": "purchases_7d", "agg": "count", "window": "7d"}]
+    data["monitors"] = [{"feature": "spend_1d", "stat": "mean", "max_change": 3, "baseline": "7d", "severity": "fail"}]
+    return FeatureView.model_validate(data)
+
+
+def test_a_fail_monitor_quarantines_the_shifted_day_and_the_report_flags_it(spark, tmp_path, sources) -> None:
+    from featurekiln.errors import QualityError
+    from featurekiln.quality.history import read_runs
+    from featurekiln.runner import backfill
+
+    (tmp_path / "suites").mkdir()  # the baseline suite only
+    settings = make_settings(tmp_path, sources, tmp_path / "suites")
+    with pytest.raises(QualityError) as raised:
+        backfill(shifted_view(), day(1), day(10), settings=settings, spark=spark, chunk_days=5)
+    assert f"monitor:mean(spend_1d) on {SHIFTED_DAY}: observed " in "\n".join(raised.value.lines)
+    from featurekiln.layout import stats_path, table_path
+    from featurekiln.offline.table_reader import open_table
+
+    assert open_table(table_path(settings, VIEW), settings) is None, "a day of the range was published"
+    assert open_table(stats_path(settings), settings) is None, "statistics of unpublished days were stored"
+    [run] = read_runs(settings, VIEW)
+    assert run["status"] == "failed" and run["published"] == []
+    assert [line.split(":")[0:2] for line in run["failed"]] == [["monitor", f"mean(spend_1d) on {SHIFTED_DAY}"]]
+    page = Path(run["report"]).read_text()
+    assert f'<rect class="flag fail" data-day="{SHIFTED_DAY}"' in page
+    assert 'data-feature="spend_1d"' in page and run["run_id"] in (Path(run["report"]).parents[1] / "index.html").read_text()
