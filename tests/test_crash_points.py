@@ -27,7 +27,7 @@ from tests.test_runner import SAMPLE, VIEW, expected, raw_definition
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.spark, pytest.mark.server]  # `kiln` runs start JVMs; a redis-server
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 KILN = str(Path(sys.executable).parent / "kiln")
