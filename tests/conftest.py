@@ -35,7 +35,13 @@ SERVER_STORES = frozenset({"redis", "dynamodb"})
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Mark every test ``spark`` or ``server`` from the fixtures it uses; ``make test-fast`` deselects both."""
+    """Mark every test ``spark`` or ``server`` from the fixtures it uses; ``make test-fast`` deselects both.
+
+    The files that hold a ``slow`` test run first (in their order), so that the workers of ``make test``
+    (``pytest -n 2 --dist loadfile``) do not end on one long file.
+    """
+    slow_files = {item.path for item in items if item.get_closest_marker("slow")}
+    items.sort(key=lambda item: (item.path not in slow_files, item.path.name != "test_rehearsal.py"))
     for item in items:
         names = set(getattr(item, "fixturenames", ()))
         if names & SPARK_FIXTURES:
