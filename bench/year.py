@@ -82,6 +82,27 @@ class HistoryTimer:
         return seconds
 
 
+class LogReads:
+    """How many Delta commit files the ledger reads as files (:class:`featurekiln.offline.delta_log.DeltaLog`);
+    on an object store each is a GET."""
+
+    def __init__(self) -> None:
+        from featurekiln.offline.delta_log import DeltaLog
+
+        self.count, original = 0, DeltaLog._actions  # noqa: SLF001 - counted, not changed
+
+        def counted(log, version):  # noqa: ANN001, ANN202
+            if version not in log._read:  # noqa: SLF001
+                self.count += 1
+            return original(log, version)
+
+        DeltaLog._actions = counted  # noqa: SLF001
+
+    def take(self) -> int:
+        count, self.count = self.count, 0
+        return count
+
+
 def paths(settings: Settings, name: str) -> dict[str, str]:
     return {"tiles": tiles_path(settings, name), "features": table_path(settings, name),
             "runs": history_path(settings)}
@@ -112,16 +133,75 @@ def rows_read(events: pd.DataFrame, landed: pd.Series, intervals, night: date) -
     return int(((landed >= first) & (landed <= night)).sum())
 
 
+def synthetic_log(folder: Path, nights: int, lookback: int) -> None:
+    """The Delta logs of ``nights`` nightly runs of the bench's view, written as files (no data files): per
+    night one feature-table commit of its ``1 + lookback`` days and one tile-table commit, as the runs write
+    them (``commitInfo`` with featurekiln's ``userMetadata``, one ``add``)."""
+    import json
+
+    for table, partition in (("features/nightly", "ds"), ("_tiles/nightly", "_block")):
+        log = folder / table / LOG_FOLDER
+        log.mkdir(parents=True)
+        for n in range(nights):
+            last = START + timedelta(days=n)
+            first = max(START, last - timedelta(days=lookback))
+            body = {"start": first.isoformat(), "end": last.isoformat(), "fingerprint": "f" * 16, "run_id": f"r{n}",
+                    "trigger": "nightly", "verdict": "success", "view": "nightly", "suites": "s" * 16}
+            if partition == "_block":
+                body = {**body, "kind": "tiles", "read": "source", "groups": ["g1", "g2"]}
+                body.pop("fingerprint"), body.pop("verdict"), body.pop("suites")
+            value = last.isoformat() if partition == "ds" else str(last.toordinal() // 32)
+            actions = [{"commitInfo": {"timestamp": 1_700_000_000_000 + n, "operation": "WRITE",
+                                       "operationMetrics": {"numOutputRows": "500"},
+                                       "userMetadata": json.dumps(body, sort_keys=True)}},
+                       {"add": {"path": f"{partition}={value}/part-{n}.parquet", "partitionValues": {partition: value},
+                                "size": 10_000, "modificationTime": 0, "dataChange": True,
+                                "stats": json.dumps({"numRecords": 500})}}]
+            if n == 0:
+                actions[1:1] = [{"protocol": {"minReaderVersion": 1, "minWriterVersion": 2}},
+                                {"metaData": {"id": "x", "format": {"provider": "parquet", "options": {}},
+                                              "schemaString": "{}", "partitionColumns": [partition],
+                                              "configuration": {}, "createdTime": 0}}]
+            (log / f"{n:020d}.json").write_text("\n".join(json.dumps(a) for a in actions) + "\n")
+
+
+def ledger_growth(nights_list: list[int], lookback: int, console: Console) -> None:
+    """The time of the ledger's reads that every night's planning makes (the feature table's days and the
+    tile table's tiles, from their Delta logs as files), against the number of nights in the logs."""
+    from featurekiln.offline.materialized import ledger_plan
+
+    view = FeatureView.model_validate(definition(lookback))
+    table = Table(title="the ledger's reads of one night's plan (kiln plan / the plan task), local disk")
+    for column in ("nights in the log", "commit files read", "seconds (best of 5)", "per commit (ms)"):
+        table.add_column(column, justify="right")
+    for nights in nights_list:
+        root = Path(tempfile.mkdtemp(prefix="kiln-bench-ledger-"))
+        try:
+            synthetic_log(root, nights, lookback)
+            settings = Settings(defs_dir=root / "defs", warehouse=str(root))
+            until = START + timedelta(days=nights)
+            best = min(timed(lambda: ledger_plan(view, until, settings))[0] for _ in range(5))  # noqa: B023
+            table.add_row(str(nights), str(2 * nights), f"{best:.3f}", f"{1000 * best / (2 * nights):.2f}")
+        finally:
+            shutil.rmtree(root, ignore_errors=True)
+    console.print(table)
+
+
 def main() -> int:  # noqa: PLR0915 - one linear script
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--events", type=int, default=400_000)
-    parser.add_argument("--keys", type=int, default=5_000)
+    parser.add_argument("--events", type=int, default=40_000)
+    parser.add_argument("--keys", type=int, default=500)
     parser.add_argument("--nights", type=int, default=365)
     parser.add_argument("--lookback", type=int, default=2)
     parser.add_argument("--every", type=int, default=7, help="maintenance every W nights")
     parser.add_argument("--master", default="local[2]")
     parser.add_argument("--verbose", action="store_true", help="print every night's time")
+    parser.add_argument("--ledger-only", action="store_true",
+                        help="only time the ledger's reads of a night's plan against synthetic logs of 10..1825 nights")
     args = parser.parse_args()
+    if args.ledger_only:
+        ledger_growth([10, 100, 365, 730, 1825], args.lookback, Console(width=140))
+        return 0
 
     from featurekiln.offline.maintenance import maintain
     from featurekiln.orchestration.steps import plan_dag_run, run_step
@@ -137,7 +217,7 @@ def main() -> int:  # noqa: PLR0915 - one linear script
         events = make_events(args.events, args.keys, args.nights + 1)
         landed = pd.to_datetime(events["landed"]).dt.date
         event_day = events["event_ts"].dt.date
-        history = HistoryTimer()
+        history, log_reads = HistoryTimer(), LogReads()
         nights: list[dict[str, float]] = []
         reads: list[tuple[int, int]] = []
         before: dict[str, dict[str, int]] = {}
@@ -159,7 +239,7 @@ def main() -> int:  # noqa: PLR0915 - one linear script
             run_step(view, plan.to_json(), settings, step="push", **facts)
             done = time.perf_counter()
             nights.append({"total": done - started, "plan": planned - started, "tiles": tiled - planned,
-                           "publish": done - tiled, "history": history.take()})
+                           "publish": done - tiled, "history": history.take(), "log reads": log_reads.take()})
             if night > 1:
                 read = rows_read(events, landed, plan.tiles.from_source, day)
                 first = day - timedelta(days=args.lookback)
@@ -195,21 +275,21 @@ def report(console: Console, args: argparse.Namespace, nights: list[dict[str, fl
         marked.append(len(nights))
     table = Table(title=f"year: {args.events:,} events, {args.keys:,} keys, {args.nights} nights, lookback "
                         f"{args.lookback}d, maintenance every {args.every} nights")
-    for column in ("night", "seconds", "plan", "tiles", "publish", "history row", "/ night 10"):
+    for column in ("night", "seconds", "plan", "tiles", "publish", "history row", "commit files read", "/ night 10"):
         table.add_column(column, justify="right")
     base = nights[9]["total"] if len(nights) >= 10 else nights[0]["total"]
     for n in marked:
         t = nights[n - 1]
         table.add_row(str(n), f"{t['total']:.2f}", f"{t['plan']:.2f}", f"{t['tiles']:.2f}", f"{t['publish']:.2f}",
-                      f"{t['history']:.2f}", f"{t['total'] / base:.2f}x")
+                      f"{t['history']:.2f}", str(t["log reads"]), f"{t['total'] / base:.2f}x")
     first = [t["total"] for t in nights[5:15]]
     last = [t["total"] for t in nights[-10:]]
     first_median, last_median = statistics.median(first), statistics.median(last)
     table.add_row("median 6-15", f"{first_median:.2f}", *(f"{statistics.median(t[k] for t in nights[5:15]):.2f}"
-                                                        for k in ("plan", "tiles", "publish", "history")), "")
+                                                        for k in ("plan", "tiles", "publish", "history")), "", "")
     table.add_row("median last 10", f"{last_median:.2f}", *(f"{statistics.median(t[k] for t in nights[-10:]):.2f}"
                                                            for k in ("plan", "tiles", "publish", "history")),
-                  f"{last_median / first_median:.2f}x")
+                  "", f"{last_median / first_median:.2f}x")
     console.print(table)
     console.print(f"maintenance: {len(maintenance_s)} runs, median {statistics.median(maintenance_s):.1f} s, "
                   f"last {maintenance_s[-1]:.1f} s")
