@@ -310,8 +310,8 @@ def report(console: Console, args: argparse.Namespace, nights: list[dict[str, fl
     per_night = {name: reclaimed[name][1] / max(len(nights) - 1, 1) for name in TABLES}
     for name in TABLES:
         live = after[name]["live_bytes"]
-        console.print(f"{name}: replaced per night {per_night[name] / 1024:.0f} KiB; with a 30-day retention "
-                      f"storage ~ {(live + 30 * per_night[name]) / live:.2f}x live")
+        console.print(f"{name}: replaced per night {per_night[name] / 1024:.1f} KiB ({per_night[name] / live:.1%} of "
+                      "its live bytes now); a retention of R nights keeps about R times that beside the live data")
     ratios = [read / expected for read, expected in reads if expected]
     console.print(f"raw rows read per night / rows of 1 + {args.lookback} days: min {min(ratios):.3f}, "
                   f"median {statistics.median(ratios):.3f}, max {max(ratios):.3f} (over {len(ratios)} nights; "
