@@ -69,6 +69,7 @@ lint: setup
 bench: setup
 	$(PY) bench/backfill.py
 	$(PY) bench/incremental.py
+	$(PY) bench/year.py
 	$(PY) bench/scale.py
 	$(PY) bench/dag_parse.py
 	$(PY) bench/validation.py

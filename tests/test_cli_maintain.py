@@ -106,30 +106,58 @@ def test_dry_run_changes_nothing_then_kill_9_mid_way_and_a_rerun_converges(
     assert all(t["compacted"] == 0 and t["reclaimed_files"] == 0 for t in json.loads(again.stdout)["tables"])
 
 
-def test_maintenance_while_a_backfill_runs_fails_neither(spark: SparkSession, tmp_path: Path) -> None:
-    """A ``kiln backfill --retile`` of the whole range (a process of its own) while maintenance runs
-    pass after pass in this one: both finish without an error and the table equals the oracle."""
-    from featurekiln.offline.maintenance import maintain
-
-    last = day(12)
-    settings = project(tmp_path, spark, nights=2, landed_until=12)
-    backfill = subprocess.Popen(
-        [KILN, "backfill", VIEW, "--start", str(day(1)), "--end", str(last), "--retile",
-         *cli_args(settings)],
+def kiln_process(settings: Settings, *args: str) -> subprocess.Popen:
+    """``kiln ARGS`` on the project of ``settings``, in a process of its own (its own JVM)."""
+    return subprocess.Popen(
+        [KILN, *args, *cli_args(settings)],
         env={**{k: v for k, v in os.environ.items() if not k.startswith("KILN_")}, **ENV,
              "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")]))},
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    passes = 0
-    compacted = 0
-    while backfill.poll() is None:
+
+
+def maintain_while(spark: SparkSession, settings: Settings, process: subprocess.Popen) -> tuple[int, int]:
+    """Maintenance pass after pass in this process while ``process`` runs, then once more; the passes that
+    started while it ran and the files they compacted. ``process`` must succeed."""
+    from featurekiln.offline.maintenance import maintain
+
+    passes = compacted = 0
+    while process.poll() is None:
         done = maintain(spark, settings, [view_of(RAW)])
         compacted += sum(d.compacted for d in done)
         passes += 1
-    _, stderr = backfill.communicate()
-    assert backfill.returncode == 0, stderr
-    assert passes >= 2, "maintenance ran while the backfill did"
+    _, stderr = process.communicate()
+    assert process.returncode == 0, stderr
     maintain(spark, settings, [view_of(RAW)])
+    return passes, compacted
+
+
+def test_maintenance_while_a_backfill_runs_fails_neither(spark: SparkSession, tmp_path: Path) -> None:
+    """A ``kiln backfill --retile`` of the whole range (a process of its own) while maintenance runs
+    pass after pass in this one: both finish without an error and the table equals the oracle."""
+    last = day(12)
+    settings = project(tmp_path, spark, nights=2, landed_until=12)
+    backfill = kiln_process(settings, "backfill", VIEW, "--start", str(day(1)), "--end", str(last), "--retile")
+    passes, compacted = maintain_while(spark, settings, backfill)
+    assert passes >= 2, "maintenance ran while the backfill did"
     events = make_events()
     events = events[events["landed"] <= last].drop(columns=["landed"])
     assert_frames_match(table_rows(spark, settings), expected_snapshots(events, RAW, day(1), last), ["user_id"])
     print(f"maintenance passes during the backfill: {passes}, files compacted: {compacted}")  # noqa: T201
+
+
+def test_maintenance_while_a_nightly_run_runs_fails_neither(spark: SparkSession, tmp_path: Path) -> None:
+    """``kiln run --until`` (a process of its own: the nights it missed, with their lookback) while
+    maintenance runs pass after pass in this one, compacting the run history the run appends to: both finish
+    without an error, the table equals the oracle and the run is in the history."""
+    from featurekiln.quality.history import read_runs
+
+    last = day(9)
+    settings = project(tmp_path, spark, nights=NIGHTS, landed_until=9)
+    nightly = kiln_process(settings, "run", VIEW, "--until", str(last))
+    passes, compacted = maintain_while(spark, settings, nightly)
+    assert passes >= 1, "maintenance ran while the nightly run did"
+    events = make_events()
+    events = events[events["landed"] <= last].drop(columns=["landed"])
+    assert_frames_match(table_rows(spark, settings), expected_snapshots(events, RAW, day(1), last), ["user_id"])
+    assert len(read_runs(settings, VIEW)) == NIGHTS + 1, "every run is in the history"
+    print(f"maintenance passes during the nightly run: {passes}, files compacted: {compacted}")  # noqa: T201

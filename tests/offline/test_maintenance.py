@@ -44,17 +44,21 @@ def live_files(spark: SparkSession, table: Path) -> set[str]:
     return {unquote(f.replace(root, "").lstrip("/")) for f in spark.read.format("delta").load(str(table)).inputFiles()}
 
 
+def project_settings(base: Path, retain_days: int) -> Settings:
+    """The settings of a project below ``base`` whose one definition is the incremental tests' view."""
+    defs = base / "defs"
+    defs.mkdir()
+    (defs / f"{VIEW}.yaml").write_text(yaml.safe_dump(RAW))
+    return Settings(defs_dir=defs, expectations_dir=base / "no_suites", warehouse=str(base / "wh"),
+                    spark_master="local[2]", chunk_days=10, retain_days=retain_days)
+
+
 @pytest.fixture(scope="module")
 def nights(tmp_path_factory: pytest.TempPathFactory, spark: SparkSession) -> Settings:
     """A warehouse after NIGHTS nightly runs with a 2-day lookback, and a stale leftover of each kind."""
     from featurekiln import runner
 
-    base = tmp_path_factory.mktemp("maintain")
-    defs = base / "defs"
-    defs.mkdir()
-    (defs / f"{VIEW}.yaml").write_text(yaml.safe_dump(RAW))
-    settings = Settings(defs_dir=defs, expectations_dir=base / "no_suites", warehouse=str(base / "wh"),
-                        spark_master="local[2]", chunk_days=10, retain_days=1)
+    settings = project_settings(tmp_path_factory.mktemp("maintain"), retain_days=1)
     root = Path(settings.warehouse)
     events = make_events()
     for landed in sorted(d for d in events["landed"].unique() if d <= day(NIGHTS)):
