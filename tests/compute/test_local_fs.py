@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 from pyspark.sql import SparkSession
 
-from featurekiln.compute import jars, session
-from featurekiln.compute.jars import LOCAL_FS_CLASS, own_jar
+from featurekiln.compute import session
+from featurekiln.internals import jars
+from featurekiln.internals.jars import LOCAL_FS_CLASS, own_jar
 
 
 @pytest.fixture
