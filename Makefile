@@ -26,7 +26,7 @@ $(STAMP): requirements.txt pyproject.toml
 	$(PY) -m pip install -q -r requirements.txt
 	$(PY) -m pip install -q --no-deps -e .
 	@echo "resolving the pinned Spark jars once (Delta Lake, from Maven Central) ..."
-	$(PY) -m featurekiln.compute.jars
+	$(PY) -m featurekiln.internals.jars
 	touch $(STAMP)
 
 # The driver JVM's class archive, recorded once (about a minute) from a small run of the sample views;

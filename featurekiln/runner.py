@@ -11,7 +11,7 @@ Steps, in order (:data:`STEPS`):
   and check its days against the view's drift monitors
   (:mod:`featurekiln.quality.monitors`); commit the range in one atomic
   ``replaceWhere`` commit only when every chunk passed (:mod:`featurekiln.pipeline.publishing`,
-  :mod:`featurekiln.offline.delta_transaction`). The commit carries the ledger:
+  :mod:`featurekiln.internals.delta_transaction`). The commit carries the ledger:
   the definition's fingerprint, the run, the gate's verdict and the suites'
   fingerprint. A chunk that fails a blocking expectation or a ``fail`` monitor
   is kept in the quarantine and nothing of its range is published. Then the run is recorded:
@@ -59,7 +59,7 @@ from featurekiln.settings import Settings
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
-    from featurekiln.offline.delta_transaction import FileStatistics
+    from featurekiln.internals.delta_transaction import FileStatistics
     from featurekiln.online.push import PushResult
     from featurekiln.planning.materialization import ViewPlan
     from featurekiln.quality.suites import Suite

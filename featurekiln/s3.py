@@ -18,7 +18,7 @@ settings:
   an endpoint is set (MinIO, Ceph, moto), virtual-host style on AWS.
 
 Delta's commits to the warehouse are put-if-absent requests (``If-None-Match: *``,
-see featurekiln/compute/ConditionalPutLogStore.java); :func:`check_conditional_writes`
+see featurekiln/internals/ConditionalPutLogStore.java); :func:`check_conditional_writes`
 asks the store once per process whether it honours them.
 
 boto3 is imported on first use, so local warehouses never need it.

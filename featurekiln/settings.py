@@ -103,6 +103,8 @@ class Settings:
             (:mod:`featurekiln.offline.retention` says what it guarantees).
         maintenance_schedule: the schedule of the ``kiln_maintenance`` DAG, a cron expression or
             preset (env ``KILN_MAINTENANCE_SCHEDULE``, default ``@weekly``; ``none`` for manual runs).
+        java_classes: whether Spark sessions load featurekiln's Java classes (env ``KILN_JAVA_CLASSES``,
+            default true); off, the pure-Spark fallbacks of featurekiln/internals/README.md run instead.
     """
 
     defs_dir: Path = Path(DEFAULT_DEFS)
@@ -125,6 +127,7 @@ class Settings:
     s3_commits: str = S3_COMMITS_CONDITIONAL
     retain_days: int | None = None
     maintenance_schedule: str = DEFAULT_MAINTENANCE_SCHEDULE
+    java_classes: bool = True
 
     def __post_init__(self) -> None:
         if self.s3_commits not in S3_COMMITS:
@@ -154,6 +157,7 @@ class Settings:
             s3_commits=os.environ.get("KILN_OBJECT_STORE_COMMITS", S3_COMMITS_CONDITIONAL).strip().lower(),
             retain_days=_env_days("KILN_RETAIN_DAYS"),
             maintenance_schedule=os.environ.get("KILN_MAINTENANCE_SCHEDULE", DEFAULT_MAINTENANCE_SCHEDULE),
+            java_classes=java_classes_enabled(),
         )
         given = {k: v for k, v in overrides.items() if v is not None}
         for name in ("defs_dir", "expectations_dir"):
@@ -188,6 +192,15 @@ def under_spark_submit() -> bool:
 def python_path() -> str:
     """The ``PYTHONPATH`` of this process ("" when unset), for processes it starts."""
     return os.environ.get("PYTHONPATH", "")
+
+
+def java_classes_enabled() -> bool:
+    """``KILN_JAVA_CLASSES`` (default true): whether featurekiln's jar is built and put on Spark's class path.
+
+    Read from the environment where it is used (:func:`featurekiln.internals.jars.own_jar`), so that it
+    holds for every session of the process; ``Settings.java_classes`` shows the same value.
+    """
+    return _env_bool("KILN_JAVA_CLASSES", True)
 
 
 def java_home() -> str | None:

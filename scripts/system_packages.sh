@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Install the Debian packages that featurekiln's demo and tests need, if missing:
 # Java for Spark (the JDK: featurekiln compiles its local file system, see
-# featurekiln/compute/NioLocalFileSystem.java), redis-server for the Redis online-store tests, PostgreSQL for the rehearsal of
+# featurekiln/internals/NioLocalFileSystem.java), redis-server for the Redis online-store tests, PostgreSQL for the rehearsal of
 # the production Airflow stack (tests/orchestration/test_rehearsal.py), Chromium to open
 # the data-quality HTML reports headless in the tests.
 set -euo pipefail

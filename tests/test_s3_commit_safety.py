@@ -16,7 +16,7 @@ import boto3
 import pytest
 
 from featurekiln.compute import session
-from featurekiln.compute.jars import CONDITIONAL_PUT_LOG_STORE_CLASS
+from featurekiln.internals.jars import CONDITIONAL_PUT_LOG_STORE_CLASS
 from featurekiln.s3 import CommitSafetyError, check_conditional_writes
 from featurekiln.settings import Settings
 from tests.online.servers import AWS_ENV

@@ -36,5 +36,5 @@ def test_the_image_builds_the_log_store() -> None:
     """Conditional commits need featurekiln's jar, which javac compiles: the image has a JDK and builds it."""
     dockerfile = (ROOT / "docker" / "Dockerfile").read_text(encoding="utf-8")
     assert "openjdk-17-jdk-headless" in dockerfile
-    assert "python -m featurekiln.compute.jars --s3" in dockerfile
+    assert "python -m featurekiln.internals.jars --s3" in dockerfile
     assert "COPY --chown=airflow featurekiln " in dockerfile

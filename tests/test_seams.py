@@ -3,25 +3,29 @@
 from __future__ import annotations
 
 import ast
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1] / "featurekiln"
 HEAVY = ("pyspark", "airflow", "boto3", "great_expectations", "delta", "redis")
-# docs/architecture.md: definitions, planning <- compute, offline <- quality, online <- runner <- cli, orchestration;
-# the runner's steps (pipeline/) sit just below it.
+# docs/architecture.md: definitions, planning <- internals <- compute, offline <- quality, online <- runner <- cli,
+# orchestration; the runner's steps (pipeline/) sit just below it.
 # Modules outside these layers (settings, errors, layout, samples) are shared by all and import no layer.
 # Planning reads the definitions, so it sits just above them.
 LAYERS = {
     "definitions": 0, "planning": 1,
-    "compute": 2, "offline": 2,
-    "quality": 3, "online": 3,
-    "pipeline": 4,
-    "runner": 5, "training": 5,
-    "cli": 6, "orchestration": 6, "__main__": 7,
-    "__init__": 7,  # the package's public face: featurekiln.training_set
+    "internals": 2,  # the one door to Delta's, Spark's and Hadoop's JVM classes (featurekiln/internals/README.md)
+    "compute": 3, "offline": 3,
+    "quality": 4, "online": 4,
+    "pipeline": 5,
+    "runner": 6, "training": 6,
+    "cli": 7, "orchestration": 7, "__main__": 8,
+    "__init__": 8,  # the package's public face: featurekiln.training_set
 }
+# pyspark's private handles on the JVM: used in featurekiln/internals/ only.
+JVM_HANDLES = re.compile(r"\._(jvm|jsparkSession|jdf|jsc|jc|jo|jconf|jreader|jwrite)\b")
 
 
 def _imported_after(statement: str) -> set[str]:
@@ -81,6 +85,17 @@ def test_only_settings_reads_the_environment() -> None:
         if path.name != "settings.py" and ("os.environ" in path.read_text() or "getenv" in path.read_text())
     ]
     assert not readers, f"read environment variables in featurekiln/settings.py only: {readers}"
+
+
+def test_only_internals_touch_the_jvm() -> None:
+    touching = [
+        f"{path.relative_to(PACKAGE.parent)}:{number}"
+        for path in sorted(PACKAGE.rglob("*.py"))
+        if path.parent.name != "internals"
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+        if JVM_HANDLES.search(line)
+    ]
+    assert not touching, f"reach the JVM through featurekiln/internals/ only: {touching}"
 
 
 def test_training_set_is_importable_from_the_top_without_spark() -> None:

@@ -20,7 +20,7 @@ count_distinct  set = collect_set(expr)                  array_union
 broken by the largest value, as docs/semantics.md requires. Nulls of ``expr`` never enter
 a partial. Spark aggregates the ``max`` of a struct only by sorting every event,
 so where the session's JVM has featurekiln's ``MaxPair``
-(:data:`~featurekiln.compute.jars.MAX_PAIR_CLASS`) the same struct comes from it,
+(:data:`~featurekiln.internals.jars.MAX_PAIR_CLASS`) the same struct comes from it,
 through a hash aggregation.
 """
 
@@ -30,7 +30,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
 
     from pyspark.sql import Column
 
@@ -94,43 +93,15 @@ def greatest_pair(order: Column, value: Column) -> Column:
 
     Through featurekiln's ``MaxPair`` (a hash aggregation) where the active
     session's JVM has it, else as Spark's ``max`` of the struct (a sort-based
-    aggregation): the same value either way.
+    aggregation, logged at INFO): the same value either way.
     """
     from pyspark.sql import functions as F
 
-    max_pair = jvm_max_pair()
+    from featurekiln.internals import catalyst
+    from featurekiln.internals.jars import MAX_PAIR_CLASS
+
+    max_pair = catalyst.jvm_class(MAX_PAIR_CLASS, fallback="first/last tiles take Spark's max of a struct "
+                                  "(a sort-based aggregation, the same values)")
     if max_pair is None:
         return F.max(F.when(value.isNotNull(), F.struct(order.alias("o"), value.alias("v"))))
-    return jvm_aggregate(max_pair, order, value)
-
-
-def jvm_aggregate(aggregate, *children: Column, constants: Sequence[object] = ()) -> Column:  # noqa: ANN001
-    """featurekiln's JVM ``aggregate`` class (a Catalyst aggregate function) over ``children``, its
-    constructor given ``constants`` after them."""
-    from pyspark.sql import SparkSession
-    from pyspark.sql.column import Column
-
-    utils = SparkSession.getActiveSession()._jvm.org.apache.spark.sql.classic.ExpressionUtils  # noqa: SLF001
-    made = aggregate(*(utils.expression(child._jc) for child in children), *constants)  # noqa: SLF001
-    return Column(utils.column(made.toAggregateExpression()))
-
-
-def jvm_max_pair():  # noqa: ANN201 (a py4j class)
-    """featurekiln's ``MaxPair`` class in the active session's JVM, or None when its jar is not there."""
-    from featurekiln.compute.jars import MAX_PAIR_CLASS
-
-    return jvm_class(MAX_PAIR_CLASS)
-
-
-def jvm_class(name: str):  # noqa: ANN201 (a py4j class)
-    """The class ``name`` in the active session's JVM, or None without a session or where it is not there."""
-    from py4j.java_gateway import JavaClass
-    from pyspark.sql import SparkSession
-
-    spark = SparkSession.getActiveSession()
-    if spark is None:
-        return None
-    found = spark._jvm  # noqa: SLF001
-    for part in name.split("."):
-        found = getattr(found, part)
-    return found if isinstance(found, JavaClass) else None
+    return catalyst.jvm_aggregate(max_pair, order, value)

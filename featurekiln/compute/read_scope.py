@@ -18,26 +18,23 @@ relation, rows that the driver holds (a temporary view over local data,
 every read is refused, loudly. Paths compare as URIs: ``/w/raw``, ``file:/w/raw`` and ``file:///w/raw``
 are the same place, ``s3a://bucket/raw`` keeps its scheme and bucket. A root
 with glob characters (``raw/2025-*``) covers what lies under the part before
-the first globbed directory. The walk talks to the JVM through py4j, so it
-needs a classic Spark session (what :func:`featurekiln.compute.session.get_spark`
-makes), not Spark Connect.
+the first globbed directory. The walk talks to the JVM through py4j
+(:func:`featurekiln.internals.catalyst.plan_leaves`), so it needs a classic Spark
+session (what :func:`featurekiln.compute.session.get_spark` makes), not Spark Connect.
 """
 
 from __future__ import annotations
 
-import json
 import posixpath
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
 
 from featurekiln.errors import SourceError
 
 if TYPE_CHECKING:
-    from py4j.java_gateway import JavaObject
     from pyspark.sql import DataFrame
 
 NO_DATA_LEAVES = frozenset({"OneRowRelation", "CTERelationRef"})
-_FILE_RELATION = "org.apache.spark.sql.execution.datasources.HadoopFsRelation"
 _GLOB = frozenset("*?[{")
 
 
@@ -82,13 +79,6 @@ def is_within(file: str, root: str) -> bool:
     return file == root or file.startswith(root.rstrip("/") + "/")
 
 
-def _children(plan: JavaObject) -> list[JavaObject]:
-    nodes = []
-    for seq in (plan.children(), plan.subqueries()):
-        nodes += [seq.apply(i) for i in range(seq.length())]
-    return nodes
-
-
 class ReadScope:
     """What a view's source may read: the files under one root.
 
@@ -99,28 +89,20 @@ class ReadScope:
     def __init__(self, path: str) -> None:
         self.path = path
         self.root = scope_root(path)
-        self._checked: list[JavaObject] = []
+        self._checked: list[Any] = []  # file indexes of internals.catalyst.plan_leaves
 
     def outside(self, frame: DataFrame) -> str | None:
         """What ``frame`` reads outside the root, in words (a file URI or a relation), or None if nothing."""
-        jvm = frame.sparkSession.sparkContext._jvm  # noqa: SLF001 - py4j's gateway to the JVM
-        file_relation = jvm.java.lang.Class.forName(_FILE_RELATION)
-        pending = [frame._jdf.queryExecution().analyzed()]  # noqa: SLF001 - the Java Dataset behind the frame
-        while pending:
-            plan = pending.pop()
-            below = _children(plan)
-            pending += below
-            if below or plan.nodeName() in NO_DATA_LEAVES:
+        from featurekiln.internals.catalyst import index_files, plan_leaves, same_index
+
+        for node, index in plan_leaves(frame):
+            if node in NO_DATA_LEAVES:
                 continue
-            relation = plan.relation() if plan.nodeName() == "LogicalRelation" else None
-            if relation is None or not file_relation.isInstance(relation):
-                return f"a {plan.nodeName()} relation, not files under source.path {self.path!r}"
-            index = relation.location()
-            if any(index.equals(seen) for seen in self._checked):
+            if index is None:
+                return f"a {node} relation, not files under source.path {self.path!r}"
+            if any(same_index(index, seen) for seen in self._checked):
                 continue
-            # One JSON string instead of one py4j round trip per file (a source may have 100k files).
-            files = json.loads(jvm.com.fasterxml.jackson.databind.ObjectMapper().writeValueAsString(index.inputFiles()))
-            for file in files:
+            for file in index_files(frame, index):
                 if not is_within(normalise_location(file, encoded=True), self.root):
                     return f"{file!r}, outside source.path {self.path!r}"
             self._checked.append(index)

@@ -1,6 +1,6 @@
 """The Spark session factory: Delta configured, UTC whatever the machine's time zone, and quiet.
 
-Quiet by default: the Delta jars are pre-resolved (:mod:`featurekiln.compute.jars`),
+Quiet by default: the Delta jars are pre-resolved (:mod:`featurekiln.internals.jars`),
 so no Ivy report; the driver JVM's stdout and stderr go to a log file, so none of
 the JVM's warnings reach the terminal or an Airflow task log. The file is removed
 when the process exits, unless a failure asked to keep it
@@ -18,7 +18,8 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from featurekiln.compute.jars import (
+from featurekiln.internals.hadoop import set_option
+from featurekiln.internals.jars import (
     CONDITIONAL_PUT_LOG_STORE_CLASS,
     DELTA_PACKAGE,
     DELTA_STORAGE_JAR,
@@ -90,7 +91,7 @@ def commit_conf(settings: Settings) -> dict[str, str]:
 
     With ``settings.s3_commits`` ``conditional`` (the default) every ``s3a://`` and
     ``s3://`` table commits through
-    :data:`~featurekiln.compute.jars.CONDITIONAL_PUT_LOG_STORE_CLASS`: a commit file
+    :data:`~featurekiln.internals.jars.CONDITIONAL_PUT_LOG_STORE_CLASS`: a commit file
     is one put-if-absent, and a writer that loses the race for a version retries at
     the next one (Delta's conflict check), whichever machine it runs on
     (docs/object-store.md). The store is probed once per process
@@ -183,7 +184,7 @@ def get_spark(
             points), which sets the master and the jars.
 
     Returns:
-        A session with Delta Lake (pre-resolved jars, see :mod:`featurekiln.compute.jars`)
+        A session with Delta Lake (pre-resolved jars, see :mod:`featurekiln.internals.jars`)
         and the SQL session time zone set to UTC. If a session already exists it
         is reused: the SQL and s3a settings are applied to it.
 
@@ -227,7 +228,7 @@ def get_spark(
         if key.startswith("spark.sql.") and not key.startswith(("spark.sql.extensions", "spark.sql.catalog")):
             spark.conf.set(key, value)
         elif key.startswith("spark.hadoop."):
-            spark.sparkContext._jsc.hadoopConfiguration().set(key[len("spark.hadoop."):], value)  # noqa: SLF001
+            set_option(spark, key[len("spark.hadoop."):], value)
     spark.sparkContext.setLogLevel("WARN" if settings.debug else "ERROR")
     _quiet_python_loggers(settings.debug)
     return spark
@@ -261,14 +262,14 @@ def local_fs_conf() -> dict[str, str]:
 
     Hadoop's own starts a ``chmod`` process for every file it creates and a
     ``readlink`` process for every link check (no native library in pip's pyspark);
-    :data:`~featurekiln.compute.jars.LOCAL_FS_CLASS` (Spark's files) and
-    :data:`~featurekiln.compute.jars.LOCAL_FS_CONTEXT_CLASS` (Delta's commit log)
+    :data:`~featurekiln.internals.jars.LOCAL_FS_CLASS` (Spark's files) and
+    :data:`~featurekiln.internals.jars.LOCAL_FS_CONTEXT_CLASS` (Delta's commit log)
     do the same with system calls, which makes a backfill on a local disk
     faster (bench/README.md). The jar goes on the driver's
     class path, which in local mode is also the executors' (and so are
-    :data:`~featurekiln.compute.jars.MAX_PAIR_CLASS`,
-    :data:`~featurekiln.compute.jars.REPEATED_KEYS_CLASS` and
-    :data:`~featurekiln.compute.jars.CONDITIONAL_PUT_LOG_STORE_CLASS`, with Delta's
+    :data:`~featurekiln.internals.jars.MAX_PAIR_CLASS`,
+    :data:`~featurekiln.internals.jars.REPEATED_KEYS_CLASS` and
+    :data:`~featurekiln.internals.jars.CONDITIONAL_PUT_LOG_STORE_CLASS`, with Delta's
     storage jar that the log store extends).
     """
     jar = own_jar()
@@ -286,9 +287,9 @@ def local_fs_conf() -> dict[str, str]:
 def cluster_jars(master: str | None) -> list[str]:
     """featurekiln's jar for a session that is not local (its executors fetch it), when it exists.
 
-    :data:`~featurekiln.compute.jars.MAX_PAIR_CLASS` and
-    :data:`~featurekiln.compute.jars.REPEATED_KEYS_CLASS` are used there, and
-    on the driver :data:`~featurekiln.compute.jars.CONDITIONAL_PUT_LOG_STORE_CLASS`
+    :data:`~featurekiln.internals.jars.MAX_PAIR_CLASS` and
+    :data:`~featurekiln.internals.jars.REPEATED_KEYS_CLASS` are used there, and
+    on the driver :data:`~featurekiln.internals.jars.CONDITIONAL_PUT_LOG_STORE_CLASS`
     (loaded with Delta's jars, which it extends): a cluster keeps Hadoop's file
     systems. A local session has the jar on its class path already
     (:func:`local_fs_conf`).

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame, SparkSession
     from pyspark.sql.types import StructType
 
-    from featurekiln.offline.delta_transaction import FileStatistics
+    from featurekiln.internals.delta_transaction import FileStatistics
 
 log = logging.getLogger(__name__)
 
@@ -154,7 +154,7 @@ def replace_days(
             values of the ``observe`` aggregates over the rows as they were
             written (None when there were none, or Spark did not hand them over);
             when it raises, the files are deleted, nothing is committed, and its
-            error propagates (:mod:`featurekiln.offline.delta_transaction`); what it
+            error propagates (:mod:`featurekiln.internals.delta_transaction`); what it
             returns is added to ``metadata`` (the gate's verdict). Not with ``evolve``.
         observe: aggregates (by name) that the write computes over its rows as they
             go to the files (:meth:`DataFrame.observe`), for ``audit``.
@@ -222,7 +222,7 @@ def _audited_write(
 ) -> str:
     """Write ``rows``, call ``audit`` on the written rows, and commit only when it returned; the commit's
     metadata (``text`` with what ``audit`` returned)."""
-    from featurekiln.offline.delta_transaction import write_uncommitted
+    from featurekiln.internals.delta_transaction import write_uncommitted
 
     pending = write_uncommitted(spark, path, rows, where=where, partition=partition, metadata=text, observe=observe)
     try:
@@ -335,6 +335,6 @@ def write_table(frame: DataFrame, path: str, days: int) -> None:
 
 def remove_directory(spark: SparkSession, path: str) -> None:
     """Delete the directory ``path`` (any Hadoop file system); a missing path is fine."""
-    jvm = spark.sparkContext._jvm  # noqa: SLF001 - Hadoop's FileSystem is reached through the JVM
-    hadoop_path = jvm.org.apache.hadoop.fs.Path(path)
-    hadoop_path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration()).delete(hadoop_path, True)  # noqa: SLF001
+    from featurekiln.internals.hadoop import delete
+
+    delete(spark, path)

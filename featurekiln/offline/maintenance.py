@@ -40,6 +40,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
 from featurekiln.errors import TableError
+from featurekiln.internals import delta_checkpoint
 from featurekiln.layout import history_path, stats_path, table_path, tiles_path
 from featurekiln.offline.delta_table import COMMIT_ATTEMPTS, RETRY_SECONDS, lost_commit_race, table_exists
 from featurekiln.offline.leftovers import remove_leftovers, stale_leftovers
@@ -183,18 +184,6 @@ def _log_versions(storage: Storage, path: str) -> tuple[int | None, int | None]:
     return (max(commits) if commits else None), (max(checkpoints) if checkpoints else None)
 
 
-def _checkpoint(spark: SparkSession, path: str) -> None:
-    """Write a checkpoint of the latest version of the table at ``path``.
-
-    Delta's Python and SQL APIs have no checkpoint command: this calls its
-    ``DeltaLog.checkpoint`` (an internal Scala API, checked against delta-spark 4.4.0).
-    """
-    jvm = spark.sparkContext._jvm  # noqa: SLF001 - Delta's DeltaLog is reached through the JVM
-    none = jvm.scala.Option.empty()
-    delta_log = jvm.org.apache.spark.sql.delta.DeltaLog.forTable(spark._jsparkSession, path)  # noqa: SLF001
-    delta_log.checkpoint(delta_log.update(False, none, none), none)
-
-
 def maintain_table(
     spark: SparkSession, path: str, view: str, table: str, days: int, *, dry_run: bool = False
 ) -> TableMaintenance | None:
@@ -229,7 +218,7 @@ def maintain_table(
         if dry_run:
             done.notes.append(f"would checkpoint version {latest}")
         else:
-            _checkpoint(spark, path)
+            delta_checkpoint.checkpoint(spark, path)
             checkpoint = _log_versions(storage, path)[1]
     done.checkpoint = checkpoint
     return done

@@ -1,4 +1,5 @@
-"""What is on storage below a path, and deleting it: Hadoop's FileSystem through Spark's JVM.
+"""What is on storage below a path, and deleting it: Hadoop's FileSystem of a Spark session
+(:mod:`featurekiln.internals.hadoop`).
 
 Maintenance measures tables and run leftovers as files and bytes, and deletes
 leftover folders, on any file system Spark reaches (a local disk, ``s3a://``):
@@ -30,12 +31,12 @@ class Storage:
     """Listing, measuring and deleting paths through Hadoop's FileSystem of a Spark session."""
 
     def __init__(self, spark: SparkSession) -> None:
-        self.jvm = spark.sparkContext._jvm  # noqa: SLF001 - Hadoop's FileSystem is reached through the JVM
-        self.conf = spark.sparkContext._jsc.hadoopConfiguration()  # noqa: SLF001
+        self.spark = spark
 
     def _fs(self, path: str) -> tuple[Any, Any]:
-        hadoop_path = self.jvm.org.apache.hadoop.fs.Path(path)
-        return hadoop_path.getFileSystem(self.conf), hadoop_path
+        from featurekiln.internals.hadoop import file_system
+
+        return file_system(self.spark, path)
 
     def usage(self, path: str, *, data_only: bool = False) -> Usage:
         """The files below ``path``; ``data_only`` leaves out a Delta table's ``_delta_log``."""

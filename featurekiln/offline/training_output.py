@@ -33,13 +33,8 @@ def write_output(frame: DataFrame, path: str, output_format: OutputFormat, recor
 def write_record(spark: SparkSession, path: str, record: dict[str, Any]) -> str:
     """Write ``record`` as ``<path>/_kiln_training_set.json`` (any Hadoop file system); return its path."""
     target = f"{path.rstrip('/')}/{RECORD_FILE}"
-    jvm = spark.sparkContext._jvm  # noqa: SLF001 - Hadoop's FileSystem is reached through the JVM
-    hadoop_path = jvm.org.apache.hadoop.fs.Path(target)
-    system = hadoop_path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())  # noqa: SLF001
-    stream = system.create(hadoop_path, True)
-    try:
-        stream.write(bytearray(json.dumps(record, indent=2, sort_keys=True, default=str).encode()))
-    finally:
-        stream.close()
+    from featurekiln.internals.hadoop import write_text
+
+    write_text(spark, target, json.dumps(record, indent=2, sort_keys=True, default=str))
     return target
 

@@ -36,7 +36,7 @@ def submit_conf() -> dict[str, str]:
 def submit_jars(settings: Settings) -> str:
     """Jars of a submitted job: the pinned Delta jars (and hadoop-aws for s3a), resolved once, no Ivy per job,
     and featurekiln's own jar when it was compiled (its first/last partials)."""
-    from featurekiln.compute.jars import resolved_jars
+    from featurekiln.internals.jars import resolved_jars
     from featurekiln.compute.session import cluster_jars, spark_packages
 
     return ",".join(resolved_jars(spark_packages(settings.warehouse)) + cluster_jars(None))

@@ -17,7 +17,7 @@ from featurekiln.settings import Settings
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame, SparkSession
 
-    from featurekiln.offline.delta_transaction import FileStatistics
+    from featurekiln.internals.delta_transaction import FileStatistics
 
 log = logging.getLogger(__name__)
 

@@ -2,7 +2,7 @@
 
 One ephemeral GE context per process, with a Spark data source whose batches
 are the DataFrames we hand it: the written files of a run not committed yet
-(:mod:`featurekiln.offline.delta_transaction`), or a staged chunk the caller caches.
+(:mod:`featurekiln.internals.delta_transaction`), or a staged chunk the caller caches.
 
 Three passes at most. First, :mod:`featurekiln.quality.scan` decides the common
 expectations (:mod:`featurekiln.quality.expectation_sql`) in one scan of the
@@ -36,7 +36,7 @@ from featurekiln.settings import prepare_process_environment
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame
 
-    from featurekiln.offline.delta_transaction import FileStatistics
+    from featurekiln.internals.delta_transaction import FileStatistics
 
 log = logging.getLogger(__name__)
 

@@ -2,7 +2,7 @@
 
 Delta takes exact statistics of every file it writes: its rows, and per column
 its nulls and its least and greatest non-null values
-(:class:`featurekiln.offline.delta_transaction.FileStatistics`). Summed over a
+(:class:`featurekiln.internals.delta_transaction.FileStatistics`). Summed over a
 chunk's files (:func:`known`), they decide two kinds of counted check
 (:func:`settle`):
 
@@ -30,7 +30,7 @@ from featurekiln.quality.expectation_sql import COUNT_PREFIX, NONNULL_PREFIX, is
 from featurekiln.quality.suites import Expectation
 
 if TYPE_CHECKING:
-    from featurekiln.offline.delta_transaction import FileStatistics
+    from featurekiln.internals.delta_transaction import FileStatistics
 
 # Column types whose Delta statistics compare with a bound as Spark compares their values
 # (not FloatType: its statistics are the shortest decimal text of a float, not its value).

@@ -6,7 +6,7 @@ each counted check that Delta's statistics cannot decide
 (:mod:`featurekiln.quality.proofs_from_statistics` decides the not-null checks
 and the exact bounds, so they are not observed), and, for a compound-uniqueness
 check over the partition column and others, featurekiln's ``RepeatedKeys``
-aggregate (``featurekiln/compute/RepeatedKeys.java``): per write task, the rows
+aggregate (``featurekiln/internals/RepeatedKeys.java``): per write task, the rows
 that may repeat a combination of the task's rows before them. Each task's rows
 come sorted by the partition column
 (:func:`featurekiln.offline.delta_table.one_file_per_day`), so the aggregate
@@ -41,7 +41,7 @@ from featurekiln.quality.suites import Expectation
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame
 
-    from featurekiln.offline.delta_transaction import FileStatistics
+    from featurekiln.internals.delta_transaction import FileStatistics
 
 log = logging.getLogger(__name__)
 
@@ -64,8 +64,8 @@ def observable(frame: DataFrame, expectations: Mapping[int, Expectation], partit
     """
     from pyspark.sql import functions as F
 
-    from featurekiln.compute.aggregations import jvm_aggregate, jvm_class
-    from featurekiln.compute.jars import REPEATED_KEYS_CLASS
+    from featurekiln.internals.catalyst import jvm_aggregate, jvm_class
+    from featurekiln.internals.jars import REPEATED_KEYS_CLASS
 
     checks = translate(frame, expectations)
     types = column_types(frame)

@@ -9,7 +9,7 @@ a mean over no value, a stddev over fewer than two) are None.
 
 They come from the quality gate's own pass, without reading the written rows:
 the write observes featurekiln's ``DayStats`` aggregate per feature
-(``featurekiln/compute/DayStats.java``, :func:`observable`) over its rows as
+(``featurekiln/internals/DayStats.java``, :func:`observable`) over its rows as
 they go to the files. Each write task holds whole days, sorted by day
 (:func:`featurekiln.offline.delta_table.one_file_per_day`), so the aggregate
 sees each day's values together and computes them exactly: ``rows``, ``nulls``,
@@ -45,7 +45,7 @@ from featurekiln.settings import Settings
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame, SparkSession
 
-    from featurekiln.offline.delta_transaction import FileStatistics
+    from featurekiln.internals.delta_transaction import FileStatistics
 
 log = logging.getLogger(__name__)
 
@@ -127,8 +127,8 @@ def observable(frame: DataFrame, features: Sequence[str]) -> dict[str, Column]:
     observes for :func:`day_statistics`; none (logged) where the session's JVM lacks ``DayStats``."""
     from pyspark.sql import functions as F
 
-    from featurekiln.compute.aggregations import jvm_aggregate, jvm_class
-    from featurekiln.compute.jars import DAY_STATS_CLASS
+    from featurekiln.internals.catalyst import jvm_aggregate, jvm_class
+    from featurekiln.internals.jars import DAY_STATS_CLASS
 
     if not features:
         return {}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import stat
 from pathlib import Path
@@ -9,8 +10,9 @@ from pathlib import Path
 import pytest
 from pyspark.sql import SparkSession
 
-from featurekiln.compute import jars, session
-from featurekiln.compute.jars import LOCAL_FS_CLASS, own_jar
+from featurekiln.compute import session
+from featurekiln.internals import jars
+from featurekiln.internals.jars import LOCAL_FS_CLASS, own_jar
 
 
 @pytest.fixture
@@ -76,14 +78,39 @@ def test_the_jar_is_compiled_once_per_source(tmp_path: Path, monkeypatch: pytest
     assert second is not None and second != first
 
 
-def test_without_javac_sessions_keep_hadoops_file_system(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_without_javac_sessions_keep_hadoops_file_system_and_say_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
     monkeypatch.setattr(jars, "jars_dir", lambda: tmp_path)
+    monkeypatch.setattr(jars, "_told", set())
     monkeypatch.setenv("JAVA_HOME", str(tmp_path / "a-jre"))
     (tmp_path / "a-jre" / "bin").mkdir(parents=True)
     (tmp_path / "a-jre" / "bin" / "java").touch()
+    caplog.set_level(logging.INFO, logger="featurekiln.internals.jars")
     assert own_jar() is None
     assert session.local_fs_conf() == {}
     assert list(tmp_path.glob("*.jar")) == []
+    [told] = [r for r in caplog.records if r.name == "featurekiln.internals.jars"]
+    assert told.levelno == logging.INFO and "no JDK's javac" in told.getMessage()
+    assert "pure-Spark fallbacks run instead" in told.getMessage()
+
+
+def test_switched_off_no_jar_is_looked_for_and_that_is_said(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from featurekiln.settings import Settings
+
+    monkeypatch.setattr(jars, "jars_dir", lambda: tmp_path)
+    monkeypatch.setattr(jars, "_told", set())
+    monkeypatch.setenv("KILN_JAVA_CLASSES", "false")
+    caplog.set_level(logging.INFO, logger="featurekiln.internals.jars")
+    assert Settings.from_env().java_classes is False
+    assert own_jar() is None and own_jar() is None
+    assert session.local_fs_conf() == {} and session.cluster_jars("spark://cluster:7077") == []
+    assert list(tmp_path.iterdir()) == []
+    told = [r for r in caplog.records if r.name == "featurekiln.internals.jars"]
+    assert len(told) == 1, "once per process"
+    assert told[0].levelno == logging.INFO and "KILN_JAVA_CLASSES is off" in told[0].getMessage()
 
 
 @pytest.mark.spark  # javac is a JVM

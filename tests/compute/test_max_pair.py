@@ -15,6 +15,8 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from featurekiln.compute import aggregations
+from featurekiln.internals.catalyst import jvm_class
+from featurekiln.internals.jars import MAX_PAIR_CLASS
 
 TYPES = {
     "bigint": lambda rng: rng.randint(-3, 3),
@@ -56,7 +58,7 @@ def _collect(frame: DataFrame) -> dict[int, tuple | None]:
 
 
 def test_the_session_has_it(spark: SparkSession) -> None:
-    assert aggregations.jvm_max_pair() is not None, "featurekiln's jar is on the test session's class path"
+    assert jvm_class(MAX_PAIR_CLASS) is not None, "featurekiln's jar is on the test session's class path"
 
 
 @pytest.mark.parametrize("kind", sorted(TYPES))
@@ -68,7 +70,7 @@ def test_it_equals_the_oracle_and_the_max_of_a_struct(spark: SparkSession, kind:
     got = _aggregate(spark, rows, kind)
     assert "max_pair" in got._jdf.queryExecution().executedPlan().toString()  # noqa: SLF001
     assert _collect(got) == expected
-    monkeypatch.setattr(aggregations, "jvm_max_pair", lambda: None)
+    monkeypatch.setenv("KILN_JAVA_CLASSES", "off")
     fallback = _aggregate(spark, rows, kind)
     assert "max_pair" not in fallback._jdf.queryExecution().executedPlan().toString()  # noqa: SLF001
     assert _collect(fallback) == expected
@@ -105,5 +107,5 @@ def test_tiles_take_first_and_last_through_it(spark: SparkSession, monkeypatch: 
     assert got[1][0]["v"] == 4.0 and got[1][0]["o"] == micros + 5 * 3_600_000_000
     assert got[1][1]["v"] == 9.0 and got[1][1]["o"] == -micros
     assert got[2] == (None, None)
-    monkeypatch.setattr(aggregations, "jvm_max_pair", lambda: None)
+    monkeypatch.setenv("KILN_JAVA_CLASSES", "off")
     assert {r["user_id"]: (r[last], r[first]) for r in build_tiles(events, view).collect()} == got

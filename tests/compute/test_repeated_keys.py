@@ -14,8 +14,8 @@ from datetime import date, timedelta
 import pytest
 from pyspark.sql import DataFrame, Observation, SparkSession
 
-from featurekiln.compute.aggregations import jvm_aggregate, jvm_class
-from featurekiln.compute.jars import REPEATED_KEYS_CLASS
+from featurekiln.internals.catalyst import jvm_aggregate, jvm_class
+from featurekiln.internals.jars import REPEATED_KEYS_CLASS
 from featurekiln.quality.proofs_observed import as_long
 
 pytestmark = pytest.mark.slow

@@ -1,4 +1,4 @@
-"""Audited writes (featurekiln.offline.delta_transaction and replace_days' ``audit``) on real Delta tables: the
+"""Audited writes (featurekiln.internals.delta_transaction and replace_days' ``audit``) on real Delta tables: the
 written rows are seen before the commit, a rejected write leaves neither a version nor a file, a new table is
 created by the commit, and a commit race lost after the audit is written again."""
 
@@ -12,12 +12,12 @@ from urllib.parse import unquote
 
 import pytest
 
-from featurekiln.compute.aggregations import jvm_aggregate, jvm_class
-from featurekiln.compute.jars import REPEATED_KEYS_CLASS
+from featurekiln.internals.catalyst import jvm_aggregate, jvm_class
+from featurekiln.internals.jars import REPEATED_KEYS_CLASS
 from featurekiln.errors import QualityError
 from featurekiln.offline.delta_log import DeltaLog
 from featurekiln.offline.delta_table import day_fingerprints, replace_days
-from featurekiln.offline.delta_transaction import write_uncommitted
+from featurekiln.internals.delta_transaction import write_uncommitted
 from featurekiln.settings import Settings
 from featurekiln.warehouse_files import LocalFiles
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from featurekiln.offline.delta_transaction import FileStatistics
+from featurekiln.internals.delta_transaction import FileStatistics
 from featurekiln.quality.expectation_sql import COUNT_PREFIX, NONNULL_PREFIX
 from featurekiln.quality.proofs_from_statistics import Known, known, settle
 from tests.quality.cases import CASES, check, comparable, snapshots
@@ -81,7 +81,7 @@ def test_statistics_of_the_written_files_decide_as_the_scan_does(spark, tmp_path
     """Written through Delta's transaction, the chunks' not-null and kept-bound checks are decided from the
     files' statistics, failures included: the same rows, outcomes and sample values as the scan alone gives,
     for an empty chunk too; the checks left to the scan are logged with their reason."""
-    from featurekiln.offline.delta_transaction import write_uncommitted
+    from featurekiln.internals.delta_transaction import write_uncommitted
     from featurekiln.quality import expectation_sql, gate
     from featurekiln.quality.suites import Suite
 

@@ -49,7 +49,7 @@ def test_observed_values_decide_only_what_they_prove() -> None:
 def _written(spark, tmp_path, rows, suites, name):  # noqa: ANN001, ANN202
     """``rows`` written as a backfill writes them (each day sorted by ``k``), observing the gate's checks."""
     from featurekiln.offline.delta_table import one_file_per_day
-    from featurekiln.offline.delta_transaction import write_uncommitted
+    from featurekiln.internals.delta_transaction import write_uncommitted
     from featurekiln.quality import gate
 
     frame = snapshots(spark, rows)
@@ -103,7 +103,7 @@ def test_values_observed_as_the_files_are_written_decide_as_the_scan_does(spark,
 def test_a_session_without_the_aggregate_observes_no_repeats_and_says_so(spark, caplog, monkeypatch) -> None:
     """Where the session's JVM has no ``RepeatedKeys`` class, the uniqueness check is not observed (the scan
     decides it) and the log says why."""
-    from featurekiln.compute import jars
+    from featurekiln.internals import jars
     from featurekiln.quality import gate
     from featurekiln.quality.suites import Suite
 

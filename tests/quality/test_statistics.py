@@ -198,7 +198,7 @@ def _observe(spark: SparkSession, frame: Any, features: list[str]) -> dict[str, 
 
 def test_observed_days_are_trusted_only_when_whole_in_one_task(spark: SparkSession, caplog: pytest.LogCaptureFixture) -> None:
     """A day whose rows two tasks saw, or whose observed rows differ from its files', is queried instead."""
-    from featurekiln.offline.delta_transaction import FileStatistics
+    from featurekiln.internals.delta_transaction import FileStatistics
     from featurekiln.quality.statistics import day_statistics, query_statistics
 
     rows = [(day(1), float(v % 37) if v % 9 else None, f"s{v % 7}") for v in range(300)]

@@ -8,7 +8,7 @@
 // the link question with java.nio; everything else is Hadoop's. It serves both of Hadoop's APIs:
 // FileSystem (`fs.file.impl`: Spark's reads and writes) and FileContext
 // (`fs.AbstractFileSystem.file.impl`: Delta's commit log), built as Hadoop's LocalFileSystem and
-// LocalFs are. featurekiln/compute/jars.py compiles it; session.py uses it for local masters.
+// LocalFs are. featurekiln/internals/jars.py compiles it; session.py uses it for local masters.
 package featurekiln;
 
 import java.io.File;

@@ -7,7 +7,7 @@
 // aggregation whenever the value is of a fixed-width type, and the result is the same struct<o, v>, so stored
 // tiles do not change.
 // Rows with a null order or value never enter; an empty group gives null, as max(struct) over
-// `when(value is not null, ...)` does. featurekiln/compute/jars.py compiles it; compute/aggregations.py
+// `when(value is not null, ...)` does. featurekiln/internals/jars.py compiles it; compute/aggregations.py
 // uses it when the session's JVM has it, and max(struct) otherwise.
 package featurekiln;
 

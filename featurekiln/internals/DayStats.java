@@ -13,7 +13,7 @@
 // record says so (GAVE_UP) and keeps only its counts. A day whose rows came apart (a task left it and
 // came back, or two buffers hold it) is marked SPLIT: its statistics cannot be merged, so the caller
 // computes that day otherwise (featurekiln/quality/statistics.py). The result is the records in a
-// binary format that statistics.py decodes. featurekiln/compute/jars.py compiles it; without it the
+// binary format that statistics.py decodes. featurekiln/internals/jars.py compiles it; without it the
 // statistics come from a Spark query over the written rows.
 package featurekiln;
 

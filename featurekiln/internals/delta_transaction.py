@@ -74,11 +74,10 @@ class PendingWrite:
 
     def discard(self) -> None:
         """Delete the written files (nothing refers to them)."""
-        jvm = self.spark.sparkContext._jvm  # noqa: SLF001 - Hadoop's FileSystem through the JVM
-        conf = self.spark.sparkContext._jsc.hadoopConfiguration()  # noqa: SLF001
+        from featurekiln.internals.hadoop import delete
+
         for name in self.files:
-            path = jvm.org.apache.hadoop.fs.Path(name)
-            path.getFileSystem(conf).delete(path, False)
+            delete(self.spark, name, recursive=False)
         log.debug("discarded %d uncommitted file(s)", len(self.files))
 
 

@@ -40,7 +40,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from featurekiln.errors import KilnError
-from featurekiln.settings import java_home, prepare_process_environment
+from featurekiln.settings import java_classes_enabled, java_home, prepare_process_environment
 
 # Maven coordinates that match pyspark 4.2 / delta-spark 4.4 (pinned in requirements.txt).
 DELTA_PACKAGE = "io.delta:delta-spark_4.2_2.13:4.4.0"
@@ -188,29 +188,51 @@ def own_jar() -> str | None:
     gate scans the written rows for their uniqueness (slower, the same outcome),
     and a session on an ``s3a://`` warehouse refuses to start unless it is told
     to run one writer at a time (:func:`featurekiln.compute.session.commit_conf`).
+    ``KILN_JAVA_CLASSES=false`` asks for the same without looking for a jar
+    (featurekiln/internals/README.md). Every reason for no jar is logged at INFO
+    or above, once per process.
     """
+    if not java_classes_enabled():
+        _fallback(logging.INFO, "KILN_JAVA_CLASSES is off")
+        return None
     root = jars_dir()
     digest = hashlib.sha256(b"".join(source.read_bytes() for source in JAVA_SOURCES)).hexdigest()[:12]
     jar = root / f"featurekiln-{digest}.jar"
     if jar.is_file():
         return str(jar)
     javac = _javac()
-    if javac is None or jar.with_suffix(".failed").is_file():
-        log.debug("no javac or no jar: Hadoop's local file system (a chmod process per new file), max(struct) tiles")
+    if javac is None:
+        _fallback(logging.INFO, "no JDK's javac next to the Java that Spark runs (JAVA_HOME, else the PATH)")
+        return None
+    if jar.with_suffix(".failed").is_file():
+        _fallback(logging.INFO, f"compiling them failed before (see {jar.with_suffix('.failed')})")
         return None
     try:
         # The log store extends Delta's storage API (delta-storage, one of Delta's jars); resolved
         # before the lock, which resolution takes too.
         delta_jars = resolved_jars([DELTA_PACKAGE])
     except (JarResolutionError, OSError) as error:
-        log.warning("could not resolve Delta's jars to compile featurekiln's classes against (%s)", error)
+        _fallback(logging.WARNING, f"could not resolve Delta's jars to compile them against ({error})")
         return None
     try:
         with _locked(root):
             return _compile(javac, jar, delta_jars)
     except OSError as error:
-        log.warning("could not build %s (%s); Spark keeps its own classes", jar, error)
+        _fallback(logging.WARNING, f"could not build {jar} ({error})")
         return None
+
+
+_told: set[str] = set()
+
+
+def _fallback(level: int, reason: str) -> None:
+    """Say once per process why there are no Java classes, and what runs instead."""
+    if reason in _told:
+        return
+    _told.add(reason)
+    log.log(level, "featurekiln's Java classes are not used: %s; the pure-Spark fallbacks run instead "
+            "(Hadoop's local file system, max of a struct for first/last tiles, a scan for the gate's "
+            "uniqueness proof; see featurekiln/internals/README.md)", reason)
 
 
 def _compile(javac: str, jar: Path, delta_jars: list[str]) -> str | None:
@@ -227,7 +249,7 @@ def _compile(javac: str, jar: Path, delta_jars: list[str]) -> str | None:
         done = subprocess.run(command, capture_output=True, text=True, check=False)
         if done.returncode != 0:
             failed.write_text(done.stdout + done.stderr, encoding="utf-8")
-            log.warning("could not compile featurekiln's Java classes (see %s); Spark keeps its own", failed)
+            _fallback(logging.WARNING, f"they did not compile (see {failed})")
             return None
         partial = jar.with_suffix(".jar.tmp")
         with zipfile.ZipFile(partial, "w") as archive:
@@ -238,7 +260,8 @@ def _compile(javac: str, jar: Path, delta_jars: list[str]) -> str | None:
 
 
 def main() -> int:
-    """Resolve the default packages and compile featurekiln's jar (``python -m featurekiln.compute.jars [--s3]``)."""
+    """Resolve the default packages and compile featurekiln's jar (``python -m featurekiln.internals.jars [--s3]``)."""
+    logging.basicConfig(level=logging.INFO, format="%(message)s")  # a fallback's reason reaches `make setup`
     packages = [DELTA_PACKAGE, *([HADOOP_AWS_PACKAGE] if "--s3" in sys.argv[1:] else [])]
     try:
         jars = resolved_jars(packages)
@@ -246,7 +269,7 @@ def main() -> int:
         sys.stderr.write(f"error: {error}\n")
         return 1
     sys.stdout.write(f"{len(jars)} Spark jars for {_key(packages)} in {jars_dir()}\n")
-    own = own_jar() or "not compiled (no javac): Spark's own classes are used"
+    own = own_jar() or "not compiled (KILN_JAVA_CLASSES off, or no javac; logged above): Spark's own classes are used"
     sys.stdout.write(f"featurekiln's jar (local file system, first/last partials): {own}\n")
     return 0
 

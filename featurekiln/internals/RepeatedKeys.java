@@ -8,12 +8,12 @@
 // when its run value is one the task has left before (the runs were not contiguous: it counts one and
 // gives up), or when either long is null (a null ds or key column). When the count is 0, no (ds, keys) repeats inside a task, and with one file
 // per day (Delta's statistics of the written files say so) none repeats at all, so the gate decides the
-// compound-uniqueness check without a scan of the written rows (quality/one_pass.py). Hash collisions
+// compound-uniqueness check without a scan of the written rows (featurekiln/quality/proofs_observed.py). Hash collisions
 // only ever add to the count: a 0 is a proof, a count only a reason to scan. Memory is one day's keys of
 // a task; past MAX_KEYS the aggregate gives up (counts one) rather than grow. Partial counts add up; each
 // buffer proves only the rows it saw (observed, that is a whole task's; in a group-by whose buffers spill
 // and merge, a group's rows of one task may be split over buffers, so use it where it is observed).
-// featurekiln/compute/jars.py compiles it; without it the gate scans.
+// featurekiln/internals/jars.py compiles it; without it the gate scans.
 package featurekiln;
 
 import java.io.Serializable;

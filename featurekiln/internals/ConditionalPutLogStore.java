@@ -14,7 +14,7 @@
 // write's own earlier attempt (a retried request whose first try landed), and counts as written.
 // Overwrites (overwrite=true: _last_checkpoint and the like) are plain writes.
 //
-// featurekiln/compute/jars.py compiles it; featurekiln/compute/session.py configures it for the s3a and
+// featurekiln/internals/jars.py compiles it; featurekiln/compute/session.py configures it for the s3a and
 // s3 schemes (spark.delta.logStore.<scheme>.impl).
 package featurekiln;
 
