@@ -53,9 +53,10 @@ demo: setup
 airflow: setup
 	bash scripts/airflow_local.sh
 
-# Two workers, a test file each at a time (module fixtures stay in one process); the slowest tests listed.
+# Two workers, a test file each at a time (module fixtures stay in one process), in the order tests/conftest.py
+# sorts them (the files with slow tests first, not by their number of tests); the slowest tests listed.
 test: setup
-	$(VENV)/bin/pytest -q -n 2 --dist loadfile --durations=30
+	$(VENV)/bin/pytest -q -n 2 --dist loadfile --no-loadscope-reorder --durations=30
 
 # Every test that starts no JVM and no server (markers `spark` and `server`, set in
 # tests/conftest.py from the fixtures a test uses).
