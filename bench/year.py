@@ -58,6 +58,7 @@ from featurekiln.settings import Settings
 
 TABLES = ("tiles", "features", "runs")
 MARKED = (10, 100, 200, 365)
+CHECKPOINT_INTERVAL = 10  # Delta's default checkpointInterval
 
 
 class HistoryTimer:
@@ -136,12 +137,20 @@ def rows_read(events: pd.DataFrame, landed: pd.Series, intervals, night: date) -
 def synthetic_log(folder: Path, nights: int, lookback: int) -> None:
     """The Delta logs of ``nights`` nightly runs of the bench's view, written as files (no data files): per
     night one feature-table commit of its ``1 + lookback`` days and one tile-table commit, as the runs write
-    them (``commitInfo`` with featurekiln's ``userMetadata``, one ``add``)."""
+    them (``commitInfo`` with featurekiln's ``userMetadata``, one ``add``), and a checkpoint every
+    :data:`CHECKPOINT_INTERVAL` commits as Delta writes them (the actions a reader replays)."""
     import json
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
 
     for table, partition in (("features/nightly", "ds"), ("_tiles/nightly", "_block")):
         log = folder / table / LOG_FOLDER
         log.mkdir(parents=True)
+        protocol = {"minReaderVersion": 1, "minWriterVersion": 2}
+        metadata = {"id": "x", "format": {"provider": "parquet"}, "schemaString": "{}",
+                    "partitionColumns": [partition], "createdTime": 0}
+        adds: dict[str, dict] = {}
         for n in range(nights):
             last = START + timedelta(days=n)
             first = max(START, last - timedelta(days=lookback))
@@ -158,21 +167,27 @@ def synthetic_log(folder: Path, nights: int, lookback: int) -> None:
                                 "size": 10_000, "modificationTime": 0, "dataChange": True,
                                 "stats": json.dumps({"numRecords": 500})}}]
             if n == 0:
-                actions[1:1] = [{"protocol": {"minReaderVersion": 1, "minWriterVersion": 2}},
-                                {"metaData": {"id": "x", "format": {"provider": "parquet", "options": {}},
-                                              "schemaString": "{}", "partitionColumns": [partition],
-                                              "configuration": {}, "createdTime": 0}}]
+                actions[1:1] = [{"protocol": protocol}, {"metaData": metadata}]
             (log / f"{n:020d}.json").write_text("\n".join(json.dumps(a) for a in actions) + "\n")
+            adds[value] = actions[-1]["add"]
+            if n % CHECKPOINT_INTERVAL == 0 and n:  # as Delta checkpoints every 10 commits
+                rows = [{"protocol": protocol}, {"metaData": metadata}] + [{"add": a} for a in adds.values()]
+                pq.write_table(pa.Table.from_pylist(rows), log / f"{n:020d}.checkpoint.parquet")
 
 
 def ledger_growth(nights_list: list[int], lookback: int, console: Console) -> None:
     """The time of the ledger's reads that every night's planning makes (the feature table's days and the
-    tile table's tiles, from their Delta logs as files), against the number of nights in the logs."""
+    tile table's tiles, from their Delta logs as files), against the number of nights in the logs: the first
+    plan over a log without a ledger summary (it reads every commit), and the plans after a writer summarized
+    the log (the summary, then the commits after it and after the newest checkpoint)."""
+    from featurekiln.offline.delta_log import DeltaLog
     from featurekiln.offline.materialized import ledger_plan
 
     view = FeatureView.model_validate(definition(lookback))
+    reads = LogReads()
     table = Table(title="the ledger's reads of one night's plan (kiln plan / the plan task), local disk")
-    for column in ("nights in the log", "commit files read", "seconds (best of 5)", "per commit (ms)"):
+    for column in ("nights in the log", "commits", "first plan: files read", "seconds",
+                   "later plans: files read", "seconds (best of 5)"):
         table.add_column(column, justify="right")
     for nights in nights_list:
         root = Path(tempfile.mkdtemp(prefix="kiln-bench-ledger-"))
@@ -180,8 +195,14 @@ def ledger_growth(nights_list: list[int], lookback: int, console: Console) -> No
             synthetic_log(root, nights, lookback)
             settings = Settings(defs_dir=root / "defs", warehouse=str(root))
             until = START + timedelta(days=nights)
-            best = min(timed(lambda: ledger_plan(view, until, settings))[0] for _ in range(5))  # noqa: B023
-            table.add_row(str(nights), str(2 * nights), f"{best:.3f}", f"{1000 * best / (2 * nights):.2f}")
+            first, _ = timed(lambda: ledger_plan(view, until, settings))  # noqa: B023
+            first_reads = reads.take()
+            for folder in ("features/nightly", "_tiles/nightly"):  # what a writer does after its commit
+                DeltaLog.of(str(root / folder), settings).summarize()
+            reads.take()
+            later = min(timed(lambda: ledger_plan(view, until, settings))[0] for _ in range(5))  # noqa: B023
+            table.add_row(str(nights), str(2 * nights), str(first_reads), f"{first:.3f}", str(reads.take() // 5),
+                          f"{later:.3f}")
         finally:
             shutil.rmtree(root, ignore_errors=True)
     console.print(table)

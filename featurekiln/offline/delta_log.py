@@ -11,6 +11,21 @@ folder listing and a few small reads instead of a JVM and two Spark jobs.
 this way (:mod:`featurekiln.offline.materialized`,
 :mod:`featurekiln.offline.tile_store`).
 
+A commit file never changes once written, so what the ledger needs of commits
+``0..V`` (each commit's ``userMetadata``, rows and timestamp) is a fact that can
+be kept: featurekiln's writer (:func:`featurekiln.offline.delta_table.replace_days`)
+writes a summary of them to ``_delta_log/_kiln/commits.json`` after its commit
+once :data:`SUMMARY_EVERY` commits have landed after the last summary, and a
+reader takes the commits up to ``V`` from it and reads only the commit files
+after it. Readers (``kiln plan``, ``--dry-run``) never write it.
+The summary names the digest of commit ``V``'s file and is used only when that
+file still has it (a table deleted and written again at the same path gets a
+new log: its summary is then ignored and written afresh). Writing it is best
+effort (when it fails, readers read the commit files after the older summary);
+concurrent writers write the same bytes for the same ``V``. So a night's
+planning reads a bounded number of commit files however long the table's
+history (``bench/year.py --ledger-only``).
+
 The files are read with :mod:`featurekiln.warehouse_files` (the local disk, or
 boto3 for an object store). Only the classic checkpoint layout is read (a single
 or multi-part ``<version>.checkpoint[.<part>.<parts>].parquet``), which is what
@@ -20,18 +35,25 @@ commit nor from such a checkpoint is an error that names it.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
+import logging
 import re
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
 from featurekiln.errors import TableError
+from featurekiln.s3 import ObjectStoreError
 from featurekiln.settings import Settings
 from featurekiln.warehouse_files import Files, files_for
 
+log = logging.getLogger(__name__)
+
 LOG = "_delta_log"
+SUMMARY = "_kiln/commits.json"  # below the log folder: Delta's own log cleanup and VACUUM leave it alone
+SUMMARY_EVERY = 16  # commits read past the summary before a reader writes a newer one
 _COMMIT = re.compile(r"^(\d{20})\.json$")
 _CHECKPOINT = re.compile(r"^(\d{20})\.checkpoint(?:\.(\d{10})\.(\d{10}))?\.parquet$")
 
@@ -99,8 +121,52 @@ class DeltaLog:
         return Commit(version, _metadata(info.get("userMetadata")), int(rows), int(info.get("timestamp") or 0))
 
     def commits(self) -> list[Commit]:
-        """Every commit still in the log, in version order (as ``DeltaTable.history()`` lists them)."""
-        return [self._commit(version) for version in self._versions]
+        """Every commit still in the log, in version order (as ``DeltaTable.history()`` lists them); those up to
+        the summary's version come from the summary (see the module), the others from their files."""
+        known = self._summary()
+        return [known.get(version) or self._commit(version) for version in self._versions]
+
+    def summarize(self) -> None:
+        """Write a newer summary when :data:`SUMMARY_EVERY` commits or more have landed after the current one.
+
+        Called by featurekiln's writers after their commit; readers never write. Best effort: a failed write is
+        logged (readers then read the commit files after the older summary, as before).
+        """
+        known = self._summary()
+        if sum(1 for version in self._versions if version not in known) < SUMMARY_EVERY:
+            return
+        commits = [known.get(version) or self._commit(version) for version in self._versions]
+        last = commits[-1].version
+        body = {"version": last, "digest": self._digest(last),
+                "commits": [[c.version, c.metadata, c.rows, c.timestamp] for c in commits]}
+        try:
+            self.files.write(f"{self.folder}/{SUMMARY}", json.dumps(body, separators=(",", ":")).encode(),
+                             "application/json")
+        except (OSError, ObjectStoreError) as error:
+            log.info("%s: cannot write the ledger's summary: %s", self.path, error)
+
+    def _digest(self, version: int) -> str:
+        return hashlib.sha256(self.files.read(f"{self.folder}/{version:020d}.json")).hexdigest()
+
+    def _summary(self) -> dict[int, Commit]:
+        """The commits the summary holds, by version; empty when there is none or it does not match the log."""
+        if not self._versions:
+            return {}
+        try:
+            body = json.loads(self.files.read(f"{self.folder}/{SUMMARY}"))
+            version = int(body["version"])
+            if version not in self._versions or self._digest(version) != body["digest"]:
+                log.info("%s: the ledger's summary does not match the log at version %d; reading every commit",
+                         self.path, version)
+                return {}
+            commits = [Commit(int(v), m, int(r), int(t)) for v, m, r, t in body["commits"]]
+        except FileNotFoundError:
+            return {}
+        except (ValueError, KeyError, TypeError) as error:
+            log.info("%s: the ledger's summary is unreadable (%s); reading every commit", self.path, error)
+            return {}
+        held = set(self._versions)
+        return {c.version: c for c in commits if c.version in held}
 
     def newest_with(self, metadata: dict[str, object], within: int) -> Commit | None:
         """The newest of the last ``within`` commits whose ``userMetadata`` is ``metadata``: a writer's own

@@ -211,6 +211,7 @@ def replace_days(
             raise TableError(f"{name}: the commit of days {interval[0]}..{interval[1] - timedelta(days=1)} is not "
                              f"among the newest {OWN_COMMIT_WITHIN} versions of {path}; other writers committed "
                              "too much at once")
+    DeltaLog.of(path, settings).summarize()
     return CommitInfo(version=ours.version, rows=ours.rows)
 
 

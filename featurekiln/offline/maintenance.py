@@ -6,6 +6,9 @@ Per view, for its feature table (``features/<view>``) and its tile table
 
 1. compact: where a partition (a snapshot day, a tile block; the whole history
    table) holds more than one file, Delta's ``OPTIMIZE`` rewrites it as one file.
+   Partitions the next nightly run writes into are left alone (its ``lookback``
+   days, and the tile block that is still filling): that run would rewrite the
+   compacted file whole, and the retention would keep both;
    It commits with ``dataChange=false``: readers see the same rows, and a writer
    that loses a race against it retries as against any writer
    (:func:`featurekiln.offline.delta_table.lost_commit_race`); maintenance retries too;
@@ -41,13 +44,16 @@ from urllib.parse import unquote
 
 from featurekiln.errors import TableError
 from featurekiln.internals import delta_checkpoint
-from featurekiln.layout import history_path, stats_path, table_path, tiles_path
+from featurekiln.layout import BLOCK_DAYS, history_path, stats_path, table_path, tiles_path
 from featurekiln.offline.delta_table import COMMIT_ATTEMPTS, RETRY_SECONDS, lost_commit_race, table_exists
 from featurekiln.offline.leftovers import remove_leftovers, stale_leftovers
 from featurekiln.offline.storage import LOG_FOLDER, Storage
+from featurekiln.planning.intervals import EPOCH
 from featurekiln.settings import Settings
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from pyspark.sql import SparkSession
 
     from featurekiln.definitions.models import FeatureView
@@ -184,10 +190,38 @@ def _log_versions(storage: Storage, path: str) -> tuple[int | None, int | None]:
     return (max(commits) if commits else None), (max(checkpoints) if checkpoints else None)
 
 
+def open_partitions(settings: Settings, view: FeatureView) -> dict[str, Callable[[str], bool]]:
+    """Per table of ``view``, which partition values its next nightly run writes into (from the ledger).
+
+    The next night writes the snapshot days from ``newest + 1 - lookback`` and the
+    tiles of the same days; the tile block holding the newest tile day is still
+    filling even without lookback.
+    """
+    from featurekiln.offline.delta_table import day_fingerprints
+    from featurekiln.offline.tile_store import held_tiles
+
+    lookback = view.lookback_days
+    found: dict[str, Callable[[str], bool]] = {}
+    held = day_fingerprints(settings, table_path(settings, view.table_name))
+    if held:
+        first_open = (max(held) + timedelta(days=1 - lookback)).isoformat()
+        found["features"] = lambda value: value >= first_open
+    tiles = held_tiles(settings, tiles_path(settings, view.name))
+    if tiles:
+        newest = (max(tiles) - EPOCH).days
+        open_block = (newest + 1 - max(lookback, 1)) // BLOCK_DAYS
+        found["tiles"] = lambda value: value.lstrip("-").isdigit() and int(value) >= open_block
+    return found
+
+
 def maintain_table(
-    spark: SparkSession, path: str, view: str, table: str, days: int, *, dry_run: bool = False
+    spark: SparkSession, path: str, view: str, table: str, days: int, *, dry_run: bool = False,
+    still_open: Callable[[str], bool] | None = None,
 ) -> TableMaintenance | None:
-    """Compact, hold the retention, vacuum and checkpoint the Delta table at ``path`` (None: there is none)."""
+    """Compact, hold the retention, vacuum and checkpoint the Delta table at ``path`` (None: there is none).
+
+    ``still_open`` names the partition values not to compact (:func:`open_partitions`).
+    """
     from delta.tables import DeltaTable
 
     if not table_exists(spark, path):
@@ -198,6 +232,12 @@ def maintain_table(
     done = TableMaintenance(view, table, path, before.files, before.bytes, int(detail["numFiles"]),
                             int(detail["sizeInBytes"]))
     column, crowded = _crowded_partitions(spark, path)
+    if still_open is not None and column is not None:
+        skipped = sorted(value for value in crowded if still_open(value))
+        if skipped:
+            done.notes.append(f"left {len(skipped)} partition(s) the next night writes into uncompacted "
+                              f"({column} {skipped[0]}..{skipped[-1]})")
+        crowded = {value: n for value, n in crowded.items() if value not in skipped}
     if dry_run:
         done.compacted = sum(crowded.values())
     elif crowded:
@@ -248,8 +288,11 @@ def maintain_view(
     spark: SparkSession, settings: Settings, view: FeatureView, days: int, *, dry_run: bool = False
 ) -> list[TableMaintenance]:
     """Maintain the feature table, the tile table and the run leftovers of ``view`` (see the module)."""
-    done = [maintain_table(spark, table_path(settings, view.table_name), view.name, "features", days, dry_run=dry_run),
-            maintain_table(spark, tiles_path(settings, view.name), view.name, "tiles", days, dry_run=dry_run),
+    still_open = open_partitions(settings, view)
+    done = [maintain_table(spark, table_path(settings, view.table_name), view.name, "features", days,
+                           dry_run=dry_run, still_open=still_open.get("features")),
+            maintain_table(spark, tiles_path(settings, view.name), view.name, "tiles", days, dry_run=dry_run,
+                           still_open=still_open.get("tiles")),
             maintain_leftovers(spark, settings, view, days, dry_run=dry_run)]
     return [item for item in done if item is not None]
 

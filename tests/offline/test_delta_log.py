@@ -75,3 +75,86 @@ def test_no_table_and_an_unreadable_log(tmp_path: Path) -> None:
     assert [(c.version, c.metadata) for c in log.commits()] == [(5, {})]
     with pytest.raises(TableError, match="starts at version 5 and has no checkpoint"):
         log.partition_values("ds")
+
+
+class CountedFiles(LocalFiles):
+    """The local disk, counting the commit files read and refusing writes when ``read_only``."""
+
+    def __init__(self, read_only: bool = False) -> None:
+        self.commit_reads, self.read_only = 0, read_only
+
+    def read(self, path: str) -> bytes:
+        self.commit_reads += bool(re.search(r"/\d{20}\.json$", path))
+        return super().read(path)
+
+    def write(self, path: str, data: bytes, content_type: str = "application/octet-stream") -> None:
+        if self.read_only:
+            raise PermissionError(path)
+        super().write(path, data, content_type)
+
+
+def _write_commits(folder: Path, versions: range, tag: str) -> list[tuple[int, dict]]:
+    folder.mkdir(parents=True, exist_ok=True)
+    written = []
+    for version in versions:
+        body = {"start": (START + timedelta(days=version)).isoformat(), "run_id": f"{tag}{version}"}
+        info = {"timestamp": 1_700_000_000_000 + version, "operationMetrics": {"numOutputRows": str(version)},
+                "userMetadata": json.dumps(body)}
+        (folder / f"{version:020d}.json").write_text(json.dumps({"commitInfo": info}) + "\n")
+        written.append((version, body))
+    return written
+
+
+def _seen(log: DeltaLog) -> list[tuple[int, dict, int]]:
+    return [(c.version, c.metadata, c.rows) for c in log.commits()]
+
+
+def test_the_ledger_summary_bounds_the_commit_files_a_plan_reads(tmp_path: Path) -> None:
+    """Once a writer summarized the log, a reader reads the commit files after the summary (and the summarized
+    commit's file, to check it), not the whole history; what it returns is what reading every file returns.
+    Readers never write a summary."""
+    from featurekiln.offline.delta_log import SUMMARY, SUMMARY_EVERY
+
+    folder = tmp_path / "t" / "_delta_log"
+    written = _write_commits(folder, range(40), "a")
+    reader = CountedFiles()
+    assert _seen(DeltaLog(str(tmp_path / "t"), reader)) == [(v, body, v) for v, body in written]
+    assert reader.commit_reads == 40 and not (folder / SUMMARY).exists()
+    DeltaLog(str(tmp_path / "t"), LocalFiles()).summarize()  # as a writer does after its commit
+    written += _write_commits(folder, range(40, 45), "a")
+    later = CountedFiles()
+    assert _seen(DeltaLog(str(tmp_path / "t"), later)) == [(v, body, v) for v, body in written]
+    assert later.commit_reads == 1 + 5  # the summarized commit's digest, and the 5 commits after it
+    DeltaLog(str(tmp_path / "t"), LocalFiles()).summarize()  # 5 new commits: not yet worth a new summary
+    assert json.loads((folder / SUMMARY).read_text())["version"] == 39
+    written += _write_commits(folder, range(45, 40 + SUMMARY_EVERY), "a")
+    DeltaLog(str(tmp_path / "t"), LocalFiles()).summarize()
+    assert json.loads((folder / SUMMARY).read_text())["version"] == 39 + SUMMARY_EVERY
+    assert _seen(DeltaLog(str(tmp_path / "t"), LocalFiles())) == [(v, body, v) for v, body in written]
+
+
+def test_a_summary_of_another_log_is_not_used(tmp_path: Path) -> None:
+    """A table deleted and written again at the same path: the old summary's commits are not the new log's."""
+    from featurekiln.offline.delta_log import SUMMARY
+
+    folder = tmp_path / "t" / "_delta_log"
+    _write_commits(folder, range(30), "old")
+    DeltaLog(str(tmp_path / "t"), LocalFiles()).summarize()
+    stale = (folder / SUMMARY).read_bytes()
+    for commit in folder.glob("*.json"):
+        commit.unlink()
+    written = _write_commits(folder, range(35), "new")
+    (folder / SUMMARY).write_bytes(stale)
+    assert _seen(DeltaLog(str(tmp_path / "t"), LocalFiles())) == [(v, body, v) for v, body in written]
+    (folder / SUMMARY).write_text("{not json")
+    assert _seen(DeltaLog(str(tmp_path / "t"), LocalFiles())) == [(v, body, v) for v, body in written]
+
+
+def test_a_writer_that_cannot_write_the_summary_loses_nothing(tmp_path: Path) -> None:
+    from featurekiln.offline.delta_log import SUMMARY
+
+    folder = tmp_path / "t" / "_delta_log"
+    written = _write_commits(folder, range(20), "a")
+    DeltaLog(str(tmp_path / "t"), CountedFiles(read_only=True)).summarize()
+    assert not (folder / SUMMARY).exists()
+    assert _seen(DeltaLog(str(tmp_path / "t"), LocalFiles())) == [(v, body, v) for v, body in written]
