@@ -15,6 +15,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import subprocess
 import sys
 from datetime import date, timedelta
@@ -53,7 +54,7 @@ def writer_env(endpoint_url: str, **extra: str) -> dict[str, str]:
 def delta_log(s3, bucket: str, prefix: str) -> dict[int, list[dict]]:
     """The table's commits, read from the bucket: version -> actions."""
     pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=f"{prefix}/_delta_log/")
-    keys = [o["Key"] for page in pages for o in page.get("Contents", []) if o["Key"].endswith(".json")]
+    keys = [o["Key"] for page in pages for o in page.get("Contents", []) if re.search(r"/\d{20}\.json$", o["Key"])]
     commits = {}
     for key in keys:
         text = s3.get_object(Bucket=bucket, Key=key)["Body"].read().decode()

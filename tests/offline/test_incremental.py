@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
 START = date(2025, 3, 1)
-NIGHTS = 60
+NIGHTS = 30  # night 13 starts a new 32-day tile block; the logs pass Delta checkpoints and ledger summaries
 LOOKBACK = 2
 VIEW = "events_view"
 RAW: dict[str, Any] = {
@@ -48,12 +48,12 @@ def day(n: int) -> date:
     return START + timedelta(days=n - 1)
 
 
-def make_events(seed: int = 11) -> pd.DataFrame:
-    """Events of days -9 .. NIGHTS + 1 for 25 users; most land on their event day, some 1-2 days late,
+def make_events(seed: int = 11, nights: int = NIGHTS) -> pd.DataFrame:
+    """Events of days -9 .. ``nights`` + 1 for 25 users; most land on their event day, some 1-2 days late,
     one (user 3, day 8) 5 days late."""
     rng = np.random.default_rng(seed)
     rows = []
-    for n in range(-9, NIGHTS + 2):
+    for n in range(-9, nights + 2):
         for user in rng.choice(25, size=12, replace=False):
             for _ in range(int(rng.integers(1, 3))):
                 at = datetime.combine(day(n), datetime.min.time(), timezone.utc) + timedelta(
@@ -102,7 +102,7 @@ def settings(tmp_path: Path) -> Settings:
 def test_nightly_runs_read_one_day_plus_lookback_and_heal_late_data(
     spark: SparkSession, settings: Settings, collect_frame, tmp_path: Path
 ) -> None:
-    """Night by night for 60 nights: each run reads only its day and lookback; the table equals one backfill
+    """Night by night for NIGHTS nights: each run reads only its day and lookback; the table equals one backfill
     of the range; late events within the lookback are in, the one outside it is not until ``--retile``;
     raw retention and a window change stay exact."""
     from featurekiln import runner

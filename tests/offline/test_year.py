@@ -65,7 +65,7 @@ def test_a_small_year_with_weekly_maintenance(spark: SparkSession, tmp_path: Pat
     settings = project_settings(tmp_path, retain_days=0)
     root = Path(settings.warehouse)
     view = view_of(RAW)
-    events = make_events()
+    events = make_events(nights=NIGHTS)
     for landed in sorted(d for d in events["landed"].unique() if d < START):
         land(root, events, landed)
     features, tiles = Path(table_path(settings, VIEW)), Path(tiles_path(settings, VIEW))

@@ -54,7 +54,9 @@ def test_the_data_quality_tab_shows_the_failed_expectation(page, airflow_server,
 
     # The navigation entry: the index, whose row for this run links to the same report.
     page.get_by_test_id("nav-sidebar").get_by_role("link", name="Data quality").click()
-    page.wait_for_url(re.compile(r"/plugin/featurekiln-quality$"))
+    # Once the index has loaded in the frame, Airflow's UI appends the frame's own path to the page's URL
+    # (``/plugin/featurekiln-quality/featurekiln-quality/``), so both forms are the navigation entry's page.
+    page.wait_for_url(re.compile(r"/plugin/featurekiln-quality(/featurekiln-quality/)?$"))
     index = page.frame_locator("iframe[title='Data quality']")
     row = index.locator("table[data-view=user_purchases] tr", has_text=run_id)
     assert "FAILED" in row.inner_text()
