@@ -53,7 +53,7 @@ log = logging.getLogger(__name__)
 
 LOG = "_delta_log"
 SUMMARY = "_kiln/commits.json"  # below the log folder: Delta's own log cleanup and VACUUM leave it alone
-SUMMARY_EVERY = 16  # commits read past the summary before a reader writes a newer one
+SUMMARY_EVERY = 16  # commits past the summary before a writer writes a newer one
 _COMMIT = re.compile(r"^(\d{20})\.json$")
 _CHECKPOINT = re.compile(r"^(\d{20})\.checkpoint(?:\.(\d{10})\.(\d{10}))?\.parquet$")
 
@@ -123,7 +123,9 @@ class DeltaLog:
     def commits(self) -> list[Commit]:
         """Every commit still in the log, in version order (as ``DeltaTable.history()`` lists them); those up to
         the summary's version come from the summary (see the module), the others from their files."""
-        known = self._summary()
+        return self._commits(self._summary())
+
+    def _commits(self, known: dict[int, Commit]) -> list[Commit]:
         return [known.get(version) or self._commit(version) for version in self._versions]
 
     def summarize(self) -> None:
@@ -135,7 +137,7 @@ class DeltaLog:
         known = self._summary()
         if sum(1 for version in self._versions if version not in known) < SUMMARY_EVERY:
             return
-        commits = [known.get(version) or self._commit(version) for version in self._versions]
+        commits = self._commits(known)
         last = commits[-1].version
         body = {"version": last, "digest": self._digest(last),
                 "commits": [[c.version, c.metadata, c.rows, c.timestamp] for c in commits]}

@@ -203,15 +203,17 @@ def replace_days(
             writer = writer.option("userMetadata", text)
             time.sleep(RETRY_SECONDS * attempt * (1 + random.random()))  # noqa: S311 - jitter, not security
     recorded = json.loads(text)  # as the log gives it back
-    ours = DeltaLog.of(path, settings).newest_with(recorded, OWN_COMMIT_WITHIN)
+    ledger = DeltaLog.of(path, settings)
+    ours = ledger.newest_with(recorded, OWN_COMMIT_WITHIN)
     if ours is None:  # Delta commits nothing for no rows over days that hold none; the ledger needs a commit
         _record_empty_write(spark, path, text)
-        ours = DeltaLog.of(path, settings).newest_with(recorded, OWN_COMMIT_WITHIN)
+        ledger = DeltaLog.of(path, settings)
+        ours = ledger.newest_with(recorded, OWN_COMMIT_WITHIN)
         if ours is None:
             raise TableError(f"{name}: the commit of days {interval[0]}..{interval[1] - timedelta(days=1)} is not "
                              f"among the newest {OWN_COMMIT_WITHIN} versions of {path}; other writers committed "
                              "too much at once")
-    DeltaLog.of(path, settings).summarize()
+    ledger.summarize()
     return CommitInfo(version=ours.version, rows=ours.rows)
 
 
