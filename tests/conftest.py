@@ -2,7 +2,8 @@
 
 Dummy AWS credentials are set at import (if unset), before the session's Spark
 starts, so that every boto3 client and Spark's executors find them, and no
-test can reach a real AWS account.
+test can reach a real AWS account. So is ``SPARK_CONF_DIR`` (tests/spark_conf):
+the Java options of the JVMs of the processes the tests start.
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ if TYPE_CHECKING:
 
 for _name, _value in AWS_ENV.items():
     os.environ.setdefault(_name, _value)
+# The JVMs of the processes the tests start (`kiln`, Airflow tasks, spark-submit) read Spark's defaults here.
+os.environ.setdefault("SPARK_CONF_DIR", str(Path(__file__).with_name("spark_conf")))
 _buckets = itertools.count()
 
 # Test tiers by kind (markers registered in pyproject.toml): a test that uses one of these fixtures,
@@ -54,11 +57,16 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 @pytest.fixture(scope="session")
 def spark() -> Iterator[SparkSession]:
-    """The one Spark session of the test run: local[2], 2 shuffle partitions, Delta, UTC."""
+    """The one Spark session of the test run: local[2], 2 shuffle partitions, Delta, UTC.
+
+    It lives as long as the test run and computes most of it, so its JVM keeps Java's default compilers and
+    collector (tests/spark_conf tunes the short-lived JVMs of child processes; bench/README.md, "Test JVMs").
+    """
     from featurekiln.compute.session import get_spark
     from featurekiln.settings import Settings
 
-    session = get_spark(Settings(spark_master="local[2]"), conf={"spark.sql.shuffle.partitions": "2"})
+    defaults = {"spark.driver.defaultJavaOptions": "-XX:+TieredCompilation -XX:+UseG1GC"}
+    session = get_spark(Settings(spark_master="local[2]"), conf={"spark.sql.shuffle.partitions": "2", **defaults})
     yield session
     session.stop()
 

@@ -44,8 +44,7 @@ def test_maintenance_while_a_nightly_run_runs_on_s3(moto_server, s3_bucket: str,
     upload(s3, s3_bucket, local, "lake")
     env = writer_env(moto_server.endpoint_url, KILN_WAREHOUSE=f"s3a://{s3_bucket}/lake", KILN_DEFS=str(defs),
                      KILN_EXPECTATIONS=str(tmp_path / "no_suites"), KILN_SPARK_MASTER="local[2]")
-    for night in (day(3), day(4)):
-        kiln(env, cwd, "run", VIEW, "--until", night.isoformat())
+    kiln(env, cwd, "run", VIEW, "--until", day(4).isoformat())
 
     nightly = subprocess.Popen([str(KILN), "run", VIEW, "--until", last.isoformat()], env=env, cwd=cwd,
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -63,5 +62,5 @@ def test_maintenance_while_a_nightly_run_runs_on_s3(moto_server, s3_bucket: str,
     arrived = landed_until(events, last).drop(columns=["landed"])
     assert_frames_match(actual, expected_snapshots(arrived, RAW, day(1), last), ["user_id"])
     runs = download(s3, s3_bucket, "lake/_kiln/runs/", tmp_path / "runs")
-    assert spark.read.format("delta").load(str(runs)).count() == 3, "every run is in the history"
+    assert spark.read.format("delta").load(str(runs)).count() == 2, "every run is in the history"
     print(f"maintenance passes during the nightly run: {passes}")  # noqa: T201

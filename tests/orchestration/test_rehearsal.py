@@ -1,8 +1,8 @@
 """The production stack rehearsed: a real scheduler on PostgreSQL drives overlapping runs of two views
 into an S3 warehouse (moto), with the online store on Redis.
 
-Two views start 4 days ago with catch-up on and ``KILN_MAX_ACTIVE_RUNS=2``: the
-scheduler makes 4 nightly runs of each, two at a time. While they run, a
+Two views start 7 days ago with catch-up on and ``KILN_MAX_ACTIVE_RUNS=2``: the
+scheduler makes 7 nightly runs of each, two at a time. While they run, a
 trigger-form backfill (params ``start``/``end`` over the REST API) of one view
 computes days that its nightly runs compute too. Afterwards:
 
@@ -33,7 +33,7 @@ from tests.orchestration.standalone import Airflow, wait_for
 pytestmark = pytest.mark.slow
 
 KILN = Path(sys.executable).with_name("kiln")
-NIGHTS = 4
+NIGHTS = 7
 TODAY = datetime.now(UTC).date()
 START = TODAY - timedelta(days=NIGHTS)  # catch-up: the nights START .. TODAY - 1
 SAMPLE = {"start": START - timedelta(days=10), "days": NIGHTS + 11, "users": 30, "seed": 5}
