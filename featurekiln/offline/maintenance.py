@@ -8,8 +8,9 @@ Per view, for its feature table (``features/<view>``) and its tile table
    table) holds more than one file, Delta's ``OPTIMIZE`` rewrites it as one file.
    Partitions the next nightly run writes into are left alone (its ``lookback``
    days, and the tile block that is still filling): that run would rewrite the
-   compacted file whole, and the retention would keep both. It commits with ``dataChange=false``: readers see the same rows, and a writer
-   that loses a race against it retries as against any writer
+   compacted file whole, and the retention would keep both. It commits with
+   ``dataChange=false``: readers see the same rows, and a writer that loses a
+   race against it retries as against any writer
    (:func:`featurekiln.offline.delta_table.lost_commit_race`); maintenance retries too;
 2. hold the retention: the table's ``delta.deletedFileRetentionDuration`` is set
    to the retention, so Delta keeps the record of every file replaced within it
