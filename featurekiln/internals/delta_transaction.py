@@ -12,7 +12,9 @@ it (rows, and per column nulls and least and greatest values) come with them, an
 so do the values of any aggregates the write observed over its rows
 (``DataFrame.observe``: the gate's proofs, :mod:`featurekiln.quality.proofs_observed`).
 Files that are never committed belong to no version of the table: readers never
-see them, and they are deleted.
+see them, and they are deleted. :func:`write_replacing` uses the same
+transaction for a small table's replacement (``_kiln/stats``), with the files to
+replace chosen from the log instead of by Delta's scan of the table's state.
 
 These are Delta's internal classes (delta-spark 4.4, pinned), reached through
 py4j; ``tests/offline/test_delta_transaction.py`` checks them on that version.
@@ -23,7 +25,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
@@ -108,12 +110,6 @@ def write_uncommitted(
             java.put(key, value)
         return utils.toScalaMap(java)
 
-    def scala_seq(items: list[str]) -> Any:  # noqa: ANN401 - a Scala Seq
-        java = jvm.java.util.ArrayList()
-        for item in items:
-            java.add(item)
-        return utils.toSeq(java)
-
     observation = None
     if observe:
         from pyspark.sql import Observation
@@ -125,22 +121,16 @@ def write_uncommitted(
     options = delta.DeltaOptions(scala_map({"replaceWhere": where, "userMetadata": metadata}),
                                  jspark.sessionState().conf())
     mode = jvm.org.apache.spark.sql.SaveMode.Overwrite
-    write = command(deltas, mode, options, scala_seq([partition]), scala_map({}), frame._jdf, none, none,  # noqa: SLF001
+    write = command(deltas, mode, options, _scala_seq(spark, [partition]), scala_map({}), frame._jdf, none, none,  # noqa: SLF001
                     getattr(command, "$lessinit$greater$default$9")())
     transaction = deltas.startTransaction()
     actions = write.write(transaction, jspark, none, False)
-    operation_class = getattr(delta, "DeltaOperations$Write")
-    defaults = getattr(getattr(delta, "DeltaOperations$Write$"), "MODULE$")
     def operation(text: str) -> Any:
-        return operation_class(mode, jvm.scala.Some(scala_seq([partition])), jvm.scala.Some(where),
-                               jvm.scala.Some(text), *(getattr(defaults, f"apply$default${n}")() for n in range(5, 10)))
+        return _overwrite(spark, partition, where, text)
 
     java = jvm.scala.jdk.javaapi.CollectionConverters
     adds = [a for a in java.asJava(actions) if a.getClass().getSimpleName() == "AddFile"]
-    added = [a.path() for a in adds]
-    # Relative to the table (URI-encoded), as Delta writes them; absolute when Delta says so.
-    files = [unquote(name) if "://" in name or name.startswith("/") else f"{path.rstrip('/')}/{unquote(name)}"
-             for name in added]
+    files = [_file_path(path, a.path()) for a in adds]
     if files:  # the partition column comes last from a Parquet read: the frame's order again
         rows = spark.read.schema(frame.schema).option("basePath", path).parquet(*files).select(*frame.columns)
     else:
@@ -148,6 +138,79 @@ def write_uncommitted(
     statistics = [_statistics(a.stats(), java.asJava(a.partitionValues()).get(partition)) for a in adds]
     complete = None if None in statistics else statistics
     return PendingWrite(spark, files, rows, complete, _observed(observation), transaction, actions, operation)
+
+
+def write_replacing(
+    spark: SparkSession, path: str, frame: DataFrame, *, choose: Callable[[int], Sequence[Mapping[str, Any]]],
+    keep: Column, partition: str, where: str,
+) -> PendingWrite:
+    """Write ``frame`` into the existing Delta table at ``path`` (partitioned by ``partition``) as the
+    replacement of files chosen from the table's log, instead of by Delta's scan of its state; not committed.
+
+    A ``replaceWhere`` overwrite finds the files to remove with a Spark job over
+    the table's state; for a table of a few small files that job is most of the
+    commit's cost. Here Delta's transaction reads nothing but its version:
+    ``choose(version)`` returns the ``add`` actions (as the log writes them) of
+    the files to replace, read from the log at that version (it raises when the
+    log it reads has moved on). Those files' rows that match ``keep`` are written
+    again beside ``frame``'s, in one file; the commit removes the files. The
+    transaction counts as having read the whole table, so any concurrent commit
+    makes its commit fail with Delta's conflict error.
+
+    Args:
+        where: the rows replaced, recorded with the commit (Delta's ``Write`` operation's predicate).
+
+    Returns:
+        The pending write (its ``rows`` are what was written, unread; no statistics or observed values).
+    """
+    jvm = spark.sparkContext._jvm  # noqa: SLF001 - Delta's transaction classes through py4j
+    delta = jvm.org.apache.spark.sql.delta
+    transaction = delta.DeltaLog.forTable(spark._jsparkSession, path).startTransaction()  # noqa: SLF001
+    transaction.readWholeTable()
+    chosen = list(choose(int(transaction.readVersion())))
+    rows = frame
+    if chosen:
+        old = spark.read.schema(frame.schema).option("basePath", path).parquet(
+            *(_file_path(path, a["path"]) for a in chosen))
+        rows = frame.unionByName(old.select(*frame.columns).where(keep))
+    java = jvm.scala.jdk.javaapi.CollectionConverters
+    adds = list(java.asJava(transaction.writeFiles(rows.coalesce(1)._jdf)))  # noqa: SLF001
+    now = int(time.time() * 1000)
+    removes = [delta.actions.Action.fromJson(json.dumps({"remove": {
+        "path": a["path"], "deletionTimestamp": now, "dataChange": True, "extendedFileMetadata": True,
+        "partitionValues": a.get("partitionValues") or {}, "size": a["size"],
+        **({"deletionVector": a["deletionVector"]} if a.get("deletionVector") else {}),
+    }})) for a in chosen]
+
+    def operation(text: str) -> Any:  # noqa: ANN401 - Delta's operation
+        return _overwrite(spark, partition, where, text)
+
+    return PendingWrite(spark, [_file_path(path, a.path()) for a in adds], rows, None, None, transaction,
+                        _scala_seq(spark, [*adds, *removes]), operation)
+
+
+def _scala_seq(spark: SparkSession, items: Sequence[Any]) -> Any:  # noqa: ANN401 - a Scala Seq
+    jvm = spark.sparkContext._jvm  # noqa: SLF001
+    java = jvm.java.util.ArrayList()
+    for item in items:
+        java.add(item)
+    return jvm.org.apache.spark.api.python.PythonUtils.toSeq(java)
+
+
+def _overwrite(spark: SparkSession, partition: str, where: str, metadata: str) -> Any:  # noqa: ANN401
+    """Delta's ``Write`` operation of an overwrite of the rows ``where``, recorded with ``metadata``."""
+    jvm = spark.sparkContext._jvm  # noqa: SLF001
+    delta = jvm.org.apache.spark.sql.delta
+    defaults = getattr(getattr(delta, "DeltaOperations$Write$"), "MODULE$")
+    return getattr(delta, "DeltaOperations$Write")(
+        jvm.org.apache.spark.sql.SaveMode.Overwrite, jvm.scala.Some(_scala_seq(spark, [partition])),
+        jvm.scala.Some(where), jvm.scala.Some(metadata), *(getattr(defaults, f"apply$default${n}")() for n in range(5, 10)))
+
+
+def _file_path(path: str, name: str) -> str:
+    """A data file's path from its name in the log: relative to the table (URI-encoded), as Delta writes it,
+    or absolute when Delta says so."""
+    return unquote(name) if "://" in name or name.startswith("/") else f"{path.rstrip('/')}/{unquote(name)}"
 
 
 def _observed(observation: Observation | None) -> dict[str, Any] | None:

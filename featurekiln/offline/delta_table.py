@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame, SparkSession
     from pyspark.sql.types import StructType
 
-    from featurekiln.internals.delta_transaction import FileStatistics
+    from featurekiln.internals.delta_transaction import FileStatistics, PendingWrite
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +40,7 @@ _CONFLICTS = (
     "DeltaConcurrentModificationException", "ConcurrentAppendException", "ConcurrentDeleteReadException",
     "ConcurrentDeleteDeleteException", "ConcurrentTransactionException", "ConcurrentWriteException",
     "ProtocolChangedException", "MetadataChangedException", "DELTA_CONCURRENT_", "DELTA_PROTOCOL_CHANGED",
-    "DELTA_METADATA_CHANGED",
+    "DELTA_METADATA_CHANGED", "LogMovedOn",
 )
 
 
@@ -190,18 +190,12 @@ def replace_days(
         except Exception as error:  # noqa: BLE001 - only a lost commit race is retried
             if not lost_commit_race(error):
                 raise
-            if attempt == COMMIT_ATTEMPTS:
-                raise TableError(
-                    f"{name}: days {interval[0]}..{interval[1] - timedelta(days=1)}: other runs of this view kept "
-                    f"committing first ({COMMIT_ATTEMPTS} attempts); nothing of these days was written, run again"
-                ) from error
-            log.info("%s: another run committed days of %s first; writing again (attempt %d)", name, path, attempt + 1)
+            _lost(name, path, (interval[0], interval[1] - timedelta(days=1)), attempt, error)
             # A race is lost at the commit, so any audit has passed (its verdict is in ``text``); the next
             # attempt writes the same rows (a function of the definition and the events) and commits them
             # without a second audit.
             audit = None
             writer = writer.option("userMetadata", text)
-            time.sleep(RETRY_SECONDS * attempt * (1 + random.random()))  # noqa: S311 - jitter, not security
     recorded = json.loads(text)  # as the log gives it back
     ledger = DeltaLog.of(path, settings)
     ours = ledger.newest_with(recorded, OWN_COMMIT_WITHIN)
@@ -215,6 +209,91 @@ def replace_days(
                              "too much at once")
     ledger.summarize()
     return CommitInfo(version=ours.version, rows=ours.rows)
+
+
+class LogMovedOn(Exception):  # noqa: N818 - a lost commit race, named like Delta's
+    """The table's log, read as files, is past the version a transaction started from: another writer
+    committed first."""
+
+
+def replace_rows(
+    spark: SparkSession,
+    settings: Settings,
+    path: str,
+    frame: DataFrame,
+    *,
+    partition: str,
+    value: str,
+    column: str,
+    days: tuple[date, date],
+    metadata: dict[str, object],
+    name: str,
+) -> None:
+    """Replace the rows of the table at ``path`` whose ``partition`` is ``value`` and whose date ``column`` lies
+    in ``days`` (both included) by ``frame`` in one commit; the table (partitioned by ``partition``) is
+    created when absent. For small tables (``_kiln/stats``).
+
+    The files replaced are those of ``value`` whose Delta statistics say they may hold days of the range,
+    read from the table's log as files (:class:`featurekiln.offline.delta_log.DeltaLog`); their rows of
+    other days are written again beside ``frame``'s, in one file
+    (:func:`featurekiln.internals.delta_transaction.write_replacing`). That costs a write of a few rows,
+    where a ``replaceWhere`` on a data column also scans the table's state and rewrites what it finds
+    (``bench/README.md``). A commit that loses a race is written again, up to 8 attempts.
+
+    Raises:
+        TableError: other writers kept winning every attempt.
+    """
+    from pyspark.sql import functions as F
+
+    from featurekiln.internals.delta_transaction import write_replacing
+    from featurekiln.offline.delta_log import DeltaLog
+
+    first, last = days
+    where = f"{partition} = '{value}' AND {column} >= '{first.isoformat()}' AND {column} <= '{last.isoformat()}'"
+    text = json.dumps(metadata, sort_keys=True)
+    if not table_exists(spark, path):
+        replace_days(spark, settings, path, frame, (first, last + ONE_DAY), metadata, name, where=where,
+                     partition=partition, parts=1)
+        return
+
+    def choose(version: int) -> list[dict[str, Any]]:
+        state = DeltaLog.of(path, settings).state()
+        if state.version != version:
+            raise LogMovedOn(f"{path}: version {state.version} is past {version}")
+        return [add for add in state.files.values()
+                if (add.get("partitionValues") or {}).get(partition) == value and _may_hold(add, column, days)]
+
+    keep = (F.col(column) < F.lit(first)) | (F.col(column) > F.lit(last))
+    for attempt in range(1, COMMIT_ATTEMPTS + 1):
+        try:
+            _commit(write_replacing(spark, path, frame, choose=choose, keep=keep, partition=partition, where=where),
+                    text)
+            return
+        except Exception as error:  # noqa: BLE001 - only a lost commit race is retried
+            if not lost_commit_race(error):
+                raise
+            _lost(name, path, days, attempt, error)
+
+
+def _may_hold(add: Mapping[str, Any], column: str, days: tuple[date, date]) -> bool:
+    """Whether the file of ``add`` may hold rows whose date ``column`` lies in ``days`` (its statistics say so,
+    or it has none)."""
+    stats = json.loads(add.get("stats") or "{}")
+    least, greatest = stats.get("minValues", {}).get(column), stats.get("maxValues", {}).get(column)
+    if least is None or greatest is None:
+        return True
+    return least <= days[1].isoformat() and greatest >= days[0].isoformat()
+
+
+def _lost(name: str, path: str, days: tuple[date, date], attempt: int, error: Exception) -> None:
+    """After a lost commit race: raise when it was the last attempt, else log and pause before the next."""
+    if attempt == COMMIT_ATTEMPTS:
+        raise TableError(
+            f"{name}: days {days[0]}..{days[1]}: other runs of this view kept committing first "
+            f"({COMMIT_ATTEMPTS} attempts); nothing of these days was written, run again"
+        ) from error
+    log.info("%s: another run committed days of %s first; writing again (attempt %d)", name, path, attempt + 1)
+    time.sleep(RETRY_SECONDS * attempt * (1 + random.random()))  # noqa: S311 - jitter, not security
 
 
 def _audited_write(
@@ -235,13 +314,19 @@ def _audited_write(
         raise
     if verdict:
         text = json.dumps({**json.loads(text), **verdict}, sort_keys=True)
+    _commit(pending, text)
+    return text
+
+
+def _commit(pending: PendingWrite, text: str) -> None:
+    """Commit ``pending`` with ``text`` as its metadata; when it loses a commit race, delete its files (nothing
+    refers to them) and raise."""
     try:
         pending.commit(text)
     except Exception as error:
-        if lost_commit_race(error):  # nothing was committed: the files are nobody's
+        if lost_commit_race(error):
             pending.discard()
         raise
-    return text
 
 
 _USER_METADATA = "spark.databricks.delta.commitInfo.userMetadata"

@@ -25,7 +25,7 @@ is computed by one Spark query over the rows instead (:func:`query_statistics`:
 logged at INFO with its reason.
 
 The runner writes a published range's statistics after the feature table's
-commit (:func:`write_stats`: one ``replaceWhere`` commit on the view and the
+commit (:func:`write_stats`: one commit that replaces the view's rows of the
 range's days, so a republished day replaces its rows; a lost commit race is
 written again). :func:`read_stats` reads them without Spark.
 """
@@ -257,17 +257,17 @@ def write_stats(
     spark: SparkSession, settings: Settings, view: str, stats: Sequence[FeatureDayStats], first: date, last: date
 ) -> None:
     """Replace the statistics of ``view`` on days ``first`` .. ``last`` (both included) by ``stats`` in one commit
-    (the table ``_kiln/stats``, partitioned by view, created on first use); a lost commit race is written again."""
+    (the table ``_kiln/stats``, partitioned by view, created on first use;
+    :func:`featurekiln.offline.delta_table.replace_rows`); a lost commit race is written again."""
     from featurekiln.layout import stats_path
-    from featurekiln.offline.delta_table import replace_days
+    from featurekiln.offline.delta_table import replace_rows
 
     rows = [(s.view, s.ds, s.feature, s.rows, s.nulls, s.min, s.max, s.mean, s.stddev, s.p50, s.p95, s.distinct,
-             s.fingerprint) for s in stats if first <= s.ds <= last]
+             s.fingerprint) for s in stats if s.view == view and first <= s.ds <= last]
     frame = spark.createDataFrame(rows, STATS_SCHEMA)
-    where = f"view = '{view}' AND ds >= '{first.isoformat()}' AND ds <= '{last.isoformat()}'"
-    replace_days(spark, settings, stats_path(settings), frame, (first, last + timedelta(days=1)),
-                 {"view": view, "stats": [first.isoformat(), last.isoformat()]}, view, where=where, partition="view",
-                 parts=1)
+    replace_rows(spark, settings, stats_path(settings), frame, partition="view", value=view, column="ds",
+                 days=(first, last), metadata={"view": view, "stats": [first.isoformat(), last.isoformat()]},
+                 name=view)
     log.info("%s: feature statistics of %s..%s written (%d rows)", view, first, last, len(rows))
 
 

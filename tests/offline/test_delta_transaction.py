@@ -187,3 +187,77 @@ def test_an_audited_write_sorts_each_day_and_hands_over_what_it_observed(
                  audit=audit, observe=observe)
     assert seen == [([0, 2, 5, 7, 9], {"rows": 15, "big": 9, "repeated": 0}),
                     ([], {"rows": 0, "big": 0, "repeated": 0})]
+
+
+STATS_LIKE = "view string, ds date, value double"
+
+
+def _view_rows(spark: SparkSession, view: str, days: range, value: float) -> DataFrame:
+    return spark.createDataFrame([(view, START + timedelta(days=d), value) for d in days], STATS_LIKE)
+
+
+def _by_day(spark: SparkSession, path: Path) -> dict[tuple[str, int], float]:
+    rows = spark.read.format("delta").load(str(path)).collect()
+    assert len(rows) == len({(r.view, r.ds) for r in rows}), "one row per (view, ds)"
+    return {(r.view, (r.ds - START).days): r.value for r in rows}
+
+
+def test_replace_rows_replaces_the_days_of_one_value_and_keeps_the_rest(spark: SparkSession, tmp_path: Path) -> None:
+    """Files chosen from the log: overlapping ranges keep the rows of other days, another partition value is
+    untouched, every version is one commit, and no file is left that the log does not name."""
+    from featurekiln.offline.delta_table import replace_rows
+
+    path, settings = tmp_path / "stats", Settings(warehouse=str(tmp_path))
+
+    def put(view: str, first: int, last: int, value: float) -> None:
+        replace_rows(spark, settings, str(path), _view_rows(spark, view, range(first, last + 1), value),
+                     partition="view", value=view, column="ds", days=(START + timedelta(days=first),
+                                                                      START + timedelta(days=last)),
+                     metadata={"view": view, "value": value}, name=view)
+
+    put("a", 0, 9, 1.0)  # creates the table
+    put("b", 0, 9, 5.0)
+    put("a", 5, 12, 2.0)  # overlaps: days 0..4 kept, 5..12 replaced
+    put("a", 13, 13, 3.0)  # a new day: no file holds it
+    put("a", 12, 13, 4.0)  # replaces rows of two files
+    expected = {**{("a", d): 1.0 for d in range(5)}, **{("a", d): 2.0 for d in range(5, 12)},
+                ("a", 12): 4.0, ("a", 13): 4.0, **{("b", d): 5.0 for d in range(10)}}
+    assert _by_day(spark, path) == expected
+    put("a", 20, 19, 0.0)  # no day: nothing changes (an empty range holds no file)
+    assert _by_day(spark, path) == expected
+    commits = DeltaLog(str(path), LocalFiles()).commits()
+    assert [c.metadata.get("value") for c in commits] == [1.0, 5.0, 2.0, 3.0, 4.0, 0.0]
+    assert _parquet_files(path) == _committed_files(path)
+
+
+def test_a_replacing_write_loses_to_a_commit_made_after_its_transaction_started(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    """Another writer adds rows of the same days while the files are chosen: this write's commit conflicts
+    (replace_rows writes again), and the table holds the other writer's rows once."""
+    from pyspark.sql import functions as F
+
+    from featurekiln.internals.delta_transaction import write_replacing
+    from featurekiln.offline.delta_table import lost_commit_race, replace_rows
+
+    path, settings = tmp_path / "stats", Settings(warehouse=str(tmp_path))
+
+    def put(first: int, value: float) -> None:
+        replace_rows(spark, settings, str(path), _view_rows(spark, "a", range(first, first + 2), value),
+                     partition="view", value="a", column="ds",
+                     days=(START + timedelta(days=first), START + timedelta(days=first + 1)), metadata={}, name="a")
+
+    put(0, 1.0)
+
+    def meanwhile(version: int) -> list:
+        put(3, 2.0)  # days 3..4: no file held them at ``version``
+        return []
+
+    pending = write_replacing(spark, str(path), _view_rows(spark, "a", range(3, 5), 3.0), choose=meanwhile,
+                              keep=F.lit(False), partition="view", where="view = 'a'")
+    with pytest.raises(Exception) as raised:  # noqa: PT011 - Delta's conflict error, through py4j
+        pending.commit("{}")
+    assert lost_commit_race(raised.value), raised.value
+    pending.discard()
+    assert _by_day(spark, path) == {("a", 0): 1.0, ("a", 1): 1.0, ("a", 3): 2.0, ("a", 4): 2.0}
+    assert _parquet_files(path) == _committed_files(path)

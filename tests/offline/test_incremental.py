@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
 START = date(2025, 3, 1)
-NIGHTS = 30  # night 13 starts a new 32-day tile block; the logs pass Delta checkpoints and ledger summaries
+NIGHTS = 20  # night 13 starts a new 32-day tile block; the logs pass Delta checkpoints (10) and a ledger summary (16)
 LOOKBACK = 2
 VIEW = "events_view"
 RAW: dict[str, Any] = {
