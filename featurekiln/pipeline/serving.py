@@ -13,6 +13,7 @@ often it means the source had no data yet.
 
 from __future__ import annotations
 
+import json
 import logging
 from datetime import date
 from typing import TYPE_CHECKING
@@ -81,11 +82,21 @@ def require_servable(view: FeatureView, day: date, *, settings: Settings, spark:
 
 
 def has_rows(spark: SparkSession, settings: Settings, view: FeatureView, day: date) -> bool:
-    """Whether snapshot ``day`` of the view's table has at least one row."""
+    """Whether snapshot ``day`` of the view's table has at least one row: from the row counts of its live files
+    in the table's log (read as files), or by a Spark query when a file of the day has no row count or a
+    deletion vector."""
     from pyspark.sql import functions as F
 
+    from featurekiln.layout import table_path
+    from featurekiln.offline.delta_log import DeltaLog
     from featurekiln.offline.delta_table import read_table
 
+    files = [add for add in DeltaLog.of(table_path(settings, view.name), settings).state().files.values()
+             if (add.get("partitionValues") or {}).get("ds") == day.isoformat()]
+    counts = [None if add.get("deletionVector") else json.loads(add.get("stats") or "{}").get("numRecords")
+              for add in files]
+    if None not in counts:
+        return any(count > 0 for count in counts)
     return bool(read_table(spark, settings, view.name).where(F.col("ds") == F.lit(day)).limit(1).count())
 
 

@@ -90,3 +90,29 @@ def test_push_errors_are_clear(spark, warehouse_with_table: Path, tmp_path: Path
         push_view(spark, view(), settings, ds=date(2025, 2, 1))
     with pytest.raises(TableError, match="no feature table"):
         push_view(spark, view(), Settings(warehouse=str(tmp_path / "empty"), online_store=settings.online_store))
+
+
+def test_whether_a_snapshot_has_rows_comes_from_the_log_and_agrees_with_spark(spark, tmp_path: Path) -> None:  # noqa: ANN001
+    """A day with rows, a day committed without rows and a day never written: the log's row counts answer, and
+    with Delta's statistics switched off (no row count in the log) a Spark query gives the same answers."""
+    from featurekiln.offline.delta_log import DeltaLog
+    from featurekiln.offline.delta_table import replace_days
+    from featurekiln.pipeline.serving import has_rows
+
+    settings = Settings(warehouse=str(tmp_path))
+    rows = [feature_row(user, D1) for user in range(3)]
+    schema = ("user_id bigint, shop string, ds date, feature_ts timestamp, purchases_7d bigint, spend_30d double, "
+              "last_category string, last_ts timestamp")
+    path = table_path(settings, "user_purchases")
+    replace_days(spark, settings, path, spark.createDataFrame(rows, schema), (D1, D2 + timedelta(days=1)), {}, "t")
+    answers = {day: has_rows(spark, settings, view(), day) for day in (D1, D2, D2 + timedelta(days=1))}
+    assert answers == {D1: True, D2: False, D2 + timedelta(days=1): False}
+
+    spark.conf.set("spark.databricks.delta.stats.collect", "false")
+    try:
+        replace_days(spark, settings, path, spark.createDataFrame(rows, schema), (D1, D2 + timedelta(days=1)), {}, "t")
+    finally:
+        spark.conf.unset("spark.databricks.delta.stats.collect")
+    live = DeltaLog.of(path, settings).state().files.values()
+    assert live and all("numRecords" not in (add.get("stats") or "") for add in live), "no row count: Spark answers"
+    assert {day: has_rows(spark, settings, view(), day) for day in answers} == answers
