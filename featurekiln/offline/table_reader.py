@@ -133,9 +133,10 @@ class DeltaSnapshot:
 
         return pq.ParquetFile(io.BytesIO(self.store.read(self._file_path(add)))).metadata.num_rows
 
-    def count(self) -> int:
-        """The table's rows (``count(*)``)."""
-        return sum(self._records(add) for add in self.files)
+    def count(self, where: Mapping[str, object] | None = None) -> int:
+        """The rows (``count(*)``) of the files whose partition values equal ``where`` (every file without it),
+        as :meth:`read` chooses them."""
+        return sum(self._records(add) for add in self._chosen(where))
 
     def max_partition(self, column: str) -> object:
         """The largest value of partition ``column`` among the table's rows; None when the table has no row."""
@@ -157,15 +158,18 @@ class DeltaSnapshot:
         """
         import pyarrow as pa
 
-        unknown = set(where or {}) - set(self.partition_columns)
-        if unknown:
-            raise TableError(f"{self.path}: {sorted(unknown)} are not partition columns of the table")
-        chosen = [a for a in self.files if all(self.partitions(a)[c] == v for c, v in (where or {}).items())]
         with ThreadPoolExecutor(_READ_THREADS) as pool:
-            parts = list(pool.map(self._read_file, chosen))
+            parts = list(pool.map(self._read_file, self._chosen(where)))
         if not parts:
             return pa.Table.from_arrays([pa.nulls(0, type=self._empty_type(c)) for c in self.columns], names=self.columns)
         return pa.concat_tables(parts, promote_options="permissive")
+
+    def _chosen(self, where: Mapping[str, object] | None) -> list[dict[str, Any]]:
+        """The live files whose partition values equal ``where`` (typed as the columns); all without it."""
+        unknown = set(where or {}) - set(self.partition_columns)
+        if unknown:
+            raise TableError(f"{self.path}: {sorted(unknown)} are not partition columns of the table")
+        return [a for a in self.files if all(self.partitions(a)[c] == v for c, v in (where or {}).items())]
 
     def _empty_type(self, column: str) -> pa.DataType:
         import pyarrow as pa

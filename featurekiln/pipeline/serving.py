@@ -13,7 +13,6 @@ often it means the source had no data yet.
 
 from __future__ import annotations
 
-import json
 import logging
 from datetime import date
 from typing import TYPE_CHECKING
@@ -81,23 +80,14 @@ def require_servable(view: FeatureView, day: date, *, settings: Settings, spark:
         require_validated(settings, view.name, day)
 
 
-def has_rows(spark: SparkSession, settings: Settings, view: FeatureView, day: date) -> bool:
-    """Whether snapshot ``day`` of the view's table has at least one row: from the row counts of its live files
-    in the table's log (read as files), or by a Spark query when a file of the day has no row count or a
-    deletion vector."""
-    from pyspark.sql import functions as F
-
+def has_rows(settings: Settings, view: FeatureView, day: date) -> bool:
+    """Whether snapshot ``day`` of the view's table has at least one row: the row counts of its files, read
+    without Spark (:mod:`featurekiln.offline.table_reader`: each file's statistics, or its parquet footer)."""
     from featurekiln.layout import table_path
-    from featurekiln.offline.delta_log import DeltaLog
-    from featurekiln.offline.delta_table import read_table
+    from featurekiln.offline.table_reader import open_table
 
-    files = [add for add in DeltaLog.of(table_path(settings, view.name), settings).state().files.values()
-             if (add.get("partitionValues") or {}).get("ds") == day.isoformat()]
-    counts = [None if add.get("deletionVector") else json.loads(add.get("stats") or "{}").get("numRecords")
-              for add in files]
-    if None not in counts:
-        return any(count > 0 for count in counts)
-    return bool(read_table(spark, settings, view.name).where(F.col("ds") == F.lit(day)).limit(1).count())
+    table = open_table(table_path(settings, view.name), settings)
+    return table is not None and table.count({"ds": day}) > 0
 
 
 def push(view: FeatureView, ds: date | None, *, settings: Settings, spark: SparkSession) -> PushResult:
@@ -114,7 +104,7 @@ def push(view: FeatureView, ds: date | None, *, settings: Settings, spark: Spark
     require_online(view)
     day = ds or latest_snapshot_day(spark, settings, view)
     require_servable(view, day, settings=settings, spark=spark)
-    if not has_rows(spark, settings, view, day):
+    if not has_rows(settings, view, day):
         raise OnlineStoreError(f"{view.name}: snapshot {day} has no rows; nothing pushed (an empty push would "
                                "delete every key online)")
     return push_view(spark, view, settings, day)
@@ -153,7 +143,7 @@ def push_pending(view: FeatureView, *, settings: Settings, spark: SparkSession) 
         return None
     from featurekiln.online.push import push_view
 
-    if not has_rows(spark, settings, view, latest):
+    if not has_rows(settings, view, latest):
         log.warning("%s: snapshot %s has no rows; nothing pushed, the online store keeps its values", view.name,
                     latest)
         return None
